@@ -1,0 +1,1 @@
+"""Version DAGs: commit, branch, merge, and resolution of version references."""

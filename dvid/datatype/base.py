@@ -1,0 +1,235 @@
+"""The Datatype base class: metadata, creation settings, help text and the route table.
+
+A datatype subclass declares ``type_name``, ``type_url``, ``type_version``, ``help_text``, an
+optional pydantic ``Settings`` model for its creation settings, and ``routes``. Each route names
+an async handler method taking an :class:`InstanceRequest`. The server resolves the version,
+enforces locks and read-only mode using ``Route.mutates``, and calls the handler.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from dvid.dag.ancestry import Ancestry
+from dvid.datatype.common.envelope import Compression
+from dvid.datatype.common.request import InstanceRequest, json_response, text_response
+from dvid.errors import BadRequest
+from dvid.storage.versioned import DataContext, VersionedStore
+
+MUTATING_METHODS = frozenset({"POST", "PUT", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint keyword served for a set of methods by the handler method named ``handler``.
+
+    ``mutates`` None means DVID's default: POST, PUT and DELETE change data.
+    """
+
+    endpoint: str
+    methods: tuple[str, ...]
+    handler: str
+    mutates: bool | None = None
+
+    def is_mutation(self, method: str) -> bool:
+        return method in MUTATING_METHODS if self.mutates is None else self.mutates
+
+
+@dataclass
+class InstanceMeta:
+    """Everything persisted about one data instance (in its repo's metadata record)."""
+
+    name: str
+    type_name: str
+    data_uuid: str
+    instance_id: int
+    repo_uuid: str
+    versioned: bool = True
+    compression: list[int] = field(default_factory=lambda: Compression().to_record())
+    tags: dict[str, str] = field(default_factory=dict)
+    syncs: list[str] = field(default_factory=list)  # data UUIDs of synced instances
+    properties: dict[str, Any] = field(default_factory=dict)  # type-specific
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> InstanceMeta:
+        return cls(**record)
+
+
+class NoSettings(BaseModel):
+    """Datatypes without creation settings of their own."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def parse_bool_setting(value: Any, name: str) -> bool:
+    """DVID's boolean settings: ``true|1|on`` / ``false|0|off`` strings, or JSON booleans."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "on"):
+        return True
+    if text in ("false", "0", "off"):
+        return False
+    raise BadRequest(f"setting {name!r} must be true or false, got {value!r}")
+
+
+def parse_tags_setting(value: str) -> dict[str, str]:
+    """The ``Tags`` creation setting: ``"k1=v1,k2=v2"``."""
+    tags: dict[str, str] = {}
+    for item in filter(None, (s.strip() for s in value.split(","))):
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise BadRequest(f"Tags setting must be 'key=value' pairs separated by commas, got {item!r}")
+        tags[key] = val
+    return tags
+
+
+class Datatype:
+    """Base of every datatype; an instance of a subclass serves one data instance."""
+
+    type_name: ClassVar[str]
+    type_url: ClassVar[str]
+    type_version: ClassVar[str]
+    help_text: ClassVar[str]
+    Settings: ClassVar[type[BaseModel]] = NoSettings
+    #: Type names this datatype can sync with (empty: no ``sync`` endpoint).
+    syncable_types: ClassVar[frozenset[str]] = frozenset()
+    routes: ClassVar[tuple[Route, ...]] = ()
+
+    _common_routes: ClassVar[tuple[Route, ...]] = (
+        Route("help", ("GET", "HEAD"), "handle_help", mutates=False),
+        Route("info", ("GET", "HEAD"), "handle_info", mutates=False),
+        Route("tags", ("GET", "HEAD"), "handle_get_tags", mutates=False),
+        Route("tags", ("POST",), "handle_post_tags"),
+    )
+
+    def __init__(
+        self,
+        meta: InstanceMeta,
+        store: VersionedStore,
+        *,
+        save: Callable[[], None],
+        instance_names: Callable[[list[str]], list[str]],
+    ) -> None:
+        self.meta = meta
+        self.store = store
+        self._save = save
+        self._instance_names = instance_names
+        self.compression = Compression.from_record(meta.compression)
+        self.settings = self.Settings.model_validate(meta.properties.get("settings", {}))
+        self._route_table = self._build_route_table()
+
+    # ---- creation ----------------------------------------------------------------------------
+    @classmethod
+    def validate_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """Check the type-specific creation settings (keys lower-cased, string values).
+
+        Returns the validated settings to persist as ``properties["settings"]``.
+        """
+        fields = {name.lower(): name for name in cls.Settings.model_fields}
+        for f_name, f_info in cls.Settings.model_fields.items():
+            if f_info.alias:
+                fields[f_info.alias.lower()] = f_info.alias
+        data = {fields[k]: v for k, v in settings.items() if k in fields}
+        try:
+            model = cls.Settings.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise BadRequest(f"bad settings for {cls.type_name}: {problems}") from None
+        return model.model_dump(mode="json")
+
+    @staticmethod
+    def new_data_uuid() -> str:
+        return uuidlib.uuid4().hex
+
+    # ---- identity ----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def versioned(self) -> bool:
+        return self.meta.versioned
+
+    def save(self) -> None:
+        """Persist this instance's metadata (with its repo's record)."""
+        self._save()
+
+    def context(self, ancestry: Ancestry) -> DataContext:
+        """The data of this instance seen at a version."""
+        return self.store.context(self.meta.instance_id, ancestry)
+
+    # ---- info --------------------------------------------------------------------------------
+    def base_info(self) -> dict[str, Any]:
+        return {
+            "TypeName": self.type_name,
+            "TypeURL": self.type_url,
+            "TypeVersion": self.type_version,
+            "DataUUID": self.meta.data_uuid,
+            "Name": self.meta.name,
+            "RepoUUID": self.meta.repo_uuid,
+            "Compression": self.compression.describe(),
+            "Checksum": self.compression.describe_checksum(),
+            "Syncs": self._instance_names(self.meta.syncs),
+            "Versioned": self.meta.versioned,
+            "KVStore": self.store.engine.describe(),
+            "LogStore": "",
+            "Tags": dict(self.meta.tags),
+        }
+
+    def extended_info(self) -> dict[str, Any]:
+        """Type-specific ``Extended`` info; subclasses override."""
+        return {}
+
+    def info(self) -> dict[str, Any]:
+        return {"Base": self.base_info(), "Extended": self.extended_info()}
+
+    # ---- routing -----------------------------------------------------------------------------
+    def _build_route_table(self) -> dict[str, dict[str, Route]]:
+        table: dict[str, dict[str, Route]] = {}
+        for route in (*self._common_routes, *self.routes):
+            for method in route.methods:
+                table.setdefault(route.endpoint, {})[method] = route
+        return table
+
+    def find_route(self, endpoint: str, method: str) -> Route | dict[str, Route] | None:
+        """The route for ``endpoint`` and ``method``; the endpoint's routes if only the method is wrong;
+        None if the endpoint is unknown."""
+        by_method = self._route_table.get(endpoint)
+        if by_method is None:
+            return None
+        return by_method.get(method, by_method)
+
+    def handler_for(self, route: Route) -> Callable[[InstanceRequest], Any]:
+        return getattr(self, route.handler)
+
+    # ---- common handlers ---------------------------------------------------------------------
+    async def handle_help(self, req: InstanceRequest) -> web.StreamResponse:
+        return text_response(self.help_text)
+
+    async def handle_info(self, req: InstanceRequest) -> web.StreamResponse:
+        return json_response(self.info())
+
+    async def handle_get_tags(self, req: InstanceRequest) -> web.StreamResponse:
+        return json_response({"Tags": dict(self.meta.tags)})
+
+    async def handle_post_tags(self, req: InstanceRequest) -> web.StreamResponse:
+        body = await req.json_object()
+        bad = [k for k, v in body.items() if not isinstance(v, str)]
+        if bad:
+            raise BadRequest(f"tag values must be strings; not for {', '.join(map(repr, bad))}")
+        if req.query_bool("replace"):
+            self.meta.tags = dict(body)
+        else:
+            self.meta.tags.update(body)
+        self.save()
+        return web.Response()

@@ -1,0 +1,1 @@
+"""Code shared by datatypes: value envelopes, protobuf messages, request helpers."""

@@ -1,0 +1,101 @@
+"""What a datatype handler receives, and small response helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from dvid.datatype.common import jsonio
+from dvid.errors import BadRequest
+
+if TYPE_CHECKING:
+    from dvid.dag.dag import Node
+    from dvid.storage.versioned import DataContext
+
+TRUE_WORDS = frozenset({"true", "on", "1"})
+FALSE_WORDS = frozenset({"false", "off", "0"})
+
+
+def parse_bool(value: str | None, name: str, default: bool = False) -> bool:
+    """Query booleans as clients send them: ``true|on|1`` and ``false|off|0`` (any case)."""
+    if value is None or value == "":
+        return default
+    text = value.strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise BadRequest(f"query parameter {name!r} must be true/false, on/off or 1/0, got {value!r}")
+
+
+@dataclass
+class InstanceRequest:
+    """A request routed to a data instance at a resolved version.
+
+    ``args`` are the percent-decoded path segments after the endpoint keyword.
+    """
+
+    request: web.Request
+    node: Node
+    ctx: DataContext
+    endpoint: str
+    args: list[str]
+    user: str = ""
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def query(self) -> Any:
+        return self.request.query
+
+    @property
+    def uuid(self) -> str:
+        return self.node.uuid
+
+    def query_bool(self, name: str, default: bool = False) -> bool:
+        return parse_bool(self.request.query.get(name), name, default)
+
+    def query_int(self, name: str, default: int | None = None) -> int | None:
+        raw = self.request.query.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise BadRequest(f"query parameter {name!r} must be an integer, got {raw!r}") from None
+
+    def arg(self, index: int, what: str) -> str:
+        """The path argument at ``index``, or a 400 naming what was expected."""
+        if index >= len(self.args) or self.args[index] == "":
+            raise BadRequest(f"expect {what} to follow '{self.endpoint}' endpoint")
+        return self.args[index]
+
+    async def body(self) -> bytes:
+        """The whole request body (bounded by the server's body size limit)."""
+        return await self.request.read()
+
+    async def json(self) -> Any:
+        return jsonio.loads(await self.body())
+
+    async def json_object(self) -> dict[str, Any]:
+        return jsonio.loads_object(await self.body())
+
+
+def json_response(obj: Any, *, status: int = 200) -> web.Response:
+    return web.Response(body=jsonio.dumps(obj), status=status, content_type="application/json")
+
+
+def json_bytes_response(body: bytes, *, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def text_response(text: str, *, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="text/plain")
+
+
+def octet_response(body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=body, status=status, content_type="application/octet-stream", headers=headers)

@@ -1,0 +1,573 @@
+"""RepoManager: repos, their version DAGs and data instances, persisted in the metadata key space.
+
+Metadata layout (DVID's keys, msgpack values instead of Go gob):
+
+=====================  ===========================================================
+``00 03 01``           next repo id, next version id, next instance id (3 x u32be)
+``00 04 01 <repo>``    the repo record: alias, description, log, DAG, instances
+``00 05 01``           metadata format marker
+``00 07 01 <repo>``    saved mutation id (u64 little-endian)
+``00 08 01 <inst>``    an instance whose data is still being deleted
+=====================  ===========================================================
+
+Every change rewrites the affected repo record in one atomic batch together with the id
+counters, so a restarted server sees exactly what it had. Version ids are allocated server-wide
+and increase, so a child's id always exceeds its parents'.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import random
+import re
+import struct
+import threading
+import uuid as uuidlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from dvid.dag.dag import Node, VersionDAG, log_entry, now_rfc3339
+from dvid.datatype import registry
+from dvid.datatype.base import Datatype, InstanceMeta, parse_bool_setting, parse_tags_setting
+from dvid.datatype.common.envelope import Compression
+from dvid.errors import BadRequest, Conflict, NotFound
+from dvid.storage import keys
+from dvid.storage.engine import Engine
+from dvid.storage.versioned import VersionedStore
+
+log = logging.getLogger("dvid.repos")
+
+NEW_IDS_KEY = keys.metadata_key(3)
+FORMAT_KEY = keys.metadata_key(5)
+REPO_CLASS = 4
+MUTATION_ID_CLASS = 7
+PENDING_DELETE_CLASS = 8
+METADATA_FORMAT = {"format": "dvid-python-msgpack", "version": 1}
+MUTATION_ID_STRIDE = 100
+
+#: Names no instance may take (they are node-level actions).
+RESERVED_NAMES = frozenset({"log", "branch", "note", "commit", "newversion", "tag", "status"})
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_NAME = re.compile(r"^[^/\x00-\x1f]+$")
+_CORE_SETTINGS = frozenset({"typename", "dataname", "versioned", "compression", "checksum", "tags"})
+
+
+def new_uuid() -> str:
+    return uuidlib.uuid4().hex
+
+
+def validate_assigned_uuid(value: Any) -> str:
+    """A client-chosen node UUID must be 32 hex characters (lowercase is stored)."""
+    if not isinstance(value, str) or not _HEX32.match(value.lower()):
+        raise BadRequest(f"UUID must be 32 character hexadecimal string, got {value!r}")
+    return value.lower()
+
+
+@dataclass
+class Repo:
+    """One repo: a version DAG plus named data instances."""
+
+    repo_id: int
+    dag: VersionDAG
+    alias: str = ""
+    description: str = ""
+    passcode: str = ""
+    log: list[str] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)
+    created: str = field(default_factory=now_rfc3339)
+    updated: str = field(default_factory=now_rfc3339)
+    instances: dict[str, Datatype] = field(default_factory=dict)
+    mutation_id: int = 1_000_000_000
+    saved_mutation_id: int = 1_000_000_000
+
+    @property
+    def root_uuid(self) -> str:
+        return self.dag.root.uuid
+
+    def touch(self) -> None:
+        self.updated = now_rfc3339()
+
+    def instance(self, name: str) -> Datatype:
+        try:
+            return self.instances[name]
+        except KeyError:
+            raise NotFound(f"invalid data instance name {name!r}: no such instance in repo {self.root_uuid}") from None
+
+    def info(self) -> dict[str, Any]:
+        """DVID's repo info JSON (field names and nesting exactly as DVID)."""
+        return {
+            "Root": self.root_uuid,
+            "Alias": self.alias,
+            "Description": self.description,
+            "Log": list(self.log),
+            "Properties": dict(self.properties),
+            "DataInstances": {name: inst.info() for name, inst in sorted(self.instances.items())},
+            "DAG": self.dag.to_json(),
+            "MutationID": self.mutation_id,
+            "SavedMutationID": self.saved_mutation_id,
+            "Created": self.created,
+            "Updated": self.updated,
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "repo_id": self.repo_id,
+            "alias": self.alias,
+            "description": self.description,
+            "passcode": self.passcode,
+            "log": self.log,
+            "properties": self.properties,
+            "created": self.created,
+            "updated": self.updated,
+            "dag": self.dag.to_record(),
+            "instances": [inst.meta.to_record() for inst in self.instances.values()],
+        }
+
+
+class RepoManager:
+    """All repos of a server, with UUID resolution and persistence. Thread-safe."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        instance_id_gen: str = "sequential",
+        instance_id_start: int = 1,
+        min_mutation_id_start: int = 1_000_000_000,
+    ) -> None:
+        self.engine = engine
+        self.store = VersionedStore(engine)
+        self.instance_id_gen = instance_id_gen
+        self.min_mutation_id_start = max(1_000_000_000, min_mutation_id_start)
+        self._lock = threading.RLock()
+        self.repos: dict[int, Repo] = {}
+        self._by_uuid: dict[str, tuple[Repo, int]] = {}
+        self._sorted_uuids: list[str] = []
+        self._next_repo = 1
+        self._next_version = 1
+        self._next_instance = max(1, instance_id_start)
+        self._deleters: list[threading.Thread] = []
+        self._load()
+
+    # ---- persistence -------------------------------------------------------------------------
+    def _load(self) -> None:
+        raw_ids = self.engine.get(NEW_IDS_KEY)
+        if raw_ids is None:
+            with self.engine.batch() as wb:
+                wb.put(FORMAT_KEY, msgpack.packb(METADATA_FORMAT))
+                wb.put(NEW_IDS_KEY, self._ids_bytes())
+            return
+        fmt = msgpack.unpackb(self.engine.get(FORMAT_KEY) or msgpack.packb({}))
+        if fmt.get("format") != METADATA_FORMAT["format"]:
+            raise BadRequest(f"the store holds metadata in an unknown format {fmt!r}")
+        self._next_repo, self._next_version, next_instance = struct.unpack(">III", raw_ids)
+        self._next_instance = max(self._next_instance, next_instance)
+        start = keys.metadata_key(REPO_CLASS)
+        for _, value in self.engine.scan(start, keys.metadata_key(REPO_CLASS + 1)):
+            repo = self._repo_from_record(msgpack.unpackb(value, strict_map_key=False))
+            self._register(repo)
+        for k, _ in self.engine.scan(
+            keys.metadata_key(PENDING_DELETE_CLASS), keys.metadata_key(PENDING_DELETE_CLASS + 1), keys_only=True
+        ):
+            self._start_data_deletion(struct.unpack(">I", k[-4:])[0])
+
+    def _ids_bytes(self) -> bytes:
+        return struct.pack(">III", self._next_repo, self._next_version, self._next_instance)
+
+    def _repo_key(self, repo_id: int) -> bytes:
+        return keys.metadata_key(REPO_CLASS, keys.u32be(repo_id))
+
+    def _repo_from_record(self, rec: dict[str, Any]) -> Repo:
+        repo = Repo(
+            repo_id=rec["repo_id"],
+            dag=VersionDAG.from_record(rec["dag"]),
+            alias=rec["alias"],
+            description=rec["description"],
+            passcode=rec.get("passcode", ""),
+            log=list(rec["log"]),
+            properties=dict(rec["properties"]),
+            created=rec["created"],
+            updated=rec["updated"],
+        )
+        saved = self.engine.get(keys.metadata_key(MUTATION_ID_CLASS, keys.u32be(repo.repo_id)))
+        if saved is not None:
+            repo.mutation_id = repo.saved_mutation_id = struct.unpack("<Q", saved)[0]
+        for meta_rec in rec["instances"]:
+            self._attach_instance(repo, InstanceMeta.from_record(meta_rec))
+        return repo
+
+    def save(self, repo: Repo) -> None:
+        """Write a repo's record and the id counters in one atomic batch."""
+        with self._lock:
+            record = msgpack.packb(repo.to_record())
+            with self.engine.batch() as wb:
+                wb.put(self._repo_key(repo.repo_id), record)
+                wb.put(NEW_IDS_KEY, self._ids_bytes())
+
+    def _register(self, repo: Repo) -> None:
+        self.repos[repo.repo_id] = repo
+        for node in repo.dag.nodes.values():
+            self._index_uuid(repo, node)
+
+    def _index_uuid(self, repo: Repo, node: Node) -> None:
+        self._by_uuid[node.uuid] = (repo, node.version)
+        bisect.insort(self._sorted_uuids, node.uuid)
+
+    def _unindex_uuid(self, uuid: str) -> None:
+        self._by_uuid.pop(uuid, None)
+        i = bisect.bisect_left(self._sorted_uuids, uuid)
+        if i < len(self._sorted_uuids) and self._sorted_uuids[i] == uuid:
+            del self._sorted_uuids[i]
+
+    # ---- ids ---------------------------------------------------------------------------------
+    def _allocate_version(self) -> int:
+        v = self._next_version
+        self._next_version += 1
+        return v
+
+    def _allocate_instance_id(self) -> int:
+        used = {inst.meta.instance_id for r in self.repos.values() for inst in r.instances.values()}
+        if self.instance_id_gen == "random":
+            while True:
+                candidate = random.randint(1, 0xFFFFFFFE)
+                if candidate not in used and not self._instance_has_data(candidate):
+                    return candidate
+        while self._next_instance in used or self._instance_has_data(self._next_instance):
+            self._next_instance += 1
+        iid = self._next_instance
+        self._next_instance += 1
+        return iid
+
+    def _instance_has_data(self, instance_id: int) -> bool:
+        prefix = keys.instance_prefix(instance_id)
+        return next(self.engine.scan(prefix, keys.instance_prefix(instance_id + 1), keys_only=True), None) is not None
+
+    def _new_child_uuid(self, assigned: Any) -> str:
+        if assigned in (None, ""):
+            return new_uuid()
+        uuid = validate_assigned_uuid(assigned)
+        if uuid in self._by_uuid:
+            raise Conflict(f"UUID {uuid} already exists in this server")
+        return uuid
+
+    def new_mutation_id(self, repo: Repo) -> int:
+        """The next mutation id of a repo (persisted in strides, as DVID)."""
+        with self._lock:
+            mid = repo.mutation_id
+            repo.mutation_id += 1
+            if repo.mutation_id >= repo.saved_mutation_id:
+                repo.saved_mutation_id = repo.mutation_id + MUTATION_ID_STRIDE
+                self._save_mutation_id(repo)
+            return mid
+
+    def _save_mutation_id(self, repo: Repo) -> None:
+        key = keys.metadata_key(MUTATION_ID_CLASS, keys.u32be(repo.repo_id))
+        self.engine.put(key, struct.pack("<Q", repo.saved_mutation_id))
+
+    # ---- resolution --------------------------------------------------------------------------
+    def resolve(self, spec: str) -> tuple[Repo, Node]:
+        """A version reference: a UUID or unique prefix, ``uuid:branch``, ``:branch``, ``branch~N``."""
+        parts = spec.split(":")
+        if len(parts) > 2:
+            raise BadRequest(f'bad UUID specification "{spec}"')
+        prefix = parts[0]
+        branch = parts[1] if len(parts) == 2 else ""
+        with self._lock:
+            if len(parts) == 2 and prefix == "":
+                if len(self.repos) != 1:
+                    if not self.repos:
+                        raise NotFound("there are no repos on this server")
+                    raise BadRequest("UUID must be specified if more than one repo exists")
+                repo = next(iter(self.repos.values()))
+                node = repo.dag.root
+            else:
+                repo, node = self._match_prefix(prefix)
+            if branch:
+                node = repo.dag.resolve_ref(branch)
+            return repo, node
+
+    def _match_prefix(self, prefix: str) -> tuple[Repo, Node]:
+        exact = self._by_uuid.get(prefix)
+        if exact is not None:
+            repo, version = exact
+            return repo, repo.dag.node(version)
+        if not prefix:
+            raise BadRequest("a UUID or UUID prefix is required")
+        i = bisect.bisect_left(self._sorted_uuids, prefix)
+        matches = []
+        for uuid in self._sorted_uuids[i : i + 2]:
+            if uuid.startswith(prefix):
+                matches.append(uuid)
+        if not matches:
+            raise NotFound(f"could not find UUID with partial match to {prefix}")
+        if len(matches) > 1:
+            raise BadRequest(f"more than one UUID matches {prefix}")
+        repo, version = self._by_uuid[matches[0]]
+        return repo, repo.dag.node(version)
+
+    def repo_of(self, spec: str) -> Repo:
+        return self.resolve(spec)[0]
+
+    # ---- repos -------------------------------------------------------------------------------
+    def new_repo(self, alias: str = "", description: str = "", root: str | None = None, passcode: str = "") -> Repo:
+        with self._lock:
+            if root:
+                if root in self._by_uuid:
+                    raise Conflict(f"UUID already exists in datastore: {root}")
+                root_uuid = validate_assigned_uuid(root)
+            else:
+                root_uuid = new_uuid()
+            repo_id = self._next_repo
+            self._next_repo += 1
+            dag = VersionDAG(Node(uuid=root_uuid, version=self._allocate_version()))
+            start = self.min_mutation_id_start
+            repo = Repo(
+                repo_id=repo_id, dag=dag, alias=alias, description=description, passcode=passcode,
+                mutation_id=start, saved_mutation_id=start + MUTATION_ID_STRIDE,
+            )
+            self._register(repo)
+            self.save(repo)
+            self._save_mutation_id(repo)
+            return repo
+
+    def iter_repos(self) -> Iterator[Repo]:
+        with self._lock:
+            return iter(sorted(self.repos.values(), key=lambda r: r.repo_id))
+
+    def set_repo_info(self, repo: Repo, alias: Any = None, description: Any = None) -> None:
+        for name, value in (("alias", alias), ("description", description)):
+            if value is not None and not isinstance(value, str):
+                raise BadRequest(f"'{name}' must be a string")
+        with self._lock:
+            if alias is not None:
+                repo.alias = alias
+            if description is not None:
+                repo.description = description
+            repo.touch()
+            self.save(repo)
+
+    def add_repo_log(self, repo: Repo, messages: list[str]) -> None:
+        with self._lock:
+            repo.log.extend(log_entry(m) for m in messages)
+            repo.touch()
+            self.save(repo)
+
+    def delete_repo(self, repo: Repo) -> None:
+        """Remove a repo's metadata at once and delete its instances' data in the background."""
+        with self._lock:
+            iids = [inst.meta.instance_id for inst in repo.instances.values()]
+            with self.engine.batch() as wb:
+                wb.delete(self._repo_key(repo.repo_id))
+                wb.delete(keys.metadata_key(MUTATION_ID_CLASS, keys.u32be(repo.repo_id)))
+                for iid in iids:
+                    wb.put(keys.metadata_key(PENDING_DELETE_CLASS, keys.u32be(iid)), b"")
+            del self.repos[repo.repo_id]
+            for uuid in list(repo.dag.by_uuid):
+                self._unindex_uuid(uuid)
+        for iid in iids:
+            self._start_data_deletion(iid)
+
+    # ---- versions ----------------------------------------------------------------------------
+    def commit(self, repo: Repo, node: Node, note: str = "", log_messages: list[str] | None = None) -> Node:
+        with self._lock:
+            repo.dag.commit(node.version, note, log_messages)
+            repo.touch()
+            self.save(repo)
+            return node
+
+    def new_version(self, repo: Repo, parent: Node, note: str = "", uuid: Any = None) -> Node:
+        with self._lock:
+            child_uuid = self._new_child_uuid(uuid)
+            child = repo.dag.new_version(parent.version, self._next_version, child_uuid, note)
+            return self._added(repo, child)
+
+    def branch(self, repo: Repo, parent: Node, name: str, note: str = "", uuid: Any = None) -> Node:
+        with self._lock:
+            child_uuid = self._new_child_uuid(uuid)
+            child = repo.dag.branch(parent.version, self._next_version, child_uuid, name, note)
+            return self._added(repo, child)
+
+    def tag(self, repo: Repo, parent: Node, tag: str, note: str = "") -> Node:
+        with self._lock:
+            if tag in self._by_uuid:
+                raise Conflict(f"tag {tag!r} is already used as a version name on this server")
+            child = repo.dag.tag(parent.version, self._next_version, tag, note)
+            return self._added(repo, child)
+
+    def merge(self, repo: Repo, parents: list[Node], note: str = "", uuid: Any = None) -> Node:
+        with self._lock:
+            for p in parents:
+                if p.uuid not in repo.dag:
+                    raise BadRequest(f"merge parent {p.uuid} is not in the same repo as {parents[0].uuid}")
+            child_uuid = self._new_child_uuid(uuid)
+            child = repo.dag.merge([p.version for p in parents], self._next_version, child_uuid, note)
+            return self._added(repo, child)
+
+    def _added(self, repo: Repo, child: Node) -> Node:
+        """Bookkeeping after the DAG accepted a new child with id ``_next_version``."""
+        self._allocate_version()
+        self._index_uuid(repo, child)
+        repo.touch()
+        self.save(repo)
+        return child
+
+    def resolve_merge(self, repo: Repo, data_names: list[str], parents: list[Node], note: str = "") -> Node:
+        """DVID's ``resolve``: earlier parents win; later parents get conflicting keys tombstoned
+        in a new committed child, then everything is merged conflict-free."""
+        if len(parents) < 2:
+            raise BadRequest("resolve requires at least two parents")
+        if not data_names:
+            raise BadRequest("resolve requires at least one data instance in 'data'")
+        instances = [repo.instance(name) for name in data_names]
+        for p in parents:
+            if not p.locked:
+                raise Conflict(f"can't merge an unlocked node: commit {p.uuid} first")
+        with self._lock:
+            ancestries = [repo.dag.ancestry(p.version) for p in parents]
+            deletions: dict[int, dict[int, list[bytes]]] = {i: {} for i in range(len(parents))}
+            for inst in instances:
+                if not inst.versioned:
+                    continue
+                per_parent = [inst.context(a) for a in ancestries]
+                visible = [dict(ctx.visible_versions()) for ctx in per_parent]
+                all_tks = set().union(*visible)
+                for tk in all_tks:
+                    winner = next((v[tk] for v in visible if tk in v), None)
+                    for i, v in enumerate(visible):
+                        if tk in v and v[tk] != winner:
+                            deletions[i].setdefault(inst.meta.instance_id, []).append(tk)
+            final_parents: list[Node] = []
+            for i, parent in enumerate(parents):
+                if not deletions[i]:
+                    final_parents.append(parent)
+                    continue
+                child = self.branch(repo, parent, f"conflict-{parent.uuid}", "Version for deleting conflicts before merge")
+                ancestry = repo.dag.ancestry(child.version)
+                for iid, tks in deletions[i].items():
+                    with self.store.context(iid, ancestry).batch() as b:
+                        for tk in tks:
+                            b.delete(tk)
+                self.commit(repo, child)
+                final_parents.append(child)
+            return self.merge(repo, final_parents, note)
+
+    # ---- instances ---------------------------------------------------------------------------
+    def _attach_instance(self, repo: Repo, meta: InstanceMeta) -> Datatype:
+        cls = registry.get_type(meta.type_name)
+        inst = cls(
+            meta,
+            self.store,
+            save=lambda: self.save(repo),
+            instance_names=lambda data_uuids: self._names_for(repo, data_uuids),
+        )
+        repo.instances[meta.name] = inst
+        return inst
+
+    @staticmethod
+    def _names_for(repo: Repo, data_uuids: list[str]) -> list[str]:
+        by_uuid = {inst.meta.data_uuid: name for name, inst in repo.instances.items()}
+        return [by_uuid.get(u, "undefined") for u in data_uuids]
+
+    def new_instance(self, repo: Repo, node: Node, config: dict[str, Any]) -> Datatype:
+        """Create a data instance from DVID's instance-creation JSON (keys case-insensitive)."""
+        settings: dict[str, Any] = {}
+        for key, value in config.items():
+            k = key.lower()
+            if k == "versioned" and isinstance(value, bool):
+                settings[k] = value
+            elif not isinstance(value, str):
+                raise BadRequest(f"Setting for '{key}' was not a string")
+            else:
+                settings[k] = value
+        type_name = settings.get("typename")
+        name = settings.get("dataname")
+        if not type_name:
+            raise BadRequest("POST on repo endpoint requires specification of valid 'typename'")
+        if not name:
+            raise BadRequest("POST on repo endpoint requires specification of valid 'dataname'")
+        cls = registry.get_type(type_name)
+        self._check_instance_name(repo, name)
+        versioned = parse_bool_setting(settings.get("versioned", True), "versioned")
+        compression = Compression.parse(settings.get("compression"), settings.get("checksum"))
+        tags = parse_tags_setting(settings.get("tags", ""))
+        type_settings = cls.validate_settings({k: v for k, v in settings.items() if k not in _CORE_SETTINGS})
+        with self._lock:
+            self._check_instance_name(repo, name)
+            meta = InstanceMeta(
+                name=name, type_name=cls.type_name, data_uuid=Datatype.new_data_uuid(),
+                instance_id=self._allocate_instance_id(), repo_uuid=node.uuid, versioned=versioned,
+                compression=compression.to_record(), tags=tags, properties={"settings": type_settings},
+            )
+            inst = self._attach_instance(repo, meta)
+            shown = {k: v for k, v in sorted(settings.items())}
+            repo.log.append(log_entry(f'New data instance "{name}" of type "{cls.type_name}" with config {shown}'))
+            repo.touch()
+            self.save(repo)
+            return inst
+
+    @staticmethod
+    def _check_instance_name(repo: Repo, name: str) -> None:
+        if name in RESERVED_NAMES:
+            raise BadRequest(f"{name!r} is a reserved name and cannot name a data instance")
+        if not _NAME.match(name):
+            raise BadRequest(f"data instance name {name!r} may not contain '/' or control characters")
+        if name in repo.instances:
+            raise Conflict(f'Data named "{name}" already exists in repo (root {repo.root_uuid})')
+
+    def rename_instance(self, repo: Repo, old: str, new: str) -> None:
+        with self._lock:
+            inst = repo.instance(old)
+            self._check_instance_name(repo, new)
+            del repo.instances[old]
+            inst.meta.name = new
+            repo.instances[new] = inst
+            repo.log.append(log_entry(f'Renamed data instance "{old}" to "{new}"'))
+            repo.touch()
+            self.save(repo)
+
+    def delete_instance(self, repo: Repo, name: str) -> None:
+        """Remove an instance's metadata at once and its data in the background."""
+        with self._lock:
+            inst = repo.instance(name)
+            iid = inst.meta.instance_id
+            del repo.instances[name]
+            for other in repo.instances.values():
+                if inst.meta.data_uuid in other.meta.syncs:
+                    other.meta.syncs.remove(inst.meta.data_uuid)
+            repo.log.append(log_entry(f"Delete data instance '{name}' of type '{inst.type_name}'"))
+            repo.touch()
+            with self.engine.batch() as wb:
+                wb.put(self._repo_key(repo.repo_id), msgpack.packb(repo.to_record()))
+                wb.put(keys.metadata_key(PENDING_DELETE_CLASS, keys.u32be(iid)), b"")
+        self._start_data_deletion(iid)
+
+    def _start_data_deletion(self, instance_id: int) -> None:
+        def run() -> None:
+            removed = self.store.delete_instance(instance_id)
+            self.engine.delete(keys.metadata_key(PENDING_DELETE_CLASS, keys.u32be(instance_id)))
+            log.info("deleted %d keys of instance id %d", removed, instance_id)
+
+        thread = threading.Thread(target=run, name=f"delete-instance-{instance_id}", daemon=True)
+        self._deleters.append(thread)
+        thread.start()
+
+    def wait_for_deletions(self, timeout: float | None = None) -> None:
+        """Block until background data deletions have finished (used at shutdown and in tests)."""
+        for thread in list(self._deleters):
+            thread.join(timeout)
+        self._deleters = [t for t in self._deleters if t.is_alive()]
+
+    def pending_deletions(self) -> int:
+        start = keys.metadata_key(PENDING_DELETE_CLASS)
+        return sum(1 for _ in self.engine.scan(start, keys.metadata_key(PENDING_DELETE_CLASS + 1), keys_only=True))
+
+    def types_in_use(self) -> dict[str, str]:
+        with self._lock:
+            return {
+                inst.type_name: inst.type_url for repo in self.repos.values() for inst in repo.instances.values()
+            }
+

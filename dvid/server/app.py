@@ -1,0 +1,86 @@
+"""Building the aiohttp application and running it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from aiohttp import web
+
+import dvid.datatype  # noqa: F401  (registers the datatypes)
+from dvid.config import Config, StoreSettings
+from dvid.repos import RepoManager
+from dvid.server import node_routes, repo_routes, server_routes
+from dvid.server.middleware import (
+    access_log_middleware,
+    add_cors_headers,
+    errors_middleware,
+    limits_middleware,
+    preflight_middleware,
+)
+from dvid.server.state import STATE_KEY, ServerState
+from dvid.storage.engine import Engine
+
+log = logging.getLogger("dvid.server")
+
+
+def open_engine(settings: StoreSettings) -> Engine:
+    """The storage engine a store configuration names."""
+    if settings.engine == "memory":
+        from dvid.storage.memory import MemoryEngine
+
+        return MemoryEngine()
+    from dvid.storage.leveldb import LevelDBEngine
+
+    return LevelDBEngine(settings.path, write_buffer_mib=settings.write_buffer_mib, cache_mib=settings.cache_mib)
+
+
+def create_app(config: Config, engine: Engine | None = None, *, close_engine: bool = True) -> web.Application:
+    """The dvid application over ``engine`` (opened from the config's default store if not given)."""
+    engine = engine if engine is not None else open_engine(config.default_store())
+    server = config.server
+    manager = RepoManager(
+        engine,
+        instance_id_gen=server.instance_id_gen,
+        instance_id_start=server.instance_id_start,
+        min_mutation_id_start=server.min_mutation_id_start,
+    )
+    app = web.Application(
+        client_max_size=server.max_body_bytes,
+        middlewares=[access_log_middleware, errors_middleware, preflight_middleware, limits_middleware],
+    )
+    app[STATE_KEY] = ServerState(config=config, manager=manager)
+    app.add_routes(server_routes.routes)
+    app.add_routes(repo_routes.routes)
+    app.add_routes(node_routes.routes)
+    app.on_response_prepare.append(add_cors_headers)
+
+    async def shutdown(app: web.Application) -> None:
+        await asyncio.to_thread(manager.wait_for_deletions, 10.0)
+        if close_engine:
+            engine.close()
+
+    app.on_cleanup.append(shutdown)
+    return app
+
+
+def _install_fast_loop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def run_server(config: Config) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM; then finish requests in flight and close the store."""
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _install_fast_loop()
+    app = create_app(config)
+    store = config.default_store()
+    where = "in memory" if store.engine == "memory" else f"{store.engine} at {store.path}"
+    host, port = config.server.host, config.server.port
+    log.info("dvid serving http://%s:%d/api/ with %s (mode %s)", host, port, where, config.server.rwmode)
+    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=30.0)
+    log.info("dvid stopped")

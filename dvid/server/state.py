@@ -1,0 +1,60 @@
+"""What every handler can reach: the repo manager, configuration and server-wide switches."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from dvid.config import Config
+from dvid.repos import RepoManager
+
+
+@dataclass
+class LoadStats:
+    """Request tallies for ``/api/load`` (per-second rates over the last full second)."""
+
+    current_second: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    last: dict[str, int] = field(default_factory=dict)
+    active: int = 0
+
+    def add(self, name: str, amount: int = 1) -> None:
+        now = int(time.monotonic())
+        if now != self.current_second:
+            self.last = self.counts if now == self.current_second + 1 else {}
+            self.counts = {}
+            self.current_second = now
+        self.counts[name] = self.counts.get(name, 0) + amount
+
+    def rates(self) -> dict[str, int]:
+        self.add("_tick", 0)
+        return dict(self.last)
+
+
+@dataclass
+class ServerState:
+    config: Config
+    manager: RepoManager
+    started: float = field(default_factory=time.time)
+    load: LoadStats = field(default_factory=LoadStats)
+
+    @property
+    def readonly(self) -> bool:
+        return self.config.server.rwmode == "readonly"
+
+    @property
+    def fullwrite(self) -> bool:
+        return self.config.server.rwmode == "fullwrite"
+
+    def is_admin(self, request: web.Request) -> bool:
+        token = self.config.server.effective_admin_token()
+        return bool(token) and request.query.get("admintoken") == token
+
+
+STATE_KEY = web.AppKey("dvid_state", ServerState)
+
+
+def state_of(request: web.Request) -> ServerState:
+    return request.app[STATE_KEY]

@@ -1,0 +1,1 @@
+"""Storage: ordered key-value engines, DVID's key layout, and the versioned store."""

@@ -1,0 +1,110 @@
+"""The Engine interface: a synchronous, ordered bytes -> bytes store with atomic batches.
+
+Every engine (memory, leveldb, later postgres) implements this interface and passes the same
+contract test suite. Keys order bytewise (as LevelDB's default comparator). Engines are safe to
+call from several threads at once.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from types import TracebackType
+
+
+class WriteBatch(abc.ABC):
+    """Puts and deletes applied together, atomically, by ``commit`` (or on leaving a ``with``)."""
+
+    @abc.abstractmethod
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def delete(self, key: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Apply every queued operation at once; later operations win over earlier ones on a key."""
+
+    def __enter__(self) -> WriteBatch:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+
+
+class Engine(abc.ABC):
+    """An ordered key-value store of bytes."""
+
+    #: Short engine name reported in server info ("memory", "leveldb", ...).
+    name: str = "engine"
+
+    @abc.abstractmethod
+    def get(self, key: bytes) -> bytes | None:
+        """The value stored at ``key``, or None."""
+
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        """Values for several keys, in order; engines may override with a faster batched read."""
+        return [self.get(k) for k in keys]
+
+    @abc.abstractmethod
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def delete(self, key: bytes) -> None:
+        """Remove ``key``; removing an absent key is not an error."""
+
+    @abc.abstractmethod
+    def scan(
+        self, start: bytes, stop: bytes | None, *, keys_only: bool = False, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Pairs with ``start <= key < stop`` in key order (``stop=None``: to the end).
+
+        With ``keys_only`` the values are ``b""``. The iterator reads a consistent snapshot.
+        """
+
+    @abc.abstractmethod
+    def batch(self) -> WriteBatch:
+        """A new atomic write batch."""
+
+    def delete_range(self, start: bytes, stop: bytes | None, *, chunk: int = 10_000) -> int:
+        """Physically remove every key in ``[start, stop)``, in batches; returns how many were removed."""
+        removed = 0
+        while True:
+            keys = [k for k, _ in _take(self.scan(start, stop, keys_only=True), chunk)]
+            if not keys:
+                return removed
+            with self.batch() as wb:
+                for k in keys:
+                    wb.delete(k)
+            removed += len(keys)
+            start = keys[-1] + b"\x00"
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def describe(self) -> str:
+        """Human-readable location, e.g. ``leveldb @ /data/db``."""
+        return self.name
+
+
+def _take(it: Iterator[tuple[bytes, bytes]], n: int) -> list[tuple[bytes, bytes]]:
+    out = []
+    for pair in it:
+        out.append(pair)
+        if len(out) >= n:
+            break
+    return out
+
+
+def prefix_successor(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with ``prefix`` (None if there is none)."""
+    p = bytearray(prefix)
+    while p:
+        if p[-1] != 0xFF:
+            p[-1] += 1
+            return bytes(p)
+        p.pop()
+    return None

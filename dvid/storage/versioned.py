@@ -1,0 +1,211 @@
+"""VersionedStore: copy-on-write versions over an Engine, with DVID's read semantics.
+
+This is the only code that knows about versions and tombstones. A write at version V touches
+only keys tagged V; a read at V takes, among the stored versions of a key, the one nearest V in
+V's ancestry. Below a merge, the visible versions are the stored versions of V's ancestry that
+no other stored version in it descends from; a tombstone there hides the ancestors it shadows,
+and two different live versions are a conflict (as DVID).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from dvid.dag.ancestry import Ancestry
+from dvid.errors import VersionConflict
+from dvid.storage import keys
+from dvid.storage.engine import Engine, WriteBatch, prefix_successor
+
+# version -> (is_tombstone, value)
+_Found = dict[int, tuple[bool, bytes]]
+
+
+def resolve_version(found: _Found, ancestry: Ancestry) -> int | None:
+    """The version whose value is visible at ``ancestry.version`` among ``found``; None if absent or deleted."""
+    order = ancestry.order
+    if ancestry.linear:
+        best_rank = None
+        best = None
+        for v in found:
+            rank = order.get(v)
+            if rank is not None and (best_rank is None or rank < best_rank):
+                best_rank, best = rank, v
+        if best is None or found[best][0]:
+            return None
+        return best
+    candidates = [v for v in found if v in order]
+    if not candidates:
+        return None
+    shadowed: set[int] = set()
+    for v in candidates:
+        shadowed |= ancestry.ancestors_of(v)
+    live = [v for v in candidates if v not in shadowed and not found[v][0]]
+    if not live:
+        return None
+    if len(live) > 1:
+        raise VersionConflict(
+            f"found different values for a key among the parents of a merge: versions {sorted(live)};"
+            " resolve the merge first"
+        )
+    return live[0]
+
+
+def resolve(found: _Found, ancestry: Ancestry) -> bytes | None:
+    """The value visible at ``ancestry.version`` among ``found``, or None if absent or deleted."""
+    v = resolve_version(found, ancestry)
+    return None if v is None else found[v][1]
+
+
+class VersionedBatch:
+    """Versioned puts and deletes applied in one atomic engine batch."""
+
+    def __init__(self, ctx: DataContext) -> None:
+        self._ctx = ctx
+        self._wb: WriteBatch = ctx.engine.batch()
+
+    def put(self, tk: bytes, value: bytes) -> None:
+        iid, ver = self._ctx.instance_id, self._ctx.version
+        self._wb.delete(keys.data_key(iid, tk, ver, tombstone=True))
+        self._wb.put(keys.data_key(iid, tk, ver), value)
+
+    def delete(self, tk: bytes) -> None:
+        iid, ver = self._ctx.instance_id, self._ctx.version
+        self._wb.delete(keys.data_key(iid, tk, ver))
+        self._wb.put(keys.data_key(iid, tk, ver, tombstone=True), b"")
+
+    def commit(self) -> None:
+        self._wb.commit()
+
+    def __enter__(self) -> VersionedBatch:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+
+
+class DataContext:
+    """One data instance seen at one version: the view a datatype reads and writes through."""
+
+    def __init__(self, engine: Engine, instance_id: int, ancestry: Ancestry) -> None:
+        self.engine = engine
+        self.instance_id = instance_id
+        self.ancestry = ancestry
+
+    @property
+    def version(self) -> int:
+        return self.ancestry.version
+
+    # ---- reads -------------------------------------------------------------------------------
+    def _versions(self, tk: bytes) -> _Found:
+        iid = self.instance_id
+        found: _Found = {}
+        for k, v in self.engine.scan(keys.min_version_key(iid, tk), keys.versions_stop(iid, tk)):
+            found[keys.version_of(k)] = (keys.is_tombstone(k), v)
+        return found
+
+    def get(self, tk: bytes) -> bytes | None:
+        """The value of ``tk`` visible at this version, or None."""
+        return resolve(self._versions(tk), self.ancestry)
+
+    def exists(self, tk: bytes) -> bool:
+        return self.get(tk) is not None
+
+    def get_many(self, tks: Iterable[bytes]) -> list[bytes | None]:
+        return [self.get(tk) for tk in tks]
+
+    def range(self, begin: bytes, end: bytes, *, keys_only: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        """Visible ``(tkey, value)`` pairs with ``begin <= tkey <= end``, in tkey order.
+
+        With ``keys_only`` values are not read and come back as ``b""``.
+        """
+        iid = self.instance_id
+        start = keys.min_version_key(iid, begin)
+        stop = keys.versions_stop(iid, end)
+        current: bytes | None = None
+        found: _Found = {}
+        for k, v in self.engine.scan(start, stop, keys_only=keys_only):
+            tk = keys.tkey_of(k)
+            if tk != current:
+                if current is not None:
+                    value = resolve(found, self.ancestry)
+                    if value is not None:
+                        yield current, value
+                current, found = tk, {}
+            found[keys.version_of(k)] = (keys.is_tombstone(k), v)
+        if current is not None:
+            value = resolve(found, self.ancestry)
+            if value is not None:
+                yield current, value
+
+    def visible_versions(self) -> Iterator[tuple[bytes, int]]:
+        """``(tkey, version holding its visible value)`` for every key of the instance visible here."""
+        prefix = keys.instance_prefix(self.instance_id)
+        current: bytes | None = None
+        found: _Found = {}
+        for k, _ in self.engine.scan(prefix, prefix_successor(prefix), keys_only=True):
+            tk = keys.tkey_of(k)
+            if tk != current:
+                if current is not None:
+                    v = resolve_version(found, self.ancestry)
+                    if v is not None:
+                        yield current, v
+                current, found = tk, {}
+            found[keys.version_of(k)] = (keys.is_tombstone(k), b"")
+        if current is not None:
+            v = resolve_version(found, self.ancestry)
+            if v is not None:
+                yield current, v
+
+    def keys(self, begin: bytes, end: bytes) -> Iterator[bytes]:
+        """Visible tkeys with ``begin <= tkey <= end``, in order."""
+        for tk, _ in self.range(begin, end, keys_only=True):
+            yield tk
+
+    # ---- writes ------------------------------------------------------------------------------
+    def batch(self) -> VersionedBatch:
+        return VersionedBatch(self)
+
+    def put(self, tk: bytes, value: bytes) -> None:
+        with self.batch() as b:
+            b.put(tk, value)
+
+    def delete(self, tk: bytes) -> None:
+        """Hide ``tk`` from this version on (a tombstone); ancestors keep their values."""
+        with self.batch() as b:
+            b.delete(tk)
+
+    def put_many(self, items: Iterable[tuple[bytes, bytes]]) -> None:
+        with self.batch() as b:
+            for tk, value in items:
+                b.put(tk, value)
+
+    def delete_range(self, begin: bytes, end: bytes) -> int:
+        """Tombstone every key visible in ``[begin, end]``; returns how many."""
+        tks = list(self.keys(begin, end))
+        with self.batch() as b:
+            for tk in tks:
+                b.delete(tk)
+        return len(tks)
+
+
+class VersionedStore:
+    """Hands out DataContexts over one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def context(self, instance_id: int, ancestry: Ancestry) -> DataContext:
+        return DataContext(self.engine, instance_id, ancestry)
+
+    def delete_instance(self, instance_id: int) -> int:
+        """Physically remove every key of an instance, all versions and tombstones."""
+        prefix = keys.instance_prefix(instance_id)
+        return self.engine.delete_range(prefix, prefix_successor(prefix))
+
+    def version_delta(self, instance_id: int, version: int) -> Iterator[tuple[bytes, bytes]]:
+        """Every raw key-value of an instance written at ``version`` (values and tombstones)."""
+        prefix = keys.instance_prefix(instance_id)
+        for k, v in self.engine.scan(prefix, prefix_successor(prefix)):
+            if keys.version_of(k) == version:
+                yield k, v
