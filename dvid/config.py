@@ -59,7 +59,9 @@ class ServerSettings(BaseModel):
         if self.http_address:
             host, _, port = self.http_address.rpartition(":")
             if not port.isdigit():
-                raise ValueError(f"httpAddress must look like 'host:port' or ':port', got {self.http_address!r}")
+                raise ValueError(
+                    f"httpAddress must look like 'host:port' or ':port', got {self.http_address!r}"
+                )
             self.host = host or "0.0.0.0"
             self.port = int(port)
         return self

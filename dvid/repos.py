@@ -95,7 +95,9 @@ class Repo:
         try:
             return self.instances[name]
         except KeyError:
-            raise NotFound(f"invalid data instance name {name!r}: no such instance in repo {self.root_uuid}") from None
+            raise NotFound(
+                f"invalid data instance name {name!r}: no such instance in repo {self.root_uuid}"
+            ) from None
 
     def info(self) -> dict[str, Any]:
         """DVID's repo info JSON (field names and nesting exactly as DVID)."""
@@ -171,7 +173,9 @@ class RepoManager:
             repo = self._repo_from_record(msgpack.unpackb(value, strict_map_key=False))
             self._register(repo)
         for k, _ in self.engine.scan(
-            keys.metadata_key(PENDING_DELETE_CLASS), keys.metadata_key(PENDING_DELETE_CLASS + 1), keys_only=True
+            keys.metadata_key(PENDING_DELETE_CLASS),
+            keys.metadata_key(PENDING_DELETE_CLASS + 1),
+            keys_only=True,
         ):
             self._start_data_deletion(struct.unpack(">I", k[-4:])[0])
 
@@ -244,7 +248,10 @@ class RepoManager:
 
     def _instance_has_data(self, instance_id: int) -> bool:
         prefix = keys.instance_prefix(instance_id)
-        return next(self.engine.scan(prefix, keys.instance_prefix(instance_id + 1), keys_only=True), None) is not None
+        return (
+            next(self.engine.scan(prefix, keys.instance_prefix(instance_id + 1), keys_only=True), None)
+            is not None
+        )
 
     def _new_child_uuid(self, assigned: Any) -> str:
         if assigned in (None, ""):
@@ -313,7 +320,9 @@ class RepoManager:
         return self.resolve(spec)[0]
 
     # ---- repos -------------------------------------------------------------------------------
-    def new_repo(self, alias: str = "", description: str = "", root: str | None = None, passcode: str = "") -> Repo:
+    def new_repo(
+        self, alias: str = "", description: str = "", root: str | None = None, passcode: str = ""
+    ) -> Repo:
         with self._lock:
             if root:
                 if root in self._by_uuid:
@@ -326,8 +335,13 @@ class RepoManager:
             dag = VersionDAG(Node(uuid=root_uuid, version=self._allocate_version()))
             start = self.min_mutation_id_start
             repo = Repo(
-                repo_id=repo_id, dag=dag, alias=alias, description=description, passcode=passcode,
-                mutation_id=start, saved_mutation_id=start + MUTATION_ID_STRIDE,
+                repo_id=repo_id,
+                dag=dag,
+                alias=alias,
+                description=description,
+                passcode=passcode,
+                mutation_id=start,
+                saved_mutation_id=start + MUTATION_ID_STRIDE,
             )
             self._register(repo)
             self.save(repo)
@@ -445,7 +459,9 @@ class RepoManager:
                 if not deletions[i]:
                     final_parents.append(parent)
                     continue
-                child = self.branch(repo, parent, f"conflict-{parent.uuid}", "Version for deleting conflicts before merge")
+                child = self.branch(
+                    repo, parent, f"conflict-{parent.uuid}", "Version for deleting conflicts before merge"
+                )
                 ancestry = repo.dag.ancestry(child.version)
                 for iid, tks in deletions[i].items():
                     with self.store.context(iid, ancestry).batch() as b:
@@ -498,13 +514,21 @@ class RepoManager:
         with self._lock:
             self._check_instance_name(repo, name)
             meta = InstanceMeta(
-                name=name, type_name=cls.type_name, data_uuid=Datatype.new_data_uuid(),
-                instance_id=self._allocate_instance_id(), repo_uuid=node.uuid, versioned=versioned,
-                compression=compression.to_record(), tags=tags, properties={"settings": type_settings},
+                name=name,
+                type_name=cls.type_name,
+                data_uuid=Datatype.new_data_uuid(),
+                instance_id=self._allocate_instance_id(),
+                repo_uuid=node.uuid,
+                versioned=versioned,
+                compression=compression.to_record(),
+                tags=tags,
+                properties={"settings": type_settings},
             )
             inst = self._attach_instance(repo, meta)
             shown = {k: v for k, v in sorted(settings.items())}
-            repo.log.append(log_entry(f'New data instance "{name}" of type "{cls.type_name}" with config {shown}'))
+            repo.log.append(
+                log_entry(f'New data instance "{name}" of type "{cls.type_name}" with config {shown}')
+            )
             repo.touch()
             self.save(repo)
             return inst
@@ -563,11 +587,14 @@ class RepoManager:
 
     def pending_deletions(self) -> int:
         start = keys.metadata_key(PENDING_DELETE_CLASS)
-        return sum(1 for _ in self.engine.scan(start, keys.metadata_key(PENDING_DELETE_CLASS + 1), keys_only=True))
+        return sum(
+            1 for _ in self.engine.scan(start, keys.metadata_key(PENDING_DELETE_CLASS + 1), keys_only=True)
+        )
 
     def types_in_use(self) -> dict[str, str]:
         with self._lock:
             return {
-                inst.type_name: inst.type_url for repo in self.repos.values() for inst in repo.instances.values()
+                inst.type_name: inst.type_url
+                for repo in self.repos.values()
+                for inst in repo.instances.values()
             }
-

@@ -11,8 +11,10 @@ class Ancestry:
     """A version and its ancestors, nearest first.
 
     ``order`` maps the version itself (rank 0) and every ancestor to its rank in a breadth-first
-    walk up the parents (parents in their stored order). ``linear`` is true when no version in
-    the ancestry has more than one parent; then the nearest stored version wins outright.
+    walk up the parents (parents in their stored order) that ranks every version after all of
+    its descendants in the ancestry (for a linear ancestry, rank = distance). ``linear`` is true
+    when no version in the ancestry has more than one parent; then the nearest stored version
+    wins outright.
     ``ancestors_of`` returns the strict ancestors of any version in ``order``; it is only called
     for non-linear ancestries (reads below a merge).
     """

@@ -8,6 +8,7 @@ Master is the branch named ``""``; ``"master"`` is accepted wherever a branch na
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -145,7 +146,9 @@ class VersionDAG:
             raise Conflict(f"UUID {uuid} already exists in this repo")
         if any(version <= p.version for p in parents):
             raise ValueError("a child's version id must exceed its parents'")
-        child = Node(uuid=uuid, version=version, branch=branch, note=note, parents=[p.version for p in parents])
+        child = Node(
+            uuid=uuid, version=version, branch=branch, note=note, parents=[p.version for p in parents]
+        )
         for p in parents:
             p.children.append(version)
             p.touch()
@@ -233,9 +236,7 @@ class VersionDAG:
             if not same:
                 break
             if len(same) > 1:
-                raise BadRequest(
-                    f'branch "{name}" has more than 1 child: {", ".join(c.uuid for c in same)}'
-                )
+                raise BadRequest(f'branch "{name}" has more than 1 child: {", ".join(c.uuid for c in same)}')
             node = same[0]
         out: list[str] = []
         current: Node | None = node
@@ -277,20 +278,23 @@ class VersionDAG:
         if cached is not None:
             return cached
         self.node(version)
+        # Breadth-first up the parents, but a version is ranked only once all its children within
+        # the ancestry are, so every ancestor ranks after all its descendants (even below merges).
+        members = self.ancestors(version) | {version}
+        waiting = {v: sum(c in members for c in self.nodes[v].children) for v in members}
         order: dict[int, int] = {}
         linear = True
-        frontier = [version]
-        while frontier:
-            nxt: list[int] = []
-            for v in frontier:
-                if v in order:
-                    continue
-                order[v] = len(order)
-                parents = self.nodes[v].parents
-                if len(parents) > 1:
-                    linear = False
-                nxt.extend(parents)
-            frontier = nxt
+        queue = deque([version])
+        while queue:
+            v = queue.popleft()
+            order[v] = len(order)
+            parents = self.nodes[v].parents
+            if len(parents) > 1:
+                linear = False
+            for p in parents:
+                waiting[p] -= 1
+                if waiting[p] == 0:
+                    queue.append(p)
         result = Ancestry(version, order, linear, self.ancestors)
         self._ancestry_cache[version] = result
         return result

@@ -136,7 +136,7 @@ class Datatype:
         Returns the validated settings to persist as ``properties["settings"]``.
         """
         fields = {name.lower(): name for name in cls.Settings.model_fields}
-        for f_name, f_info in cls.Settings.model_fields.items():
+        for f_info in cls.Settings.model_fields.values():
             if f_info.alias:
                 fields[f_info.alias.lower()] = f_info.alias
         data = {fields[k]: v for k, v in settings.items() if k in fields}

@@ -33,7 +33,9 @@ def open_engine(settings: StoreSettings) -> Engine:
         return MemoryEngine()
     from dvid.storage.leveldb import LevelDBEngine
 
-    return LevelDBEngine(settings.path, write_buffer_mib=settings.write_buffer_mib, cache_mib=settings.cache_mib)
+    return LevelDBEngine(
+        settings.path, write_buffer_mib=settings.write_buffer_mib, cache_mib=settings.cache_mib
+    )
 
 
 def create_app(config: Config, engine: Engine | None = None, *, close_engine: bool = True) -> web.Application:

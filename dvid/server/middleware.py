@@ -52,7 +52,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             message = f"request body is too large: the limit is {limit} bytes ({message})"
         elif message.startswith(f"{exc.status}: "):
             message = message[len(f"{exc.status}: ") :]
-        return error_response(request, exc.status, message.strip(), dict(exc.headers) if exc.status == 405 else None)
+        return error_response(
+            request, exc.status, message.strip(), dict(exc.headers) if exc.status == 405 else None
+        )
     except ConnectionResetError:
         raise
     except Exception as exc:  # a bug: report it, keep serving
@@ -101,7 +103,13 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
             ms = (time.perf_counter() - start) * 1000
             user = request.query.get("u", "")
             access_log.info(
-                "%s %s %d %d %.1fms%s", request.method, request.path, status, size, ms, f" u={user}" if user else ""
+                "%s %s %d %d %.1fms%s",
+                request.method,
+                request.path,
+                status,
+                size,
+                ms,
+                f" u={user}" if user else "",
             )
 
 

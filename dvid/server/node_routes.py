@@ -79,7 +79,9 @@ async def node_action(
             manager.branch, repo, node, _string_field(body, "branch", required=True), note, body.get("uuid")
         )
     else:  # tag
-        child = await asyncio.to_thread(manager.tag, repo, node, _string_field(body, "tag", required=True), note)
+        child = await asyncio.to_thread(
+            manager.tag, repo, node, _string_field(body, "tag", required=True), note
+        )
     return json_response({"child": child.uuid})
 
 
@@ -103,18 +105,17 @@ async def instance_dispatch(
     endpoint, args = rest[0], rest[1:]
     found = instance.find_route(endpoint, request.method)
     if found is None:
-        raise NotFound(
-            f'Bad API call ({request.path}) for data "{name}".  See API help at /api/help/{instance.type_name}'
-        )
+        help_url = f"/api/help/{instance.type_name}"
+        raise NotFound(f'Bad API call ({request.path}) for data "{name}".  See API help at {help_url}')
     if isinstance(found, dict):
         raise MethodNotAllowed(
             f"endpoint {endpoint!r} of {instance.type_name} does not support {request.method}"
             f" (allowed: {', '.join(sorted(found))})"
         )
     route = found
-    if route.is_mutation(request.method) and instance.versioned and node.locked:
-        if not _may_write_locked(state, request):
-            raise Conflict(f'Cannot do {request.method} on endpoint "{endpoint}" of locked node {node.uuid}')
+    locked = instance.versioned and node.locked
+    if locked and route.is_mutation(request.method) and not _may_write_locked(state, request):
+        raise Conflict(f'Cannot do {request.method} on endpoint "{endpoint}" of locked node {node.uuid}')
     version = node.version if instance.versioned else repo.dag.root_version
     ctx = instance.context(repo.dag.ancestry(version))
     ireq = InstanceRequest(request, node, ctx, endpoint, args, user=request.query.get("u", ""))

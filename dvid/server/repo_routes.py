@@ -17,7 +17,7 @@ routes = web.RouteTableDef()
 
 
 def _string_field(body: dict[str, Any], name: str, *, required: bool = False) -> str:
-    value = body.get(name, None)
+    value = body.get(name)
     if value is None:
         if required:
             raise BadRequest(f"request body requires a '{name}' string")
@@ -107,7 +107,9 @@ async def repo_dispatch(request: web.Request) -> web.StreamResponse:
         if method == "POST":
             body = jsonio.loads_object(await request.read())
             lowered = {k.lower(): v for k, v in body.items()}
-            await asyncio.to_thread(manager.set_repo_info, repo, lowered.get("alias"), lowered.get("description"))
+            await asyncio.to_thread(
+                manager.set_repo_info, repo, lowered.get("alias"), lowered.get("description")
+            )
             return web.Response()
     elif action == "instance" and method == "POST":
         if node.locked and not (state.fullwrite or state.is_admin(request)):
@@ -135,7 +137,11 @@ async def repo_dispatch(request: web.Request) -> web.StreamResponse:
         if len(resolved) < 2:
             raise BadRequest("merge requires at least two parents in 'parents'")
         child = await asyncio.to_thread(
-            manager.merge, resolved[0][0], [n for _, n in resolved], _string_field(body, "note"), body.get("uuid")
+            manager.merge,
+            resolved[0][0],
+            [n for _, n in resolved],
+            _string_field(body, "note"),
+            body.get("uuid"),
         )
         return json_response({"child": child.uuid})
     elif action == "resolve" and method == "POST":
@@ -144,7 +150,10 @@ async def repo_dispatch(request: web.Request) -> web.StreamResponse:
         if len(resolved) < 2:
             raise BadRequest("resolve requires at least two parents in 'parents'")
         child = await asyncio.to_thread(
-            manager.resolve_merge, resolved[0][0], _string_list(body, "data"), [n for _, n in resolved],
+            manager.resolve_merge,
+            resolved[0][0],
+            _string_list(body, "data"),
+            [n for _, n in resolved],
             _string_field(body, "note"),
         )
         return json_response({"child": child.uuid})

@@ -28,7 +28,9 @@ def server_info(request: web.Request) -> dict[str, str]:
     uptime = time.time() - state.started
     info = {
         "Cores": str(os.cpu_count() or 1),
-        "Maximum Cores": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
+        "Maximum Cores": str(
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        ),
         "Datastore Version": DATASTORE_VERSION,
         "DVID Version": DVID_API_VERSION,
         "Server": "dvid (Python)",
@@ -100,7 +102,8 @@ async def load(request: web.Request) -> web.StreamResponse:
 @routes.get("/api/help/")
 async def general_help(request: web.Request) -> web.StreamResponse:
     items = "\n".join(
-        f'<li><a href="/api/help/{html.escape(name)}">{html.escape(name)}</a></li>' for name in registry.all_types()
+        f'<li><a href="/api/help/{html.escape(name)}">{html.escape(name)}</a></li>'
+        for name in registry.all_types()
     )
     page = (
         "<!DOCTYPE html>\n<html><head><title>dvid API</title></head><body>\n"

@@ -91,10 +91,7 @@ def is_tombstone(key: bytes) -> bool:
 def with_ids(key: bytes, instance_id: int, version: int) -> bytes:
     """The same data key re-tagged with another instance and version id (client id reset to 0)."""
     return (
-        DATA_PREFIX
-        + _U32.pack(instance_id)
-        + key[HEAD_LEN:-SUFFIX_LEN]
-        + _SUFFIX.pack(version, 0, key[-1])
+        DATA_PREFIX + _U32.pack(instance_id) + key[HEAD_LEN:-SUFFIX_LEN] + _SUFFIX.pack(version, 0, key[-1])
     )
 
 

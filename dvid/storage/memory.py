@@ -54,10 +54,8 @@ class MemoryEngine(Engine):
     ) -> Iterator[tuple[bytes, bytes]]:
         with self._lock:
             keys = list(self._data.irange(start, stop, inclusive=(True, False), reverse=reverse))
-            if keys_only:
-                snapshot = [(k, b"") for k in keys]
-            else:
-                snapshot = [(k, self._data[k]) for k in keys]
+            data = self._data
+            snapshot = [(k, b"") for k in keys] if keys_only else [(k, data[k]) for k in keys]
         return iter(snapshot)
 
     def batch(self) -> MemoryWriteBatch:

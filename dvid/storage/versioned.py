@@ -21,7 +21,10 @@ _Found = dict[int, tuple[bool, bytes]]
 
 
 def resolve_version(found: _Found, ancestry: Ancestry) -> int | None:
-    """The version whose value is visible at ``ancestry.version`` among ``found``; None if absent or deleted."""
+    """The version whose value is visible at ``ancestry.version`` among ``found``.
+
+    None if the key is absent or deleted there.
+    """
     order = ancestry.order
     if ancestry.linear:
         best_rank = None

@@ -7,7 +7,9 @@ from typing import Any
 
 from dvid.errors import BadRequest
 
-_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_GO_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
 
 
 def dumps(obj: Any) -> bytes:
@@ -27,10 +29,14 @@ def loads(body: bytes | str, *, what: str = "request body") -> Any:
     try:
         return json.loads(body)
     except json.JSONDecodeError as exc:
-        raise BadRequest(f"Malformed JSON {what}: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise BadRequest(
+            f"Malformed JSON {what}: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
 
 
-def loads_object(body: bytes | str, *, what: str = "request body", allow_empty: bool = False) -> dict[str, Any]:
+def loads_object(
+    body: bytes | str, *, what: str = "request body", allow_empty: bool = False
+) -> dict[str, Any]:
     """Parse a JSON object (``{}`` for an empty body when ``allow_empty``)."""
     if allow_empty and not (body.strip() if isinstance(body, str) else bytes(body).strip()):
         return {}
