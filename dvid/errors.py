@@ -38,9 +38,13 @@ class NotFound(DVIDError):
 
 
 class MethodNotAllowed(DVIDError):
-    """The endpoint exists but not for this HTTP method (405)."""
+    """The endpoint exists but not for this HTTP method, or the server is read-only (405)."""
 
     status = 405
+
+    def __init__(self, message: str, *, allowed: tuple[str, ...] = ("GET", "HEAD")) -> None:
+        super().__init__(message)
+        self.allowed = allowed
 
 
 class Conflict(DVIDError):

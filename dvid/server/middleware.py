@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from dvid.errors import DVIDError
+from dvid.errors import DVIDError, MethodNotAllowed, RangeNotSatisfiable
 from dvid.server.state import state_of
 
 log = logging.getLogger("dvid.server")
@@ -36,10 +36,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except DVIDError as exc:
         headers = None
-        if exc.status == 416:
-            headers = {"Content-Range": f"bytes */{exc.length}"}  # type: ignore[attr-defined]
-        if exc.status == 405:
-            headers = {"Allow": "GET, HEAD"}
+        if isinstance(exc, RangeNotSatisfiable):
+            headers = {"Content-Range": f"bytes */{exc.length}"}
+        elif isinstance(exc, MethodNotAllowed):
+            headers = {"Allow": ", ".join(exc.allowed)}
         return error_response(request, exc.status, exc.message, headers)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -79,7 +79,7 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
         and request.path.startswith(WRITE_GUARDED_PREFIXES)
         and not state.is_admin(request)
     ):
-        raise DVIDError("Server in read-only mode and will only accept GET and HEAD requests", status=405)
+        raise MethodNotAllowed("Server in read-only mode and will only accept GET and HEAD requests")
     return await handler(request)
 
 

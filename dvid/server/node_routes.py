@@ -19,7 +19,17 @@ routes = web.RouteTableDef()
 
 #: Node actions that may be POSTed even to a committed version.
 ALLOWED_ON_LOCKED = frozenset({"branch", "newversion", "tag"})
-NODE_ACTIONS = frozenset({"note", "log", "status", "commit", "newversion", "branch", "tag"})
+_READ_WRITE = ("GET", "HEAD", "POST")
+#: Node actions and the methods each accepts.
+NODE_ACTIONS: dict[str, tuple[str, ...]] = {
+    "note": _READ_WRITE,
+    "log": _READ_WRITE,
+    "commit": _READ_WRITE,
+    "status": ("GET", "HEAD"),
+    "newversion": ("POST",),
+    "branch": ("POST",),
+    "tag": ("POST",),
+}
 
 
 def _may_write_locked(state: ServerState, request: web.Request) -> bool:
@@ -46,16 +56,15 @@ async def node_action(
 ) -> web.StreamResponse:
     method = request.method
     manager = state.manager
+    if method not in NODE_ACTIONS[action]:
+        allowed = NODE_ACTIONS[action]
+        raise MethodNotAllowed(f"{method} is not supported on /api/node/{{uuid}}/{action}", allowed=allowed)
     if method in ("GET", "HEAD"):
         if action == "note":
             return json_response({"note": node.note})
         if action == "log":
             return json_response({"log": list(node.log)})
-        if action in ("status", "commit"):
-            return json_response({"Locked": node.locked})
-        raise MethodNotAllowed(f"{action} on a version requires POST")
-    if method != "POST":
-        raise MethodNotAllowed(f"{method} is not supported on /api/node/{{uuid}}/{action}")
+        return json_response({"Locked": node.locked})  # status, commit
     if node.locked and action not in ALLOWED_ON_LOCKED and not _may_write_locked(state, request):
         raise Conflict(f"Cannot do {method} on locked node {node.uuid}")
     raw = await request.read()
@@ -110,7 +119,8 @@ async def instance_dispatch(
     if isinstance(found, dict):
         raise MethodNotAllowed(
             f"endpoint {endpoint!r} of {instance.type_name} does not support {request.method}"
-            f" (allowed: {', '.join(sorted(found))})"
+            f" (allowed: {', '.join(sorted(found))})",
+            allowed=tuple(sorted(found)),
         )
     route = found
     locked = instance.versioned and node.locked
