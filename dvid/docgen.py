@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pages = render()
     if args.check:
-        stale = [n for n, text in pages.items() if not (DOCS_API / n).exists() or (DOCS_API / n).read_text() != text]
+        stale = [
+            name
+            for name, text in pages.items()
+            if not (DOCS_API / name).exists() or (DOCS_API / name).read_text() != text
+        ]
         if stale:
             print(f"docs/api is out of date ({', '.join(stale)}): run python -m dvid.docgen", file=sys.stderr)
             return 1

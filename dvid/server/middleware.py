@@ -29,37 +29,54 @@ def error_response(request: web.Request, status: int, message: str, headers: dic
     )
 
 
+def _response_started(request: web.Request) -> bool:
+    """Whether a streamed response has already sent its headers (no error status is possible then)."""
+    writer = request.writer
+    return writer is not None and writer.output_size > 0
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn exceptions into responses; a 500 means a bug in dvid and is logged with its traceback."""
+    """Turn exceptions into responses; a 500 means a bug in dvid and is logged with its traceback.
+
+    Once a streamed response has begun, an exception can only end the connection: it propagates.
+    """
     try:
         return await handler(request)
-    except DVIDError as exc:
-        headers = None
-        if isinstance(exc, RangeNotSatisfiable):
-            headers = {"Content-Range": f"bytes */{exc.length}"}
-        elif isinstance(exc, MethodNotAllowed):
-            headers = {"Allow": ", ".join(exc.allowed)}
-        return error_response(request, exc.status, exc.message, headers)
-    except web.HTTPException as exc:
-        if exc.status < 400:
+    except Exception as exc:
+        if _response_started(request) or isinstance(exc, ConnectionResetError):
             raise
-        message = exc.text or exc.reason
-        if exc.status == 404 and message.startswith("404"):
-            message = f"Could not find the URL: {request.path}"
-        elif exc.status == 413:
-            limit = state_of(request).config.server.max_body_bytes
-            message = f"request body is too large: the limit is {limit} bytes ({message})"
-        elif message.startswith(f"{exc.status}: "):
-            message = message[len(f"{exc.status}: ") :]
-        return error_response(
-            request, exc.status, message.strip(), dict(exc.headers) if exc.status == 405 else None
-        )
-    except ConnectionResetError:
-        raise
-    except Exception as exc:  # a bug: report it, keep serving
-        log.exception("internal error on %s %s", request.method, request.path_qs)
+        if isinstance(exc, DVIDError):
+            return _dvid_error_response(request, exc)
+        if isinstance(exc, web.HTTPException):
+            if exc.status < 400:
+                raise
+            return _http_error_response(request, exc)
+        log.exception("internal error on %s %s", request.method, request.path_qs)  # a bug in dvid
         return error_response(request, 500, f"internal server error: {type(exc).__name__}: {exc}")
+
+
+def _dvid_error_response(request: web.Request, exc: DVIDError) -> web.Response:
+    headers = None
+    if isinstance(exc, RangeNotSatisfiable):
+        headers = {"Content-Range": f"bytes */{exc.length}"}
+    elif isinstance(exc, MethodNotAllowed):
+        headers = {"Allow": ", ".join(exc.allowed)}
+    return error_response(request, exc.status, exc.message, headers)
+
+
+def _http_error_response(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """aiohttp's own errors (unknown route, body over the limit) in dvid's error format."""
+    message = exc.text or exc.reason
+    if exc.status == 404 and message.startswith("404"):
+        message = f"Could not find the URL: {request.path}"
+    elif exc.status == 413:
+        limit = state_of(request).config.server.max_body_bytes
+        message = f"request body is too large: the limit is {limit} bytes ({message})"
+    elif message.startswith(f"{exc.status}: "):
+        message = message[len(f"{exc.status}: ") :]
+    headers = dict(exc.headers) if exc.status == 405 else None
+    return error_response(request, exc.status, message.strip(), headers)
 
 
 @web.middleware

@@ -101,9 +101,7 @@ def serialize(data: bytes | memoryview, compression: Compression = Compression()
     else:
         raise BadRequest("jpeg compression applies only to image blocks, not to generic values")
     checksum = compression.checksum if fmt != GZIP else CHECKSUM_NONE
-    header = bytes(
-        ((fmt & 7) << 5) | ((checksum & 3) << 3),
-    )
+    header = bytes((((fmt & 7) << 5) | ((checksum & 3) << 3),))
     if checksum == CHECKSUM_CRC32:
         return header + struct.pack("<I", zlib.crc32(payload)) + payload
     return header + payload
