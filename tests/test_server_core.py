@@ -90,7 +90,7 @@ def test_help_pages(server):
     kv = get(server, "help/keyvalue")
     assert kv.status_code == 200 and kv.headers["Content-Type"].startswith("text/plain")
     assert "keyrangevalues" in kv.text
-    assert_error(get(server, "help/nosuchtype"), 400, 'Data type "nosuchtype" is not supported')
+    assert_error(get(server, "help/nosuchtype"), 404, 'Data type "nosuchtype" is not supported')
 
 
 def test_load_reports_dvid_fields(server):

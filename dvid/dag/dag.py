@@ -127,12 +127,10 @@ class VersionDAG:
         node.touch()
         return node
 
-    def _check_parent(self, version: int) -> Node:
+    def _check_parent(self, version: int, action: str = "branch") -> Node:
         parent = self.node(version)
         if not parent.locked:
-            raise Conflict(
-                f"can't branch an unlocked node: commit {parent.uuid} before making versions from it"
-            )
+            raise Conflict(f"can't {action} an unlocked node: commit {parent.uuid} first")
         return parent
 
     def _same_branch_child(self, parent: Node, branch: str) -> Node | None:
@@ -192,7 +190,7 @@ class VersionDAG:
             raise BadRequest("merge requires at least two parents")
         if len(set(parent_versions)) != len(parent_versions):
             raise BadRequest("merge parents must be distinct versions")
-        parents = [self._check_parent(v) for v in parent_versions]
+        parents = [self._check_parent(v, "merge") for v in parent_versions]
         return self._new_child(parents, version, uuid, MASTER, note)
 
     def set_note(self, version: int, note: str) -> None:

@@ -14,6 +14,7 @@ from aiohttp import web
 from dvid import DVID_API_VERSION, __version__
 from dvid.datatype import registry
 from dvid.datatype.common.request import json_response, text_response
+from dvid.errors import NotFound
 from dvid.server.help import GENERAL_HELP
 from dvid.server.state import state_of
 
@@ -115,4 +116,7 @@ async def general_help(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/help/{typename}")
 async def type_help(request: web.Request) -> web.StreamResponse:
-    return text_response(registry.get_type(request.match_info["typename"]).help_text)
+    name = request.match_info["typename"]
+    if name not in registry.all_types():
+        raise NotFound(f'Data type "{name}" is not supported by current DVID server')
+    return text_response(registry.get_type(name).help_text)
