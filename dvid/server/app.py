@@ -12,13 +12,8 @@ import dvid.datatype  # noqa: F401  (registers the datatypes)
 from dvid.config import Config, StoreSettings
 from dvid.repos import RepoManager
 from dvid.server import node_routes, repo_routes, server_routes
-from dvid.server.middleware import (
-    access_log_middleware,
-    add_cors_headers,
-    errors_middleware,
-    limits_middleware,
-    preflight_middleware,
-)
+from dvid.server.access_log import AccessLog
+from dvid.server.middleware import add_cors_headers, request_middleware
 from dvid.server.state import STATE_KEY, ServerState
 from dvid.storage.engine import Engine
 
@@ -50,15 +45,18 @@ def create_app(config: Config, engine: Engine | None = None, *, close_engine: bo
     )
     app = web.Application(
         client_max_size=server.max_body_bytes,
-        middlewares=[access_log_middleware, errors_middleware, preflight_middleware, limits_middleware],
+        middlewares=[request_middleware],
     )
-    app[STATE_KEY] = ServerState(config=config, manager=manager)
+    access_log = AccessLog() if server.access_log else None
+    app[STATE_KEY] = ServerState(config=config, manager=manager, access_log=access_log)
     app.add_routes(server_routes.routes)
     app.add_routes(repo_routes.routes)
     app.add_routes(node_routes.routes)
     app.on_response_prepare.append(add_cors_headers)
 
     async def shutdown(app: web.Application) -> None:
+        if access_log is not None:
+            access_log.flush()
         await asyncio.to_thread(manager.wait_for_deletions, 10.0)
         if close_engine:
             engine.close()

@@ -1,4 +1,8 @@
-"""Middleware: error mapping, request limits, read-only mode, CORS and the access log."""
+"""The request middleware: CORS preflight, request limits, read-only mode, error mapping, access log.
+
+One middleware does all of it, since every extra middleware layer costs a coroutine per request
+on the hot path; each concern is a small function below.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,18 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from dvid.errors import DVIDError, MethodNotAllowed, RangeNotSatisfiable
-from dvid.server.state import state_of
+from dvid.server.state import ServerState, state_of
 
 log = logging.getLogger("dvid.server")
-access_log = logging.getLogger("dvid.access")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WRITE_GUARDED_PREFIXES = ("/api/repo", "/api/node")
 
 
-def error_response(request: web.Request, status: int, message: str, headers: dict[str, str] | None = None):
+def error_response(
+    request: web.Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
     """DVID's error body: ``"<message> (<path>).\\n"`` as plain text."""
     return web.Response(
         status=status,
@@ -35,34 +40,26 @@ def _response_started(request: web.Request) -> bool:
     return writer is not None and writer.output_size > 0
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn exceptions into responses; a 500 means a bug in dvid and is logged with its traceback.
+def response_for_exception(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The error response for an exception a handler raised; a 500 means a bug and is logged.
 
-    Once a streamed response has begun, an exception can only end the connection: it propagates.
+    Once a streamed response has begun, the exception can only end the connection: re-raised.
     """
-    try:
-        return await handler(request)
-    except Exception as exc:
-        if _response_started(request) or isinstance(exc, ConnectionResetError):
-            raise
-        if isinstance(exc, DVIDError):
-            return _dvid_error_response(request, exc)
-        if isinstance(exc, web.HTTPException):
-            if exc.status < 400:
-                raise
-            return _http_error_response(request, exc)
-        log.exception("internal error on %s %s", request.method, request.path_qs)  # a bug in dvid
-        return error_response(request, 500, f"internal server error: {type(exc).__name__}: {exc}")
-
-
-def _dvid_error_response(request: web.Request, exc: DVIDError) -> web.Response:
-    headers = None
-    if isinstance(exc, RangeNotSatisfiable):
-        headers = {"Content-Range": f"bytes */{exc.length}"}
-    elif isinstance(exc, MethodNotAllowed):
-        headers = {"Allow": ", ".join(exc.allowed)}
-    return error_response(request, exc.status, exc.message, headers)
+    if _response_started(request) or isinstance(exc, ConnectionResetError):
+        raise exc
+    if isinstance(exc, DVIDError):
+        headers = None
+        if isinstance(exc, RangeNotSatisfiable):
+            headers = {"Content-Range": f"bytes */{exc.length}"}
+        elif isinstance(exc, MethodNotAllowed):
+            headers = {"Allow": ", ".join(exc.allowed)}
+        return error_response(request, exc.status, exc.message, headers)
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        return _http_error_response(request, exc)
+    log.error("internal error on %s %s", request.method, request.path_qs, exc_info=exc)
+    return error_response(request, 500, f"internal server error: {type(exc).__name__}: {exc}")
 
 
 def _http_error_response(request: web.Request, exc: web.HTTPException) -> web.Response:
@@ -79,10 +76,8 @@ def _http_error_response(request: web.Request, exc: web.HTTPException) -> web.Re
     return error_response(request, exc.status, message.strip(), headers)
 
 
-@web.middleware
-async def limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def check_limits(state: ServerState, request: web.Request) -> None:
     """Refuse oversized bodies before reading them, and writes on a read-only server."""
-    state = state_of(request)
     limit = state.config.server.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise DVIDError(
@@ -97,37 +92,53 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
         and not state.is_admin(request)
     ):
         raise MethodNotAllowed("Server in read-only mode and will only accept GET and HEAD requests")
-    return await handler(request)
+
+
+def preflight_response(request: web.Request) -> web.Response:
+    """The answer to a CORS preflight (OPTIONS) request, for any path."""
+    return web.Response(
+        headers={
+            "Allow": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+            "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+            "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "*"),
+            "Access-Control-Max-Age": "86400",
+        }
+    )
 
 
 @web.middleware
-async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One line per request: method, path, status, bytes sent, milliseconds, user."""
+async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request passes here: limits, the handler, error mapping, load tally and access log."""
     state = state_of(request)
     start = time.perf_counter()
     state.load.active += 1
-    status = 500
-    size = 0
+    response: web.StreamResponse | None = None
     try:
-        response = await handler(request)
-        status = response.status
-        size = response.body_length if response.prepared else len(getattr(response, "body", b"") or b"")
+        if request.method == "OPTIONS":
+            response = preflight_response(request)
+        else:
+            try:
+                check_limits(state, request)
+                response = await handler(request)
+            except Exception as exc:
+                response = response_for_exception(request, exc)
         return response
     finally:
         state.load.active -= 1
         state.load.add("GET requests" if request.method in ("GET", "HEAD") else "PUT requests")
-        if state.config.server.access_log and access_log.isEnabledFor(logging.INFO):
+        if state.access_log is not None:
+            status, size = (0, 0) if response is None else (response.status, _body_size(response))
             ms = (time.perf_counter() - start) * 1000
-            user = request.query.get("u", "")
-            access_log.info(
-                "%s %s %d %d %.1fms%s",
-                request.method,
-                request.path,
-                status,
-                size,
-                ms,
-                f" u={user}" if user else "",
+            state.access_log.record(
+                request.method, request.path, status, size, ms, request.query.get("u", "")
             )
+
+
+def _body_size(response: web.StreamResponse) -> int:
+    if response.prepared:
+        return response.body_length
+    body = getattr(response, "body", None)
+    return len(body) if isinstance(body, bytes | bytearray) else 0
 
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -140,18 +151,3 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
         if origin and origin in domains:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
-
-
-@web.middleware
-async def preflight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer CORS preflight (OPTIONS) requests for any path."""
-    if request.method == "OPTIONS":
-        return web.Response(
-            headers={
-                "Allow": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
-                "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
-                "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "*"),
-                "Access-Control-Max-Age": "86400",
-            }
-        )
-    return await handler(request)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from dvid.config import Config
 from dvid.repos import RepoManager
+from dvid.server.access_log import AccessLog
 
 
 @dataclass
@@ -39,6 +40,7 @@ class ServerState:
     manager: RepoManager
     started: float = field(default_factory=time.time)
     load: LoadStats = field(default_factory=LoadStats)
+    access_log: AccessLog | None = None
 
     @property
     def readonly(self) -> bool:

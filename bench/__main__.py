@@ -1,0 +1,109 @@
+"""``python -m bench [workload ...] [--quick] [--json out.json]``: run workloads, print the table."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.harness import BenchError, loop_name, sigterm_as_sigint
+from bench.report import WorkloadReport, render, write_json
+from bench.workloads import DEFAULT_WORKLOADS, WORKLOADS, Env, Options, summary
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="dvid benchmarks: HTTP figures against a dvid server in its own process, each next to a "
+        "baseline measured in the same run. Workloads: "
+        + ", ".join(WORKLOADS)
+        + " (default: "
+        + " ".join(DEFAULT_WORKLOADS)
+        + ").",
+    )
+    parser.add_argument("workloads", nargs="*", metavar="workload", help=", ".join(WORKLOADS))
+    parser.add_argument("--quick", action="store_true", help="short run (~2 s per phase): a self-check")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write every figure as JSON")
+    parser.add_argument("--seconds", type=float, help="measured seconds per HTTP phase (default 5, quick 2)")
+    parser.add_argument("--concurrency", type=int, help="HTTP connections (default 16)")
+    parser.add_argument("--keys", type=int, help="keys written before the HTTP GET phases (default 1000)")
+    parser.add_argument("--depth", type=int, help="commits between root and deep version (default 100)")
+    parser.add_argument("--no-access-log", action="store_true", help="run dvid with access_log = false")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="run dvid under cProfile, stats to DIR")
+    args = parser.parse_args(argv)
+    unknown = [w for w in args.workloads if w not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
+    for name in ("seconds", "concurrency", "keys", "depth"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            parser.error(f"--{name} must be positive")
+    return args
+
+
+def make_options(args: argparse.Namespace) -> Options:
+    base = Options.quick() if args.quick else Options()
+    return base.with_overrides(
+        seconds=args.seconds,
+        concurrency=args.concurrency,
+        keys=args.keys,
+        depth=args.depth,
+        access_log=False if args.no_access_log else None,
+        profile_dir=args.profile,
+    )
+
+
+def run(names: Sequence[str], options: Options) -> list[WorkloadReport]:
+    reports: list[WorkloadReport] = []
+    with tempfile.TemporaryDirectory(prefix="dvid-bench-") as tmp:
+        env = Env(options, Path(tmp))
+        for name in names:
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            try:
+                reports.append(WORKLOADS[name](env))
+            except BenchError as exc:
+                reports.append(WorkloadReport(name, error=str(exc)))
+            except Exception as exc:  # a harness bug: report it, run the other workloads
+                traceback.print_exc()
+                reports.append(WorkloadReport(name, error=f"{type(exc).__name__}: {exc}"))
+    extra = summary(reports)
+    return [*reports, extra] if extra else reports
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    sigterm_as_sigint()
+    args = parse_args(argv)
+    options = make_options(args)
+    names = args.workloads or list(DEFAULT_WORKLOADS)
+    meta: dict[str, Any] = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "loop": loop_name(),
+        "cpus": os.cpu_count(),
+        "concurrency": options.concurrency,
+        "seconds/phase": options.seconds,
+        "quick": args.quick,
+        "access_log": options.access_log,
+        "argv": sys.argv[1:] if argv is None else list(argv),
+    }
+    try:
+        reports = run(names, options)
+    except KeyboardInterrupt:
+        print("interrupted: servers stopped, temp dirs removed", file=sys.stderr)
+        return 130
+    print(render(meta, reports))
+    if args.json:
+        write_json(args.json, meta, reports)
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 1 if any(r.error for r in reports) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

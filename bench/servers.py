@@ -1,0 +1,101 @@
+"""What runs inside a benchmark server process: ``python -m bench.servers {dvid,baseline} ...``.
+
+The harness starts these as subprocesses (see :class:`bench.harness.ServerProcess`); both
+listen on 127.0.0.1 only and stop gracefully on SIGTERM/SIGINT.
+
+- ``dvid``: :func:`dvid.server.app.run_server` on a LevelDB store, exactly as ``dvid serve``
+  runs it (it installs uvloop's policy itself when uvloop is importable). With ``--profile``
+  the server runs under cProfile and the stats are written when it stops.
+- ``baseline``: a bare aiohttp app under the same event loop policy, with the handlers the
+  workloads compare against: a small JSON body, 2 KiB of bytes, and a POST sink.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+from collections.abc import Sequence
+
+from aiohttp import web
+
+LOOPBACK = "127.0.0.1"
+BASELINE_JSON = {"Repo Alias": "bench", "Locked": False, "count": 1}
+BASELINE_BYTES = os.urandom(2048)
+
+
+def install_loop_policy() -> str:
+    """uvloop's policy when importable (as dvid.server.app does); returns the loop's name."""
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
+def baseline_app() -> web.Application:
+    """The bare aiohttp app: no middleware, three trivial handlers."""
+
+    async def json_handler(request: web.Request) -> web.Response:
+        return web.json_response(BASELINE_JSON)
+
+    async def bytes_handler(request: web.Request) -> web.Response:
+        return web.Response(body=BASELINE_BYTES, content_type="application/octet-stream")
+
+    async def sink_handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/json", json_handler)
+    app.router.add_get("/bytes", bytes_handler)
+    app.router.add_post("/sink", sink_handler)
+    app.router.add_get("/ready", json_handler)
+    return app
+
+
+def serve_baseline(port: int) -> None:
+    install_loop_policy()
+    web.run_app(baseline_app(), host=LOOPBACK, port=port, access_log=None, print=None, shutdown_timeout=5.0)
+
+
+def serve_dvid(port: int, store: str, *, access_log: bool, profile: str | None) -> None:
+    from dvid.config import Config, ServerSettings, StoreSettings
+    from dvid.server.app import run_server
+
+    config = Config(
+        server=ServerSettings(host=LOOPBACK, port=port, access_log=access_log),
+        store={"default": StoreSettings(engine="leveldb", path=store)},
+    )
+    if profile is None:
+        run_server(config)
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        run_server(config)
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.servers")
+    parser.add_argument("kind", choices=("dvid", "baseline"))
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--store", help="LevelDB directory (dvid only)")
+    parser.add_argument("--no-access-log", action="store_true", help="dvid: access_log = false")
+    parser.add_argument("--profile", help="dvid: write cProfile stats here on exit")
+    args = parser.parse_args(argv)
+    if args.kind == "baseline":
+        serve_baseline(args.port)
+    else:
+        if not args.store:
+            parser.error("dvid needs --store")
+        serve_dvid(args.port, args.store, access_log=not args.no_access_log, profile=args.profile)
+
+
+if __name__ == "__main__":
+    main()

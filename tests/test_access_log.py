@@ -1,0 +1,40 @@
+"""The access log writes one line per request, buffered, with method, path, status, size, time, user."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import time
+
+import requests
+
+from dvid.server.access_log import AccessLog
+
+
+def test_lines_are_buffered_then_written():
+    stream = io.StringIO()
+
+    async def run() -> tuple[str, str]:
+        log = AccessLog(stream)
+        log.record("GET", "/api/heartbeat", 200, 2, 0.42, "alice")
+        log.record("POST", "/api/repos", 400, 30, 1.5, "")
+        before = stream.getvalue()
+        await asyncio.sleep(AccessLog.FLUSH_SECONDS * 3)
+        return before, stream.getvalue()
+
+    before, after = asyncio.run(run())
+    assert before == ""
+    lines = after.splitlines()
+    assert len(lines) == 2
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d GET /api/heartbeat 200 2 0\.4ms u=alice", lines[0])
+    assert lines[1].endswith(" POST /api/repos 400 30 1.5ms")
+
+
+def test_server_logs_each_request(server, capfd):
+    requests.get(server.api("heartbeat?u=bob"), timeout=5)
+    requests.get(server.api("node/nope/status"), timeout=5)
+    time.sleep(AccessLog.FLUSH_SECONDS * 4)
+    err = capfd.readouterr().err
+    assert re.search(r"GET /api/heartbeat 200 2 [\d.]+ms u=bob", err), err
+    assert re.search(r"GET /api/node/nope/status 404 \d+ [\d.]+ms", err), err
