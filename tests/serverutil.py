@@ -27,7 +27,10 @@ class ServerThread:
 
     def __init__(self, store_dir: Path | None, *, engine: str = "leveldb", **server_settings: Any) -> None:
         store = StoreSettings(engine=engine, path=str(store_dir) if store_dir else "unused")
-        self.config = Config(server=ServerSettings(port=free_port(), **server_settings), store={"default": store})
+        server_settings.setdefault("access_log", False)  # the log would interleave with test output
+        self.config = Config(
+            server=ServerSettings(port=free_port(), **server_settings), store={"default": store}
+        )
         self.url = f"http://127.0.0.1:{self.config.server.port}"
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None

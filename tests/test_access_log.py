@@ -10,6 +10,7 @@ import time
 import requests
 
 from dvid.server.access_log import AccessLog
+from dvid.server.state import STATE_KEY
 
 
 def test_lines_are_buffered_then_written():
@@ -31,10 +32,13 @@ def test_lines_are_buffered_then_written():
     assert lines[1].endswith(" POST /api/repos 400 30 1.5ms")
 
 
-def test_server_logs_each_request(server, capfd):
+def test_server_logs_each_request(server_factory):
+    server = server_factory(access_log=True)
+    stream = io.StringIO()
+    server.app[STATE_KEY].access_log._stream = stream
     requests.get(server.api("heartbeat?u=bob"), timeout=5)
     requests.get(server.api("node/nope/status"), timeout=5)
     time.sleep(AccessLog.FLUSH_SECONDS * 4)
-    err = capfd.readouterr().err
+    err = stream.getvalue()
     assert re.search(r"GET /api/heartbeat 200 2 [\d.]+ms u=bob", err), err
     assert re.search(r"GET /api/node/nope/status 404 \d+ [\d.]+ms", err), err

@@ -45,7 +45,7 @@ def test_toml_with_dvid_spellings(tmp_path: Path, monkeypatch):
         ('[server]\nrwmode = "sometimes"\n', "rwmode"),
         ('[server]\nport = "x"\n', "port"),
         ('[store.a]\nengine = "rocks"\n', "engine"),
-        ('[store.a]\n[store.b]\n', "[backend.default]"),
+        ("[store.a]\n[store.b]\n", "[backend.default]"),
         ('[store.a]\n[backend.default]\nstore = "zzz"\n', "unknown store"),
     ],
 )

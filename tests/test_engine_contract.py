@@ -100,7 +100,13 @@ def test_binary_keys_with_zero_and_ff_bytes(engine):
     for k in ks:
         assert engine.get(k) == k * 2
     assert [k for k, _ in all_pairs(engine)] == ks  # bytewise (unsigned) order
-    assert [k for k, _ in engine.scan(b"\x00\xff", b"\xff\x00")] == [b"\x00\xff", b"\x01", b"\x7f", b"\x80", b"\xff"]
+    assert [k for k, _ in engine.scan(b"\x00\xff", b"\xff\x00")] == [
+        b"\x00\xff",
+        b"\x01",
+        b"\x7f",
+        b"\x80",
+        b"\xff",
+    ]
     assert [k for k, _ in engine.scan(b"\xff", None)] == [b"\xff", b"\xff\x00", b"\xff\xff"]
 
 
@@ -145,10 +151,48 @@ def test_scan_reverse(engine):
     assert [k for k, _ in engine.scan(b"b\x00", b"d\x00", reverse=True)] == [b"d", b"c"]
 
 
+def test_reverse_scan_reaches_the_empty_key(engine):
+    engine.put(b"", b"empty key")
+    assert list(engine.scan(b"", None, reverse=True)) == [(b"", b"empty key")]
+    engine.put(b"b", b"2")
+    assert list(engine.scan(b"", b"a", reverse=True)) == [(b"", b"empty key")]
+    assert list(engine.scan(b"", b"\x00", reverse=True, keys_only=True)) == [(b"", b"")]
+    assert list(engine.scan(b"", None, reverse=True)) == [(b"b", b"2"), (b"", b"empty key")]
+
+
+def test_reverse_scan_of_a_single_key_range(engine):
+    fill(engine, [b"b", b"d", b"f"])
+    assert [k for k, _ in engine.scan(b"d", b"e", reverse=True)] == [b"d"]
+    assert [k for k, _ in engine.scan(b"f", None, reverse=True)] == [b"f"]
+    assert [k for k, _ in engine.scan(b"f", None, reverse=True, keys_only=True)] == [b"f"]
+    assert [k for k, _ in engine.scan(b"c", b"e", reverse=True)] == [b"d"]
+    assert [k for k, _ in engine.scan(b"b", b"c", reverse=True)] == [b"b"]
+
+
+def test_reverse_scan_is_forward_scan_reversed_for_all_bounds(engine):
+    stored = [b"", b"\x00", b"a", b"a\x00", b"b", b"\xff"]
+    fill(engine, stored[::2])
+    bounds = [*stored, b"c", b"\xff\xff"]
+    for start in bounds:
+        for stop in [*bounds, None]:
+            forward = list(engine.scan(start, stop))
+            assert forward == [
+                (k, b"v" + k) for k in stored[::2] if k >= start and (stop is None or k < stop)
+            ]
+            assert list(engine.scan(start, stop, reverse=True)) == forward[::-1], (start, stop)
+            assert list(engine.scan(start, stop, reverse=True, keys_only=True)) == [
+                (k, b"") for k, _ in forward[::-1]
+            ]
+
+
 def test_scan_keys_only(engine):
     fill(engine, KEYS)
     assert list(engine.scan(b"b", b"d", keys_only=True)) == [(b"b", b""), (b"c", b"")]
-    assert list(engine.scan(b"c", None, keys_only=True, reverse=True)) == [(b"e", b""), (b"d", b""), (b"c", b"")]
+    assert list(engine.scan(b"c", None, keys_only=True, reverse=True)) == [
+        (b"e", b""),
+        (b"d", b""),
+        (b"c", b""),
+    ]
 
 
 def test_scan_returns_values(engine):
@@ -241,12 +285,11 @@ def test_batch_whose_body_raises_writes_nothing(engine):
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom):
-        with engine.batch() as wb:
-            wb.put(b"a", b"1")
-            wb.put(b"keep", b"new")
-            wb.delete(b"keep")
-            raise Boom
+    with pytest.raises(Boom), engine.batch() as wb:
+        wb.put(b"a", b"1")
+        wb.put(b"keep", b"new")
+        wb.delete(b"keep")
+        raise Boom
     assert engine.get(b"a") is None
     assert engine.get(b"keep") == b"old"
     assert all_pairs(engine) == [(b"keep", b"old")]

@@ -99,8 +99,15 @@ def test_key_field_round_trips(iid, tk, version, tomb, client):
     assert len(k) == keys.HEAD_LEN + len(tk) + keys.SUFFIX_LEN
 
 
-@given(iid=U32, tk=st.binary(min_size=2, max_size=20), version=U32, tomb=st.booleans(), client=U32,
-       iid2=U32, version2=U32)
+@given(
+    iid=U32,
+    tk=st.binary(min_size=2, max_size=20),
+    version=U32,
+    tomb=st.booleans(),
+    client=U32,
+    iid2=U32,
+    version2=U32,
+)
 def test_with_ids(iid, tk, version, tomb, client, iid2, version2):
     k = keys.data_key(iid, tk, version, tombstone=tomb, client=client)
     moved = keys.with_ids(k, iid2, version2)
@@ -113,7 +120,9 @@ def test_with_ids(iid, tk, version, tomb, client, iid2, version2):
 
 def test_with_ids_example():
     k = bytes.fromhex("01 00000007 B1 01 66 6F 6F 00 00000002 00000009 4F")
-    assert keys.with_ids(k, 9, 0x0A0B0C0D) == bytes.fromhex("01 00000009 B1 01 66 6F 6F 00 0A0B0C0D 00000000 4F")
+    assert keys.with_ids(k, 9, 0x0A0B0C0D) == bytes.fromhex(
+        "01 00000009 B1 01 66 6F 6F 00 0A0B0C0D 00000000 4F"
+    )
 
 
 # ---- block coordinates -----------------------------------------------------------------------------
@@ -168,7 +177,9 @@ def test_all_versions_of_a_key_sort_before_longer_keys():
 
 
 @given(
-    names=st.lists(st.binary(max_size=6).filter(lambda b: b"\x00" not in b), min_size=1, max_size=8, unique=True),
+    names=st.lists(
+        st.binary(max_size=6).filter(lambda b: b"\x00" not in b), min_size=1, max_size=8, unique=True
+    ),
     versions=st.lists(st.tuples(U32, st.booleans()), min_size=1, max_size=4),
 )
 def test_sorted_data_keys_group_by_tkey_in_tkey_order(names, versions):

@@ -13,7 +13,18 @@ REPO_INFO_KEYS = {
     "Root", "Alias", "Description", "Log", "Properties", "DataInstances", "DAG",
     "MutationID", "SavedMutationID", "Created", "Updated",
 }  # fmt: skip
-NODE_KEYS = {"Branch", "Note", "Log", "UUID", "VersionID", "Locked", "Parents", "Children", "Created", "Updated"}
+NODE_KEYS = {
+    "Branch",
+    "Note",
+    "Log",
+    "UUID",
+    "VersionID",
+    "Locked",
+    "Parents",
+    "Children",
+    "Created",
+    "Updated",
+}
 BASE_KEYS = {
     "TypeName", "TypeURL", "TypeVersion", "DataUUID", "Name", "RepoUUID", "Compression", "Checksum",
     "Syncs", "Versioned", "KVStore", "LogStore", "Tags",
@@ -54,7 +65,9 @@ def test_server_info_fields_are_strings_and_version_parses_like_neuclease(server
     assert "Mode" not in info
 
 
-@pytest.mark.parametrize(("rwmode", "mode"), [("readonly", "read only"), ("fullwrite", "allow writes on committed nodes")])
+@pytest.mark.parametrize(
+    ("rwmode", "mode"), [("readonly", "read only"), ("fullwrite", "allow writes on committed nodes")]
+)
 def test_server_info_reports_mode(server_factory, rwmode, mode):
     srv = server_factory(rwmode=rwmode)
     assert get(srv, "server/info").json()["Mode"] == mode
@@ -118,7 +131,9 @@ def test_new_repo_and_repo_info_shape(server):
     assert info["DAG"]["Root"] == root
     node = info["DAG"]["Nodes"][root]
     assert set(node) == NODE_KEYS
-    assert node["Branch"] == "" and node["Locked"] is False and node["Parents"] == [] and node["Children"] == []
+    assert (
+        node["Branch"] == "" and node["Locked"] is False and node["Parents"] == [] and node["Children"] == []
+    )
     assert isinstance(node["VersionID"], int)
     assert info["MutationID"] >= 1_000_000_000 and info["SavedMutationID"] > info["MutationID"]
     all_info = get(server, "repos/info").json()
@@ -146,13 +161,25 @@ def test_head_repo_and_info_update(server):
     assert post(server, f"repo/{root}/info", json={"alias": "renamed"}).status_code == 200
     info = get(server, f"repo/{root}/info").json()
     assert (info["Alias"], info["Description"]) == ("renamed", "")
-    assert_error(post(server, f"repo/{root}/info", json={"description": 5}), 400, "'description' must be a string")
+    assert_error(
+        post(server, f"repo/{root}/info", json={"description": 5}), 400, "'description' must be a string"
+    )
 
 
 def test_instance_creation_settings_and_errors(server):
     root = server.new_repo()
-    r = post(server, f"repo/{root}/instance", json={"typename": "keyvalue", "dataname": "kv", "Versioned": "false",
-                                                     "Compression": "gzip:3", "Checksum": "crc32", "Tags": "a=1,b=2"})  # fmt: skip
+    r = post(
+        server,
+        f"repo/{root}/instance",
+        json={
+            "typename": "keyvalue",
+            "dataname": "kv",
+            "Versioned": "false",
+            "Compression": "gzip:3",
+            "Checksum": "crc32",
+            "Tags": "a=1,b=2",
+        },
+    )
     assert r.json() == {"result": f"Added kv [keyvalue] to node {root}"}
     base = get(server, f"node/{root}/kv/info").json()["Base"]
     assert set(base) == BASE_KEYS
@@ -161,17 +188,27 @@ def test_instance_creation_settings_and_errors(server):
     assert base["Checksum"] == "No checksum"  # gzip never carries a checksum
     assert base["Tags"] == {"a": "1", "b": "2"}
     assert base["RepoUUID"] == root and HEX32.match(base["DataUUID"])
-    ok = post(server, f"repo/{root}/instance", json={"typename": "keyvalue", "dataname": "kv2", "versioned": True})
+    ok = post(
+        server, f"repo/{root}/instance", json={"typename": "keyvalue", "dataname": "kv2", "versioned": True}
+    )
     assert ok.status_code == 200
     cases = [
-        ({"typename": "keyvalue", "dataname": "x", "versioned": 1}, 400, "Setting for 'versioned' was not a string"),
+        (
+            {"typename": "keyvalue", "dataname": "x", "versioned": 1},
+            400,
+            "Setting for 'versioned' was not a string",
+        ),
         ({"typename": "keyvalue", "dataname": "x", "BlockSize": [1]}, 400, "was not a string"),
         ({"dataname": "x"}, 400, "valid 'typename'"),
         ({"typename": "keyvalue"}, 400, "valid 'dataname'"),
         ({"typename": "nosuch", "dataname": "x"}, 400, 'Data type "nosuch" is not supported'),
         ({"typename": "keyvalue", "dataname": "kv"}, 409, 'Data named "kv" already exists'),
         ({"typename": "keyvalue", "dataname": "log"}, 400, "reserved name"),
-        ({"typename": "keyvalue", "dataname": "x", "Compression": "zip"}, 400, "Illegal compression specified: zip"),
+        (
+            {"typename": "keyvalue", "dataname": "x", "Compression": "zip"},
+            400,
+            "Illegal compression specified: zip",
+        ),
         ({"typename": "keyvalue", "dataname": "x", "Checksum": "md5"}, 400, "Illegal checksum"),
         ({"typename": "keyvalue", "dataname": "x", "versioned": "maybe"}, 400, "must be true or false"),
         ({"typename": "keyvalue", "dataname": "x", "Tags": "novalue"}, 400, "key=value"),
@@ -185,8 +222,11 @@ def test_instance_creation_settings_and_errors(server):
 def test_instance_on_committed_node_needs_fullwrite(server, server_factory):
     root = server.new_repo()
     server.commit(root)
-    assert_error(post(server, f"repo/{root}/instance", json={"typename": "keyvalue", "dataname": "kv"}), 409,
-                 "cannot be created on locked node")  # fmt: skip
+    assert_error(
+        post(server, f"repo/{root}/instance", json={"typename": "keyvalue", "dataname": "kv"}),
+        409,
+        "cannot be created on locked node",
+    )
     full = server_factory(rwmode="fullwrite")
     root2 = full.new_repo()
     full.commit(root2)
@@ -218,12 +258,20 @@ def test_commit_newversion_branch_and_dag_json(server):
     child = post(server, f"node/{root}/newversion", data=b"").json()["child"]
     assert_error(post(server, f"node/{root}/newversion", json={}), 409, "branch already exists")
     assigned = "fedcba9876543210fedcba9876543210"
-    b = post(server, f"node/{root}/branch", json={"branch": "proofread", "note": "n", "uuid": assigned.upper()})
+    b = post(
+        server, f"node/{root}/branch", json={"branch": "proofread", "note": "n", "uuid": assigned.upper()}
+    )
     assert b.json() == {"child": assigned}
     assert_error(post(server, f"node/{root}/branch", json={"branch": "proofread"}), 409, "already exists")
-    assert_error(post(server, f"node/{root}/branch", json={"branch": "master"}), 400, "Cannot create a master branch")
-    assert_error(post(server, f"node/{root}/branch", json={"branch": "b2", "uuid": "xyz"}), 400, "32 character")
-    assert_error(post(server, f"node/{root}/branch", json={"branch": "b3", "uuid": child}), 409, "already exists")
+    assert_error(
+        post(server, f"node/{root}/branch", json={"branch": "master"}), 400, "Cannot create a master branch"
+    )
+    assert_error(
+        post(server, f"node/{root}/branch", json={"branch": "b2", "uuid": "xyz"}), 400, "32 character"
+    )
+    assert_error(
+        post(server, f"node/{root}/branch", json={"branch": "b3", "uuid": child}), 409, "already exists"
+    )
     assert_error(post(server, f"node/{root}/branch", json={}), 400, "'branch'")
     nodes = get(server, f"repo/{root}/info").json()["DAG"]["Nodes"]
     vid = {u: n["VersionID"] for u, n in nodes.items()}
@@ -242,7 +290,9 @@ def test_note_and_log_on_open_and_committed_nodes(server):
     assert get(server, f"node/{root}/log").json()["log"][0].endswith("  a")
     assert_error(post(server, f"node/{root}/note", json={"note": 1}), 400, "'note' must be a string")
     server.commit(root)
-    assert_error(post(server, f"node/{root}/note", json={"note": "late"}), 409, "Cannot do POST on locked node")
+    assert_error(
+        post(server, f"node/{root}/note", json={"note": "late"}), 409, "Cannot do POST on locked node"
+    )
     assert_error(post(server, f"node/{root}/log", json={"log": ["late"]}), 409, "locked node")
     assert get(server, f"node/{root}/note").json() == {"note": "hello"}
 
@@ -261,22 +311,19 @@ def test_tag_creates_committed_child_named_by_tag(server):
 
 def test_uuid_resolution_forms(server):
     root = server.new_repo()
-    server.commit(root)
-    c1 = server.newversion(root)
+    server.commit(root, "root")
+    c1 = server.newversion(root, "c1")
     server.commit(c1)
-    c2 = server.newversion(c1)
-    dev = post(server, f"node/{c1}/branch", json={"branch": "dev"}).json()["child"]
+    c2 = server.newversion(c1, "c2")
+    dev = post(server, f"node/{c1}/branch", json={"branch": "dev", "note": "dev"}).json()["child"]
+    notes = {root: "root", c1: "c1", c2: "c2", dev: "dev"}
 
-    def uuid_of(spec):
-        r = get(server, f"node/{spec}/note")
-        assert r.status_code == 200, r.text
-        return spec
-
-    assert get(server, f"node/{root[:4]}/status").json() == {"Locked": True}
-    for spec, expect in [(":master", c2), (":", root), (f"{root[:5]}:master", c2), (":master~1", c1),
-                         (":master~2", root), (":dev", dev), (":dev~1", c1), (f"{c2}:", c2)]:  # fmt: skip
-        locked = expect != c2 and expect != dev
-        assert get(server, f"node/{spec}/status").json() == {"Locked": locked}, spec
+    assert get(server, f"node/{root[:4]}/note").json() == {"note": "root"}
+    for spec, expect in [
+        (":master", c2), (":", root), (f"{root[:5]}:master", c2), (":master~1", c1),
+        (":master~2", root), (":dev", dev), (":dev~1", c1), (f"{c2}:", c2), (f"{dev[:6]}:master", c2),
+    ]:  # fmt: skip
+        assert get(server, f"node/{spec}/note").json() == {"note": notes[expect]}, spec
         assert requests.head(server.api(f"repo/{spec}"), timeout=5).status_code == 200
     assert get(server, f"repo/{root}/branch-versions/dev").json() == [dev, c1, root]
     assert get(server, f"repo/{root}/branch-versions/master").json() == [c2, c1, root]
@@ -286,7 +333,9 @@ def test_uuid_resolution_forms(server):
     assert_error(get(server, "node/a:b:c/status"), 400, "bad UUID specification")
     assert_error(get(server, "node/zzzz/status"), 404, "could not find UUID with partial match to zzzz")
     server.new_repo()
-    assert_error(get(server, "node/:master/status"), 400, "UUID must be specified if more than one repo exists")
+    assert_error(
+        get(server, "node/:master/status"), 400, "UUID must be specified if more than one repo exists"
+    )
 
 
 def test_ambiguous_prefix(server):
@@ -306,8 +355,12 @@ def test_merge_rules(server):
     assert_error(post(server, f"repo/{root}/merge", json=body), 409, "unlocked")
     server.commit(a)
     server.commit(b)
-    assert_error(post(server, f"repo/{root}/merge", json={**body, "mergeType": "other"}), 400, "conflict-free")
-    assert_error(post(server, f"repo/{root}/merge", json={**body, "parents": [a]}), 400, "at least two parents")
+    assert_error(
+        post(server, f"repo/{root}/merge", json={**body, "mergeType": "other"}), 400, "conflict-free"
+    )
+    assert_error(
+        post(server, f"repo/{root}/merge", json={**body, "parents": [a]}), 400, "at least two parents"
+    )
     assert_error(post(server, f"repo/{root}/merge", json={**body, "parents": "ab"}), 400, "list of strings")
     child = post(server, f"repo/{root}/merge", json=body).json()["child"]
     nodes = get(server, f"repo/{root}/info").json()["DAG"]["Nodes"]
@@ -330,7 +383,9 @@ def test_merge_conflicts_and_resolve_with_keyvalue(server):
     post(server, f"node/{b}/kv/key/only-b", data=b"b")
     server.commit(a)
     server.commit(b)
-    merged = post(server, f"repo/{root}/merge", json={"mergeType": "conflict-free", "parents": [a, b]}).json()["child"]
+    merged = post(
+        server, f"repo/{root}/merge", json={"mergeType": "conflict-free", "parents": [a, b]}
+    ).json()["child"]
     assert_error(get(server, f"node/{merged}/kv/key/k"), 409, "resolve")
     assert get(server, f"node/{merged}/kv/key/only-b").content == b"b"
     resolved = post(server, f"repo/{root}/resolve", json={"data": ["kv"], "parents": [b, a], "note": "r"})
@@ -339,7 +394,9 @@ def test_merge_conflicts_and_resolve_with_keyvalue(server):
     assert get(server, f"node/{child}/kv/key/k").content == b"from b"
     assert get(server, f"node/{child}/kv/key/only-b").content == b"b"
     assert get(server, f"node/{a}/kv/key/k").content == b"from a"
-    assert_error(post(server, f"repo/{root}/resolve", json={"data": ["nope"], "parents": [a, b]}), 404, "nope")
+    assert_error(
+        post(server, f"repo/{root}/resolve", json={"data": ["nope"], "parents": [a, b]}), 404, "nope"
+    )
 
 
 def test_instance_lock_enforcement_and_unversioned(server, server_factory):
@@ -347,13 +404,17 @@ def test_instance_lock_enforcement_and_unversioned(server, server_factory):
     server.new_instance(root, "keyvalue", "kv")
     server.new_instance(root, "keyvalue", "shared", versioned="false")
     server.commit(root)
-    assert_error(post(server, f"node/{root}/kv/key/a", data=b"x"), 409, 'Cannot do POST on endpoint "key" of locked node')
+    assert_error(
+        post(server, f"node/{root}/kv/key/a", data=b"x"),
+        409,
+        'Cannot do POST on endpoint "key" of locked node',
+    )
     assert post(server, f"node/{root}/shared/key/a", data=b"x").status_code == 200
     child = server.newversion(root)
     assert get(server, f"node/{child}/shared/key/a").content == b"x"
     assert get(server, f"node/{root}/kv/keys").json() == []
     assert_error(get(server, f"node/{root}/kv"), 404, "expected an endpoint")
-    assert_error(get(server, f"node/{root}/kv/nosuch"), 404, 'Bad API call')
+    assert_error(get(server, f"node/{root}/kv/nosuch"), 404, "Bad API call")
     assert_error(requests.put(server.api(f"node/{root}/kv/keys"), timeout=5), 405, "does not support PUT")
     assert_error(get(server, f"node/{root}/missing/keys"), 404, "invalid data instance name")
 
@@ -391,7 +452,9 @@ def test_delete_and_rename_need_admin_token(server):
     server.new_instance(root, "keyvalue", "kv")
     r = requests.delete(server.api(f"repo/{root}/kv?imsure=true"), timeout=5)
     assert_error(r, 403, "this server has none")
-    assert_error(post(server, f"repo/{root}/rename", json={"dataname": "kv", "newname": "kv2"}), 403, "admin token")
+    assert_error(
+        post(server, f"repo/{root}/rename", json={"dataname": "kv", "newname": "kv2"}), 403, "admin token"
+    )
     assert "kv" in get(server, f"repo/{root}/info").json()["DataInstances"]
 
 
@@ -403,7 +466,9 @@ def test_delete_rename_instance_and_delete_repo(server_factory):
     for i in range(50):
         post(srv, f"node/{root}/kv/key/k{i}", data=b"v")
         post(srv, f"node/{root}/gone/key/k{i}", data=b"v")
-    assert_error(requests.delete(srv.api(f"repo/{root}/gone?admintoken=wrong&imsure=true"), timeout=5), 403, "")
+    assert_error(
+        requests.delete(srv.api(f"repo/{root}/gone?admintoken=wrong&imsure=true"), timeout=5), 403, ""
+    )
     assert_error(requests.delete(srv.api(f"repo/{root}/gone?admintoken=secret"), timeout=5), 400, "imsure")
     gone_iid = srv.manager.repos[1].instances["gone"].meta.instance_id
     r = requests.delete(srv.api(f"repo/{root}/gone?admintoken=secret&imsure=true"), timeout=5)
@@ -418,7 +483,9 @@ def test_delete_rename_instance_and_delete_repo(server_factory):
     r = post(srv, f"repo/{root}/rename?admintoken=secret", json={"dataname": "kv", "newname": "renamed"})
     assert r.status_code == 200, r.text
     assert get(srv, f"node/{root}/renamed/key/k3").content == b"v"
-    assert_error(post(srv, f"repo/{root}/rename?admintoken=secret", json={"dataname": "nope", "newname": "x"}), 404, "")
+    assert_error(
+        post(srv, f"repo/{root}/rename?admintoken=secret", json={"dataname": "nope", "newname": "x"}), 404, ""
+    )
     log = get(srv, f"repo/{root}/log").json()["log"]
     assert any('Renamed data instance "kv" to "renamed"' in e for e in log)
     r = requests.delete(srv.api(f"repo/{root}?admintoken=secret&imsure=true"), timeout=5)

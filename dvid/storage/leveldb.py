@@ -6,6 +6,7 @@ buffer is large (random-order 32 KiB puts run ~5x faster with 64 MiB than with t
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +74,12 @@ class LevelDBEngine(Engine):
     def scan(
         self, start: bytes, stop: bytes | None, *, keys_only: bool = False, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
+        if reverse:
+            # plyvel's reverse iterators with a start bound miss keys (e.g. a range holding one key,
+            # equal to start, yields nothing): bound only the stop and end the walk below start here.
+            it = self._db.iterator(stop=stop, include_value=not keys_only, reverse=True)
+            pairs = ((k, b"") for k in it) if keys_only else it
+            return itertools.takewhile(lambda kv: kv[0] >= start, pairs)
         if keys_only:
             it = self._db.iterator(start=start, stop=stop, include_value=False, reverse=reverse)
             return ((k, b"") for k in it)

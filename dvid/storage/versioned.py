@@ -104,6 +104,8 @@ class DataContext:
         iid = self.instance_id
         found: _Found = {}
         for k, v in self.engine.scan(keys.min_version_key(iid, tk), keys.versions_stop(iid, tk)):
+            if keys.tkey_of(k) != tk:  # a longer tkey that starts with tk's bytes
+                continue
             found[keys.version_of(k)] = (keys.is_tombstone(k), v)
         return found
 
@@ -129,6 +131,8 @@ class DataContext:
         found: _Found = {}
         for k, v in self.engine.scan(start, stop, keys_only=keys_only):
             tk = keys.tkey_of(k)
+            if tk > end:  # a longer tkey that starts with end's bytes sorts inside the scan
+                continue
             if tk != current:
                 if current is not None:
                     value = resolve(found, self.ancestry)
