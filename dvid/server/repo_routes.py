@@ -7,9 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
+from dvid.dag.dag import Node
 from dvid.datatype.common import jsonio
 from dvid.datatype.common.request import json_response, parse_bool, text_response
 from dvid.errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound
+from dvid.repos import Repo
 from dvid.server.paths import path_parts
 from dvid.server.state import ServerState, state_of
 
@@ -32,6 +34,14 @@ def _string_list(body: dict[str, Any], name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise BadRequest(f"request body requires '{name}' as a list of strings")
     return value
+
+
+def _parents(state: ServerState, body: dict[str, Any], action: str) -> tuple[Repo, list[Node]]:
+    """The versions a merge or resolve names in ``parents`` (at least two), and their repo."""
+    resolved = [state.manager.resolve(p) for p in _string_list(body, "parents")]
+    if len(resolved) < 2:
+        raise BadRequest(f"{action} requires at least two parents in 'parents'")
+    return resolved[0][0], [node for _, node in resolved]
 
 
 def require_admin(state: ServerState, request: web.Request, action: str) -> None:
@@ -133,28 +143,16 @@ async def repo_dispatch(request: web.Request) -> web.StreamResponse:
         merge_type = _string_field(body, "mergeType")
         if merge_type != "conflict-free":
             raise BadRequest("'mergeType' must be 'conflict-free' at this time")
-        resolved = [manager.resolve(p) for p in _string_list(body, "parents")]
-        if len(resolved) < 2:
-            raise BadRequest("merge requires at least two parents in 'parents'")
+        target, parents = _parents(state, body, "merge")
         child = await asyncio.to_thread(
-            manager.merge,
-            resolved[0][0],
-            [n for _, n in resolved],
-            _string_field(body, "note"),
-            body.get("uuid"),
+            manager.merge, target, parents, _string_field(body, "note"), body.get("uuid")
         )
         return json_response({"child": child.uuid})
     elif action == "resolve" and method == "POST":
         body = jsonio.loads_object(await request.read())
-        resolved = [manager.resolve(p) for p in _string_list(body, "parents")]
-        if len(resolved) < 2:
-            raise BadRequest("resolve requires at least two parents in 'parents'")
+        target, parents = _parents(state, body, "resolve")
         child = await asyncio.to_thread(
-            manager.resolve_merge,
-            resolved[0][0],
-            _string_list(body, "data"),
-            [n for _, n in resolved],
-            _string_field(body, "note"),
+            manager.resolve_merge, target, _string_list(body, "data"), parents, _string_field(body, "note")
         )
         return json_response({"child": child.uuid})
     elif action == "rename" and method == "POST":

@@ -59,6 +59,21 @@ def resolve(found: _Found, ancestry: Ancestry) -> bytes | None:
     return None if v is None else found[v][1]
 
 
+def _group_versions(scan: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, _Found]]:
+    """Raw data keys in key order, grouped by tkey: ``(tkey, {version: (is_tombstone, value)})``."""
+    current: bytes | None = None
+    found: _Found = {}
+    for k, v in scan:
+        tk = keys.tkey_of(k)
+        if tk != current:
+            if current is not None:
+                yield current, found
+            current, found = tk, {}
+        found[keys.version_of(k)] = (keys.is_tombstone(k), v)
+    if current is not None:
+        yield current, found
+
+
 class VersionedBatch:
     """Versioned puts and deletes applied in one atomic engine batch."""
 
@@ -125,44 +140,22 @@ class DataContext:
         With ``keys_only`` values are not read and come back as ``b""``.
         """
         iid = self.instance_id
-        start = keys.min_version_key(iid, begin)
-        stop = keys.versions_stop(iid, end)
-        current: bytes | None = None
-        found: _Found = {}
-        for k, v in self.engine.scan(start, stop, keys_only=keys_only):
-            tk = keys.tkey_of(k)
+        start, stop = keys.min_version_key(iid, begin), keys.versions_stop(iid, end)
+        scan = self.engine.scan(start, stop, keys_only=keys_only)
+        for tk, found in _group_versions(scan):
             if tk > end:  # a longer tkey that starts with end's bytes sorts inside the scan
                 continue
-            if tk != current:
-                if current is not None:
-                    value = resolve(found, self.ancestry)
-                    if value is not None:
-                        yield current, value
-                current, found = tk, {}
-            found[keys.version_of(k)] = (keys.is_tombstone(k), v)
-        if current is not None:
             value = resolve(found, self.ancestry)
             if value is not None:
-                yield current, value
+                yield tk, value
 
     def visible_versions(self) -> Iterator[tuple[bytes, int]]:
         """``(tkey, version holding its visible value)`` for every key of the instance visible here."""
         prefix = keys.instance_prefix(self.instance_id)
-        current: bytes | None = None
-        found: _Found = {}
-        for k, _ in self.engine.scan(prefix, prefix_successor(prefix), keys_only=True):
-            tk = keys.tkey_of(k)
-            if tk != current:
-                if current is not None:
-                    v = resolve_version(found, self.ancestry)
-                    if v is not None:
-                        yield current, v
-                current, found = tk, {}
-            found[keys.version_of(k)] = (keys.is_tombstone(k), b"")
-        if current is not None:
+        for tk, found in _group_versions(self.engine.scan(prefix, prefix_successor(prefix), keys_only=True)):
             v = resolve_version(found, self.ancestry)
             if v is not None:
-                yield current, v
+                yield tk, v
 
     def keys(self, begin: bytes, end: bytes) -> Iterator[bytes]:
         """Visible tkeys with ``begin <= tkey <= end``, in order."""
