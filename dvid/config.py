@@ -10,6 +10,8 @@ Layout (DVID's, trimmed to what dvid implements)::
     rwmode = "readwrite"       # or "readonly", "fullwrite"
     admin_token = "secret"     # or env DVID_ADMIN_TOKEN; guards deletes and renames
     max_body_bytes = 1073741824
+    max_request_voxels = 4294967296   # larger voxel requests are refused with 413
+    max_throttled_ops = 0             # concurrent ?throttle=true operations; 0 = CPU count
     corsDomains = ["*"]
     instance_id_gen = "sequential"   # or "random"
     instance_id_start = 1
@@ -53,6 +55,8 @@ class ServerSettings(BaseModel):
     instance_id_start: int = Field(1, ge=1, lt=1 << 32)
     min_mutation_id_start: int = Field(1_000_000_000, ge=0)
     access_log: bool = True
+    max_request_voxels: int = Field(1 << 32, gt=0)
+    max_throttled_ops: int = Field(0, ge=0)  # 0: the number of CPUs
 
     @model_validator(mode="after")
     def _split_http_address(self) -> ServerSettings:

@@ -479,6 +479,7 @@ class RepoManager:
             self.store,
             save=lambda: self.save(repo),
             instance_names=lambda data_uuids: self._names_for(repo, data_uuids),
+            repo_access=_RepoAccess(self, repo),
         )
         repo.instances[meta.name] = inst
         return inst
@@ -508,7 +509,11 @@ class RepoManager:
         cls = registry.get_type(type_name)
         self._check_instance_name(repo, name)
         versioned = parse_bool_setting(settings.get("versioned", True), "versioned")
-        compression = Compression.parse(settings.get("compression"), settings.get("checksum"))
+        block_x = str(settings.get("blocksize", "32")).replace("_", ",").split(",")[0].strip()
+        jpeg_level = int(block_x) if block_x.isdigit() else 32
+        compression = Compression.parse(
+            settings.get("compression"), settings.get("checksum"), jpeg_level=jpeg_level
+        )
         tags = parse_tags_setting(settings.get("tags", ""))
         type_settings = cls.validate_settings({k: v for k, v in settings.items() if k not in _CORE_SETTINGS})
         with self._lock:
@@ -598,3 +603,17 @@ class RepoManager:
                 for repo in self.repos.values()
                 for inst in repo.instances.values()
             }
+
+
+class _RepoAccess:
+    """The RepoAccess an instance gets: its repo's other instances, through the manager."""
+
+    def __init__(self, manager: RepoManager, repo: Repo) -> None:
+        self._manager = manager
+        self._repo = repo
+
+    def sibling(self, name: str) -> Datatype:
+        return self._repo.instance(name)
+
+    def create_sibling(self, config: dict[str, Any], node_uuid: str) -> Datatype:
+        return self._manager.new_instance(self._repo, self._repo.dag.node_by_uuid(node_uuid), config)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -29,13 +29,15 @@ MUTATING_METHODS = frozenset({"POST", "PUT", "DELETE"})
 class Route:
     """One endpoint keyword served for a set of methods by the handler method named ``handler``.
 
-    ``mutates`` None means DVID's default: POST, PUT and DELETE change data.
+    ``mutates`` None means DVID's default: POST, PUT and DELETE change data. ``heavy`` routes
+    honour ``?throttle=true`` (refused with 503 while the server runs its maximum of throttled ops).
     """
 
     endpoint: str
     methods: tuple[str, ...]
     handler: str
     mutates: bool | None = None
+    heavy: bool = False
 
     def is_mutation(self, method: str) -> bool:
         return method in MUTATING_METHODS if self.mutates is None else self.mutates
@@ -62,6 +64,18 @@ class InstanceMeta:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> InstanceMeta:
         return cls(**record)
+
+
+class RepoAccess(Protocol):
+    """What an instance may do in its repo: find and create sibling instances."""
+
+    def sibling(self, name: str) -> Datatype:
+        """The instance called ``name`` in the same repo (NotFound if none)."""
+        ...
+
+    def create_sibling(self, config: dict[str, Any], node_uuid: str) -> Datatype:
+        """Create an instance in the same repo from DVID's creation JSON, as if POSTed at ``node_uuid``."""
+        ...
 
 
 class NoSettings(BaseModel):
@@ -119,11 +133,13 @@ class Datatype:
         *,
         save: Callable[[], None],
         instance_names: Callable[[list[str]], list[str]],
+        repo_access: RepoAccess | None = None,
     ) -> None:
         self.meta = meta
         self.store = store
         self._save = save
         self._instance_names = instance_names
+        self.repo_access = repo_access
         self.compression = Compression.from_record(meta.compression)
         self.settings = self.Settings.model_validate(meta.properties.get("settings", {}))
         self._route_table = self._build_route_table()

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from dvid.dag.dag import Node
 from dvid.datatype.common import jsonio
-from dvid.datatype.common.request import InstanceRequest, json_response
+from dvid.datatype.common.request import InstanceRequest, json_response, parse_bool
 from dvid.errors import BadRequest, Conflict, MethodNotAllowed, NotFound
 from dvid.repos import Repo
 from dvid.server.paths import path_parts
@@ -126,7 +126,15 @@ async def instance_dispatch(
     locked = instance.versioned and node.locked
     if locked and route.is_mutation(request.method) and not _may_write_locked(state, request):
         raise Conflict(f'Cannot do {request.method} on endpoint "{endpoint}" of locked node {node.uuid}')
-    version = node.version if instance.versioned else repo.dag.root_version
-    ctx = instance.context(repo.dag.ancestry(version))
-    ireq = InstanceRequest(request, node, ctx, endpoint, args, user=request.query.get("u", ""))
-    return await instance.handler_for(route)(ireq)
+    ancestry = repo.dag.ancestry(node.version)
+    root_ancestry = repo.dag.ancestry(repo.dag.root_version)
+    ctx = instance.context(ancestry if instance.versioned else root_ancestry)
+    ireq = InstanceRequest(
+        request, node, ctx, endpoint, args, user=request.query.get("u", ""),
+        ancestry=ancestry, root_ancestry=root_ancestry, limits=state.limits,
+    )  # fmt: skip
+    handler = instance.handler_for(route)
+    if route.heavy and parse_bool(request.query.get("throttle"), "throttle"):
+        async with state.throttle():
+            return await handler(ireq)
+    return await handler(ireq)

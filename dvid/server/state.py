@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from dvid.config import Config
+from dvid.datatype.common.request import RequestLimits
+from dvid.errors import ServiceUnavailable
 from dvid.repos import RepoManager
 from dvid.server.access_log import AccessLog
 
@@ -41,6 +46,28 @@ class ServerState:
     started: float = field(default_factory=time.time)
     load: LoadStats = field(default_factory=LoadStats)
     access_log: AccessLog | None = None
+    throttled: int = 0
+
+    @property
+    def limits(self) -> RequestLimits:
+        cfg = self.config.server
+        return RequestLimits(max_voxels=cfg.max_request_voxels, max_bytes_in_memory=cfg.max_body_bytes)
+
+    @property
+    def max_throttled_ops(self) -> int:
+        return self.config.server.max_throttled_ops or (os.cpu_count() or 1)
+
+    @asynccontextmanager
+    async def throttle(self) -> AsyncIterator[None]:
+        """Count a ``throttle=true`` operation, or refuse it with 503 when the maximum is running."""
+        if self.throttled >= self.max_throttled_ops:
+            running, most = self.throttled, self.max_throttled_ops
+            raise ServiceUnavailable(f"Server already running {running} throttled operations (max = {most})")
+        self.throttled += 1
+        try:
+            yield
+        finally:
+            self.throttled -= 1
 
     @property
     def readonly(self) -> bool:

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from dvid.datatype.common import jsonio
-from dvid.errors import BadRequest
+from dvid.errors import BadRequest, PayloadTooLarge
 
 if TYPE_CHECKING:
+    from dvid.dag.ancestry import Ancestry
     from dvid.dag.dag import Node
     from dvid.storage.versioned import DataContext
 
@@ -30,11 +31,34 @@ def parse_bool(value: str | None, name: str, default: bool = False) -> bool:
     raise BadRequest(f"query parameter {name!r} must be true/false, on/off or 1/0, got {value!r}")
 
 
+@dataclass(frozen=True)
+class RequestLimits:
+    """Server limits a handler enforces before allocating: voxels per request, bytes held in memory."""
+
+    max_voxels: int = 1 << 32
+    max_bytes_in_memory: int = 1 << 30
+
+    def check_voxels(self, voxels: int) -> None:
+        if voxels > self.max_voxels:
+            raise PayloadTooLarge(
+                f"request for {voxels} voxels exceeds the server limit of {self.max_voxels}"
+                " (setting max_request_voxels)"
+            )
+
+    def check_in_memory(self, nbytes: int, what: str = "response") -> None:
+        if nbytes > self.max_bytes_in_memory:
+            raise PayloadTooLarge(
+                f"{what} of {nbytes} bytes would exceed the server limit of {self.max_bytes_in_memory}"
+                " bytes built in memory; request a smaller region"
+            )
+
+
 @dataclass
 class InstanceRequest:
     """A request routed to a data instance at a resolved version.
 
-    ``args`` are the percent-decoded path segments after the endpoint keyword.
+    ``args`` are the percent-decoded path segments after the endpoint keyword. ``ancestry`` is
+    the requested version's; ``root_ancestry`` the repo root's (for unversioned instances).
     """
 
     request: web.Request
@@ -43,6 +67,15 @@ class InstanceRequest:
     endpoint: str
     args: list[str]
     user: str = ""
+    ancestry: Ancestry | None = None
+    root_ancestry: Ancestry | None = None
+    limits: RequestLimits = RequestLimits()
+
+    def context_for(self, instance: Any) -> DataContext:
+        """Another instance of the same repo seen at this request's version."""
+        ancestry = self.ancestry if instance.versioned else self.root_ancestry
+        assert ancestry is not None
+        return instance.context(ancestry)
 
     @property
     def method(self) -> str:

@@ -1,0 +1,235 @@
+"""Voxel blocks in the versioned store: codec, reads assembled into numpy arrays, and writes.
+
+A volume is a grid of blocks (DVID's BlockSize, default 32^3), each stored under tkey class 23
+with its ZYX block index, as one enveloped value (lz4 by default; JPEG for uint8 on request).
+Reads fetch one x-row of blocks per range scan and copy each block into the output with one
+numpy slice assignment; writes split the input the same way. Blocks never written read as the
+instance's background value.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from dvid.datatype.common import envelope
+from dvid.datatype.common.envelope import Compression
+from dvid.datatype.common.geometry import Box, Point, iter_block_rows
+from dvid.storage import keys
+from dvid.storage.versioned import DataContext, VersionedBatch
+
+BLOCK_CLASS = 23
+EXTENTS_CLASS = 24
+EXTENTS_TKEY = keys.tkey(EXTENTS_CLASS)
+
+
+def block_tkey(bx: int, by: int, bz: int) -> bytes:
+    return keys.tkey(BLOCK_CLASS, keys.zyx_bytes(bx, by, bz))
+
+
+def block_coord(tk: bytes) -> Point:
+    """The (x, y, z) block coordinate of a block tkey."""
+    return keys.zyx_from_bytes(tk, 2)
+
+
+@dataclass(frozen=True)
+class VoxelFormat:
+    """The voxel type of a volume: numpy dtype (little-endian) and channels per voxel."""
+
+    kind: str
+    dtype: np.dtype
+    channels: int = 1
+
+    @property
+    def bytes_per_voxel(self) -> int:
+        return self.dtype.itemsize * self.channels
+
+    def array_shape(self, zyx: tuple[int, int, int]) -> tuple[int, ...]:
+        return (*zyx, self.channels) if self.channels > 1 else zyx
+
+
+VOXEL_FORMATS = {
+    "uint8": VoxelFormat("uint8", np.dtype("<u1")),
+    "uint16": VoxelFormat("uint16", np.dtype("<u2")),
+    "uint32": VoxelFormat("uint32", np.dtype("<u4")),
+    "uint64": VoxelFormat("uint64", np.dtype("<u8")),
+    "float32": VoxelFormat("float32", np.dtype("<f4")),
+    "rgba8": VoxelFormat("rgba8", np.dtype("<u1"), channels=4),
+}
+
+
+class BlockCodec:
+    """Encodes one block array to its stored value and back."""
+
+    def __init__(self, fmt: VoxelFormat, block_size: Point, compression: Compression) -> None:
+        self.fmt = fmt
+        self.block_size = block_size
+        self.compression = compression
+        self.block_shape = fmt.array_shape((block_size[2], block_size[1], block_size[0]))
+        self.block_nbytes = block_size[0] * block_size[1] * block_size[2] * fmt.bytes_per_voxel
+
+    @property
+    def is_jpeg(self) -> bool:
+        return self.compression.format == envelope.JPEG
+
+    def encode(self, block: np.ndarray) -> bytes:
+        """The stored value of a block (any layout; made contiguous here)."""
+        block = np.ascontiguousarray(block, dtype=self.fmt.dtype)
+        if self.is_jpeg:
+            from dvid.datatype.common.imageio import jpeg_encode_block
+
+            return bytes((envelope.JPEG << 5,)) + jpeg_encode_block(block)
+        return envelope.serialize(memoryview(block).cast("B"), self.compression)
+
+    def decode(self, stored: bytes) -> np.ndarray:
+        """The block array of a stored value (read-only)."""
+        if stored[:1] and stored[0] >> 5 == envelope.JPEG:
+            from dvid.datatype.common.imageio import jpeg_decode_block
+
+            return jpeg_decode_block(self.payload(stored), self.block_shape)  # type: ignore[arg-type]
+        raw = envelope.deserialize(stored)
+        if len(raw) != self.block_nbytes:
+            raise ValueError(f"stored block holds {len(raw)} bytes, expected {self.block_nbytes}")
+        return np.frombuffer(raw, dtype=self.fmt.dtype).reshape(self.block_shape)
+
+    @staticmethod
+    def payload(stored: bytes) -> bytes:
+        """The stored value without its envelope header (and CRC): what block streams send."""
+        if not stored:
+            return b""
+        skip = 5 if (stored[0] >> 3) & 3 == envelope.CHECKSUM_CRC32 else 1
+        return stored[skip:]
+
+
+def _intersection(box: Box, coord: Point, block_size: Point) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Slices (z, y, x) into the block and into the box's array where they overlap."""
+    src: list[slice] = []
+    dst: list[slice] = []
+    for axis in (2, 1, 0):
+        b0 = coord[axis] * block_size[axis]
+        lo = max(b0, box.offset[axis])
+        hi = min(b0 + block_size[axis], box.offset[axis] + box.size[axis])
+        src.append(slice(lo - b0, hi - b0))
+        dst.append(slice(lo - box.offset[axis], hi - box.offset[axis]))
+    return tuple(src), tuple(dst)
+
+
+def _covers_block(src: tuple[slice, ...], block_size: Point) -> bool:
+    zyx = (block_size[2], block_size[1], block_size[0])
+    return all(s.start == 0 and s.stop == n for s, n in zip(src, zyx, strict=True))
+
+
+class BlockStore:
+    """Reads and writes boxes of voxels as blocks of one instance. Thread-safe."""
+
+    def __init__(self, codec: BlockCodec, background: int = 0) -> None:
+        self.codec = codec
+        self.background = background
+        self.block_size = codec.block_size
+
+    # ---- reads -------------------------------------------------------------------------------
+    def read_row(self, ctx: DataContext, bx0: int, bx1: int, by: int, bz: int) -> dict[int, bytes]:
+        """Stored values of the existing blocks ``bx0..bx1`` (inclusive) of one x-row, by x."""
+        rows = ctx.range(block_tkey(bx0, by, bz), block_tkey(bx1, by, bz))
+        return {block_coord(tk)[0]: value for tk, value in rows}
+
+    def iter_stored(self, ctx: DataContext, first: Point, last: Point) -> Iterator[tuple[Point, bytes]]:
+        """``(coord, stored value)`` of existing blocks in the block range, in (z, y, x) order."""
+        for by, bz in iter_block_rows(first, last):
+            for bx, value in sorted(self.read_row(ctx, first[0], last[0], by, bz).items()):
+                yield (bx, by, bz), value
+
+    def read_into(self, ctx: DataContext, box: Box, out: np.ndarray) -> None:
+        """Fill ``out`` (the box's array) from the stored blocks; missing blocks give background."""
+        first, last = box.block_range(self.block_size)
+        decode = self.codec.decode
+        for by, bz in iter_block_rows(first, last):
+            found = self.read_row(ctx, first[0], last[0], by, bz)
+            for bx in range(first[0], last[0] + 1):
+                src, dst = _intersection(box, (bx, by, bz), self.block_size)
+                stored = found.get(bx)
+                if stored is None:
+                    out[dst] = self.background
+                else:
+                    out[dst] = decode(stored)[src]
+
+    def new_array(self, box: Box) -> np.ndarray:
+        return np.empty(self.codec.fmt.array_shape(box.shape), dtype=self.codec.fmt.dtype)
+
+    def read_box(self, ctx: DataContext, box: Box) -> np.ndarray:
+        out = self.new_array(box)
+        self.read_into(ctx, box, out)
+        return out
+
+    def slabs(self, box: Box) -> list[Box]:
+        """The box cut along z at block boundaries, for streaming a large read slab by slab."""
+        bz = self.block_size[2]
+        z0, z1 = box.offset[2], box.offset[2] + box.size[2]
+        cuts = [z0, *range((z0 // bz + 1) * bz, z1, bz), z1]
+        x, y, _ = box.offset
+        nx, ny, _ = box.size
+        return [Box((x, y, a), (nx, ny, b - a)) for a, b in itertools.pairwise(cuts)]
+
+    # ---- writes ------------------------------------------------------------------------------
+    def write_box(
+        self,
+        ctx: DataContext,
+        box: Box,
+        data: np.ndarray,
+        lock: threading.Lock,
+        *,
+        also: Callable[[VersionedBatch], None] | None = None,
+    ) -> list[Point]:
+        """Store ``data`` (the box's array) and return the coordinates of the blocks written.
+
+        Blocks the box covers completely are encoded before taking ``lock``; partially covered
+        blocks are read, overlaid and encoded under it, and everything is written in one atomic
+        batch (with whatever ``also`` adds), so concurrent writers to one block never lose data.
+        """
+        first, last = box.block_range(self.block_size)
+        encoded: list[tuple[Point, bytes]] = []
+        partial: list[tuple[Point, tuple[slice, ...], tuple[slice, ...]]] = []
+        for bz in range(first[2], last[2] + 1):
+            for by in range(first[1], last[1] + 1):
+                for bx in range(first[0], last[0] + 1):
+                    coord = (bx, by, bz)
+                    src, dst = _intersection(box, coord, self.block_size)
+                    if _covers_block(src, self.block_size):
+                        encoded.append((coord, self.codec.encode(data[dst])))
+                    else:
+                        partial.append((coord, src, dst))
+        with lock:
+            for coord, src, dst in partial:
+                stored = ctx.get(block_tkey(*coord))
+                if stored is None:
+                    block = np.full(self.codec.block_shape, self.background, dtype=self.codec.fmt.dtype)
+                else:
+                    block = self.codec.decode(stored).copy()
+                block[src] = data[dst]
+                encoded.append((coord, self.codec.encode(block)))
+            with ctx.batch() as batch:
+                for coord, value in encoded:
+                    batch.put(block_tkey(*coord), value)
+                if also is not None:
+                    also(batch)
+        return [coord for coord, _ in encoded]
+
+    def write_blocks(
+        self, ctx: DataContext, blocks: Iterable[tuple[Point, np.ndarray]], lock: threading.Lock
+    ) -> int:
+        """Store whole blocks given by coordinate; returns how many."""
+        encoded = [(coord, self.codec.encode(block)) for coord, block in blocks]
+        with lock, ctx.batch() as batch:
+            for coord, value in encoded:
+                batch.put(block_tkey(*coord), value)
+        return len(encoded)
+
+
+def frame_block(coord: Point, payload: bytes) -> bytes:
+    """One record of DVID's framed block stream: i32 x, y, z, i32 length, payload."""
+    return struct.pack("<iiii", coord[0], coord[1], coord[2], len(payload)) + payload

@@ -1,0 +1,705 @@
+"""The imageblk family: uint8blk (grayscale), uint16blk, uint32blk, uint64blk, float32blk, rgba8blk.
+
+One implementation with the voxel type as a parameter. Volumes are stored as blocks (see
+``common/blockstore.py``); reads of any box are assembled with numpy and streamed slab by slab;
+writes of any box (aligned or not) are atomic per request. ``NAME_1``, ``NAME_2``, ... hold the
+2x-downsampled levels of ``NAME`` (neuroglancer's convention), built and kept current by
+``POST .../pyramid``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from typing import Any, ClassVar
+
+import numpy as np
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dvid.datatype.base import Datatype, InstanceMeta, Route
+from dvid.datatype.common import envelope, jsonio
+from dvid.datatype.common.blockstore import (
+    EXTENTS_TKEY,
+    VOXEL_FORMATS,
+    BlockCodec,
+    BlockStore,
+    block_tkey,
+    frame_block,
+)
+from dvid.datatype.common.geometry import Box, Point, parse_ints, parse_subvolume
+from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
+from dvid.datatype.common.streaming import stream_pieces
+from dvid.datatype.registry import register
+from dvid.errors import BadRequest, NotFound
+from dvid.storage.versioned import DataContext, VersionedBatch
+
+HELP_TEMPLATE = """\
+{type_name}: blocks of {kind} voxels{kind_note}
+{underline}
+
+A 3-D volume stored as blocks (BlockSize, default 32x32x32) with DVID's key layout. Coordinates
+are voxels (x, y, z); bodies are packed little-endian voxels in ZYX order (x fastest). Every
+read of a region never written returns the Background value. Writes at a version store only the
+blocks they touch; reads at any version see exactly that version's history.
+
+Creation (POST /api/repo/{{uuid}}/instance), settings are strings:
+    {{"typename": "{type_name}", "dataname": "grayscale",
+     "BlockSize": "64,64,64",      block size in voxels (default 32,32,32)
+     "VoxelSize": "8,8,8",         physical size of a voxel (floats; default 8,8,8)
+     "VoxelUnits": "nanometers",   one unit, or three separated by commas
+     "Background": "0",            value of voxels never written (default 0)
+     "Compression": "lz4",         block storage: lz4 (default), none, gzip, gzip:N{jpeg_setting}
+     "Versioned": "true"}}
+
+Paths below are under /api/node/{{uuid}}/{{dataname}}. Geometry strings:
+    <dims>    0_1 (xy), 0_2 (xz), 1_2 (yz) for slices; 0_1_2 for volumes
+    <size>    nx_ny for slices, nx_ny_nz for volumes (positive)
+    <offset>  x_y_z of the first voxel (may be negative)
+
+GET  help                     This text.
+GET  info                     {{"Base": ..., "Extended": {{"Values": [{{"DataType", "Label"}}],
+                              "Interpolable", "BlockSize", "VoxelSize", "VoxelUnits", "MinPoint",
+                              "MaxPoint", "MinIndex", "MaxIndex", "Background", "GridStore",
+                              "ScaleLevel"}}, "Extents": {{"MinPoint", "MaxPoint"}}}}. Extents are
+                              inclusive voxel coordinates that grow with every write.
+GET  metadata                 {{"Axes": [{{"Label", "Resolution", "Units", "Size", "Offset"}} x3],
+                              "Properties": <Extended>}} (application/vnd.dvid-nd-data+json).
+GET  extents                  {{"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}} written at this version
+                              (null before any write).
+POST extents                  Body {{"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}}: replace the extents.
+POST resolution               Body [x, y, z] (floats): replace VoxelSize.
+GET  rawkey?x=&y=&z=          {{"Key": "<hex>"}}: the storage key of the block holding that voxel.
+
+GET  raw/<dims>/<size>/<offset>[/<format>]
+                              A slice as an image, or a volume as raw bytes. Slices: format png
+                              (default), jpg or jpg:<quality> (default 80), tif, bmp; a volume
+                              answers application/octet-stream of nx*ny*nz*{bpv} bytes, streamed,
+                              or with /jpg one gray JPEG nx wide and ny*nz tall (uint8 only).
+                              Query: scale=N reads level N of the pyramid (instance NAME_N);
+                              throttle=true (503 while the server runs its maximum of throttled
+                              requests); roi=<name> is not available yet (400).
+GET  isotropic/<dims>/<size>/<offset>[/<format>]
+                              As raw; a slice across axes of different voxel sizes is resampled so
+                              its pixels are square.
+POST raw/0_1_2/<size>/<offset>
+                              Store a volume: the body is exactly nx*ny*nz*{bpv} bytes. Any offset and
+                              size: partially covered blocks are merged with what is stored. The
+                              write is atomic; extents grow; pyramid levels are updated.
+GET  blocks/<bx_by_bz>/<n>    n whole blocks along +x from block (bx, by, bz), uncompressed and
+                              concatenated (missing blocks are Background).
+POST blocks/<bx_by_bz>/<n>    Store n whole uncompressed blocks along +x.
+GET  subvolblocks/<size>/<offset>[?compression=]
+                              The stored blocks of a block-aligned box in (z, y, x) order, each
+                              framed as int32 bx, by, bz, int32 length, then the payload: the stored
+                              block without its 1-byte header (lz4: uint32 size + LZ4 block; jpeg:
+                              a JPEG image). compression=uncompressed sends raw voxels;
+                              compression=jpeg requires JPEG storage. Missing blocks are omitted.
+GET  specificblocks?blocks=x1,y1,z1,x2,y2,z2,...[&compression=][&prefetch=true]
+                              The listed blocks, framed as above, in the order asked; prefetch reads
+                              them and sends nothing.
+POST pyramid?levels=N         Build levels 1..N (instances NAME_1 ... NAME_N, created with VoxelSize
+                              doubled per level) by 2x2x2 mean (floor) of the level below, over the
+                              extents at this version, and keep them current: later writes to NAME
+                              update the affected blocks of every level. Returns {{"levels": N}}.
+
+Errors: 400 malformed geometry, sizes, bodies or options; 404 unknown pyramid level; 409 write
+to a committed version; 413 a request over the server's voxel limit (setting max_request_voxels)
+or, for responses built in memory (images, block lists), over max_body_bytes.
+"""
+
+
+class ImageSettings(BaseModel):
+    """Creation settings of the imageblk family (string values in DVID's JSON)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    BlockSize: tuple[int, int, int] = (32, 32, 32)
+    VoxelSize: tuple[float, float, float] = (8.0, 8.0, 8.0)
+    VoxelUnits: tuple[str, str, str] = ("nanometers", "nanometers", "nanometers")
+    Background: int = Field(0, ge=0)
+    MinPoint: tuple[int, int, int] | None = None
+    MaxPoint: tuple[int, int, int] | None = None
+    GridStore: str = ""
+    ScaleLevel: int = 0
+
+    @field_validator("BlockSize", "MinPoint", "MaxPoint", mode="before")
+    @classmethod
+    def _int_triple(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(int(v) for v in value.replace(" ", "").replace("_", ",").split(","))
+        return value
+
+    @field_validator("BlockSize")
+    @classmethod
+    def _positive(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if any(v <= 0 or v > 4096 for v in value):
+            raise ValueError("every BlockSize dimension must be between 1 and 4096")
+        return value
+
+    @field_validator("VoxelSize", mode="before")
+    @classmethod
+    def _float_triple(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(float(v) for v in value.replace(" ", "").split(","))
+        return value
+
+    @field_validator("VoxelUnits", mode="before")
+    @classmethod
+    def _units(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            units = [u.strip() for u in value.split(",")]
+            return tuple(units * 3) if len(units) == 1 else tuple(units)
+        return value
+
+    @field_validator("Background", "ScaleLevel", mode="before")
+    @classmethod
+    def _int(cls, value: Any) -> Any:
+        return int(value) if isinstance(value, str) else value
+
+
+def _extents_from(raw: bytes | None) -> tuple[Point, Point] | None:
+    """Extents stored as DVID does: a 0x00 envelope byte then JSON {"MinPoint", "MaxPoint"}."""
+    if not raw:
+        return None
+    obj = json.loads(envelope.deserialize(raw))
+    return tuple(obj["MinPoint"]), tuple(obj["MaxPoint"])  # type: ignore[return-value]
+
+
+def _extents_value(lo: Point, hi: Point) -> bytes:
+    body = jsonio.dumps({"MinPoint": list(lo), "MaxPoint": list(hi)})
+    return envelope.serialize(body, envelope.Compression(envelope.NONE))
+
+
+def _grow(extents: tuple[Point, Point] | None, box: Box) -> tuple[Point, Point]:
+    lo = box.offset
+    hi = tuple(e - 1 for e in box.end)
+    if extents is None:
+        return lo, hi  # type: ignore[return-value]
+    return (
+        tuple(min(a, b) for a, b in zip(extents[0], lo, strict=True)),  # type: ignore[return-value]
+        tuple(max(a, b) for a, b in zip(extents[1], hi, strict=True)),
+    )
+
+
+class ImageBlk(Datatype):
+    """Shared implementation; subclasses fix the voxel kind."""
+
+    voxel_kind: ClassVar[str]
+    Settings = ImageSettings
+    routes = (
+        Route("metadata", ("GET", "HEAD"), "handle_metadata", mutates=False),
+        Route("extents", ("GET", "HEAD"), "handle_get_extents", mutates=False),
+        Route("extents", ("POST",), "handle_post_extents"),
+        Route("resolution", ("POST",), "handle_post_resolution"),
+        Route("rawkey", ("GET",), "handle_rawkey", mutates=False),
+        Route("raw", ("GET", "HEAD"), "handle_get_raw", mutates=False, heavy=True),
+        Route("raw", ("POST",), "handle_post_raw", heavy=True),
+        Route("isotropic", ("GET", "HEAD"), "handle_get_isotropic", mutates=False, heavy=True),
+        Route("blocks", ("GET",), "handle_get_blocks", mutates=False, heavy=True),
+        Route("blocks", ("POST",), "handle_post_blocks", heavy=True),
+        Route("subvolblocks", ("GET",), "handle_subvolblocks", mutates=False, heavy=True),
+        Route("specificblocks", ("GET",), "handle_specificblocks", mutates=False, heavy=True),
+        Route("pyramid", ("POST",), "handle_pyramid", heavy=True),
+    )
+
+    def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
+        super().__init__(meta, *args, **kwargs)
+        self.fmt = VOXEL_FORMATS[self.voxel_kind]
+        block_size = tuple(self.settings.BlockSize)
+        codec = BlockCodec(self.fmt, block_size, self.compression)  # type: ignore[arg-type]
+        self.blocks = BlockStore(codec, self.settings.Background)
+        self.write_lock = threading.Lock()
+
+    @classmethod
+    def validate_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        validated = super().validate_settings(settings)
+        compression = str(settings.get("compression", "")).lower()
+        if compression.startswith("jpeg"):
+            if cls.voxel_kind != "uint8":
+                raise BadRequest(f"jpeg compression is only possible for uint8blk, not {cls.type_name}")
+            if validated["BlockSize"][0] > 127:
+                raise BadRequest(
+                    "jpeg compression needs BlockSize x of at most 127 (DVID stores it in a byte)"
+                )
+        return validated
+
+    @property
+    def block_size(self) -> Point:
+        return self.blocks.block_size
+
+    # ---- info --------------------------------------------------------------------------------
+    def values_info(self) -> list[dict[str, str]]:
+        if self.fmt.channels == 4:
+            return [{"DataType": "uint8", "Label": c} for c in ("red", "green", "blue", "alpha")]
+        return [{"DataType": self.voxel_kind, "Label": self.voxel_kind}]
+
+    def instance_extents(self) -> tuple[Point, Point] | None:
+        ext = self.meta.properties.get("extents")
+        if ext is None:
+            s = self.settings
+            if s.MinPoint is not None and s.MaxPoint is not None:
+                return tuple(s.MinPoint), tuple(s.MaxPoint)  # type: ignore[return-value]
+            return None
+        return tuple(ext[0]), tuple(ext[1])  # type: ignore[return-value]
+
+    def extended_info(self) -> dict[str, Any]:
+        s = self.settings
+        ext = self.instance_extents()
+        min_index = max_index = None
+        if ext is not None:
+            min_index = [c // b for c, b in zip(ext[0], self.block_size, strict=True)]
+            max_index = [c // b for c, b in zip(ext[1], self.block_size, strict=True)]
+        return {
+            "Values": self.values_info(),
+            "Interpolable": True,
+            "BlockSize": list(s.BlockSize),
+            "VoxelSize": list(s.VoxelSize),
+            "VoxelUnits": list(s.VoxelUnits),
+            "MinPoint": list(ext[0]) if ext else None,
+            "MaxPoint": list(ext[1]) if ext else None,
+            "MinIndex": min_index,
+            "MaxIndex": max_index,
+            "Background": s.Background,
+            "GridStore": s.GridStore,
+            "ScaleLevel": s.ScaleLevel,
+        }
+
+    def info(self) -> dict[str, Any]:
+        ext = self.instance_extents()
+        return {
+            **super().info(),
+            "Extents": {"MinPoint": list(ext[0]) if ext else None, "MaxPoint": list(ext[1]) if ext else None},
+        }
+
+    # ---- model: reads and writes (sync, numpy in/out) ----------------------------------------
+    def version_extents(self, ctx: DataContext) -> tuple[Point, Point] | None:
+        return _extents_from(ctx.get(EXTENTS_TKEY))
+
+    def write(self, ctx: DataContext, box: Box, data: np.ndarray) -> None:
+        """Store a box of voxels (any alignment), grow extents, and update pyramid levels."""
+
+        def also(batch: VersionedBatch) -> None:  # runs under the write lock, in the same batch
+            old = self.version_extents(ctx)
+            new = _grow(old, box)
+            if new != old:
+                batch.put(EXTENTS_TKEY, _extents_value(*new))
+
+        self.blocks.write_box(ctx, box, data, self.write_lock, also=also)
+        self._grow_instance_extents(box)
+        self.update_pyramid(ctx, box)
+
+    def _grow_instance_extents(self, box: Box) -> None:
+        old = self.instance_extents()
+        new = _grow(old, box)
+        if new != old:
+            self.meta.properties["extents"] = [list(new[0]), list(new[1])]
+            self.save()
+
+    # ---- pyramid -----------------------------------------------------------------------------
+    @property
+    def pyramid_levels(self) -> int:
+        return int(self.meta.properties.get("pyramid_levels", 0))
+
+    def level_instance(self, level: int) -> ImageBlk:
+        if level == 0:
+            return self
+        if self.repo_access is None:
+            raise NotFound("pyramid levels need the repo")
+        inst = self.repo_access.sibling(f"{self.name}_{level}")
+        if not isinstance(inst, ImageBlk):
+            raise BadRequest(f"instance {inst.name!r} is not an image volume")
+        return inst
+
+    def build_pyramid(self, ctx_for: Any, levels: int, node_uuid: str, box: Box | None = None) -> None:
+        """Create (if needed) and fill levels 1..levels from this volume, over ``box`` or the extents."""
+        from dvid.datatype.common.downsample import downsample_2x
+
+        src: ImageBlk = self
+        src_ctx = ctx_for(self)
+        region = box
+        if region is None:
+            ext = self.version_extents(src_ctx) or self.instance_extents()
+            if ext is None:
+                return
+            region = Box(ext[0], tuple(h - lo + 1 for lo, h in zip(ext[0], ext[1], strict=True)))  # type: ignore[arg-type]
+        for level in range(1, levels + 1):
+            dst = self._ensure_level(level, node_uuid)
+            dst_ctx = ctx_for(dst)
+            bs = dst.block_size
+            # the half-resolution region, widened to whole blocks of the level
+            lo = tuple((o // 2) // b * b for o, b in zip(region.offset, bs, strict=True))
+            hi = tuple(_ceil_div(_ceil_div(e, 2), b) * b for e, b in zip(region.end, bs, strict=True))
+            for z0 in range(lo[2], hi[2], bs[2]):
+                dst_box = Box((lo[0], lo[1], z0), (hi[0] - lo[0], hi[1] - lo[1], bs[2]))
+                src_box = Box(
+                    tuple(2 * o for o in dst_box.offset),  # type: ignore[arg-type]
+                    tuple(2 * s for s in dst_box.size),  # type: ignore[arg-type]
+                )
+                data = downsample_2x(src.blocks.read_box(src_ctx, src_box), src.voxel_kind)
+                dst.blocks.write_box(dst_ctx, dst_box, data, dst.write_lock)
+                dst._grow_instance_extents(dst_box)
+            src, src_ctx, region = (
+                dst,
+                dst_ctx,
+                Box(lo, tuple(h - lo_ for h, lo_ in zip(hi, lo, strict=True))),
+            )  # type: ignore[arg-type]
+
+    def _ensure_level(self, level: int, node_uuid: str) -> ImageBlk:
+        try:
+            return self.level_instance(level)
+        except NotFound:
+            pass
+        assert self.repo_access is not None
+        s = self.settings
+        factor = 2**level
+        config = {
+            "typename": self.type_name,
+            "dataname": f"{self.name}_{level}",
+            "BlockSize": ",".join(map(str, s.BlockSize)),
+            "VoxelSize": ",".join(str(v * factor) for v in s.VoxelSize),
+            "VoxelUnits": ",".join(s.VoxelUnits),
+            "Background": str(s.Background),
+            "versioned": "true" if self.versioned else "false",
+            "Compression": _compression_setting(self.compression),
+        }
+        inst = self.repo_access.create_sibling(config, node_uuid)
+        assert isinstance(inst, ImageBlk)
+        return inst
+
+    def update_pyramid(self, ctx: DataContext, box: Box) -> None:
+        """After a write to level 0, recompute the affected blocks of every pyramid level."""
+        levels = self.pyramid_levels
+        if levels and self.repo_access is not None:
+            with contextlib.suppress(NotFound):  # a level deleted since the pyramid was built
+                self.build_pyramid(self._sibling_ctx_factory(ctx), levels, "", box)
+
+    def _sibling_ctx_factory(self, ctx: DataContext) -> Any:
+        def ctx_for(inst: Datatype) -> DataContext:
+            if inst is self:
+                return ctx
+            return inst.context(ctx.ancestry)
+
+        return ctx_for
+
+    # ---- handlers ----------------------------------------------------------------------------
+    def _target(self, req: InstanceRequest) -> tuple[ImageBlk, DataContext]:
+        scale = req.query_int("scale", 0) or 0
+        if scale < 0:
+            raise BadRequest(f"scale must be 0 or positive, got {scale}")
+        inst = self.level_instance(scale) if scale else self
+        return inst, (req.ctx if inst is self else req.context_for(inst))
+
+    @staticmethod
+    def _check_roi(req: InstanceRequest) -> None:
+        if req.query.get("roi"):
+            raise BadRequest("roi masking needs the roi datatype, which this server does not have yet")
+
+    async def handle_metadata(self, req: InstanceRequest) -> web.StreamResponse:
+        ext = self.version_extents(req.ctx) or self.instance_extents()
+        axes = []
+        for i, label in enumerate("XYZ"):
+            size = ext[1][i] - ext[0][i] + 1 if ext else 0
+            s = self.settings
+            axes.append({
+                "Label": label, "Resolution": s.VoxelSize[i], "Units": s.VoxelUnits[i],
+                "Size": size, "Offset": ext[0][i] if ext else 0,
+            })  # fmt: skip
+        body = jsonio.dumps({"Axes": axes, "Properties": self.extended_info()})
+        return web.Response(body=body, content_type="application/vnd.dvid-nd-data+json")
+
+    async def handle_get_extents(self, req: InstanceRequest) -> web.StreamResponse:
+        ext = self.version_extents(req.ctx)
+        return json_response(
+            {"MinPoint": list(ext[0]) if ext else None, "MaxPoint": list(ext[1]) if ext else None}
+        )
+
+    async def handle_post_extents(self, req: InstanceRequest) -> web.StreamResponse:
+        body = await req.json_object()
+        try:
+            lo = tuple(int(v) for v in body["MinPoint"])
+            hi = tuple(int(v) for v in body["MaxPoint"])
+        except (KeyError, TypeError, ValueError):
+            raise BadRequest('extents body must be {"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}') from None
+        if len(lo) != 3 or len(hi) != 3 or any(a > b for a, b in zip(lo, hi, strict=True)):
+            raise BadRequest("extents need 3-D MinPoint <= MaxPoint")
+        req.ctx.put(EXTENTS_TKEY, _extents_value(lo, hi))  # type: ignore[arg-type]
+        self.meta.properties["extents"] = [list(lo), list(hi)]
+        self.save()
+        return web.Response()
+
+    async def handle_post_resolution(self, req: InstanceRequest) -> web.StreamResponse:
+        body = await req.json()
+        if not (isinstance(body, list) and len(body) == 3 and all(isinstance(v, int | float) for v in body)):
+            raise BadRequest("resolution body must be a JSON array of 3 numbers, e.g. [8, 8, 8]")
+        self.settings.VoxelSize = tuple(float(v) for v in body)  # type: ignore[assignment]
+        self.meta.properties["settings"] = self.settings.model_dump(mode="json")
+        self.save()
+        return web.Response()
+
+    async def handle_rawkey(self, req: InstanceRequest) -> web.StreamResponse:
+        try:
+            point = [int(req.query[a]) for a in ("x", "y", "z")]
+        except (KeyError, ValueError):
+            raise BadRequest("rawkey needs integer query parameters x, y and z") from None
+        coord = [p // b for p, b in zip(point, self.block_size, strict=True)]
+        from dvid.storage import keys
+
+        key = keys.data_key(self.meta.instance_id, block_tkey(*coord), req.ctx.version)
+        return json_response({"Key": key.hex()})
+
+    async def handle_get_raw(self, req: InstanceRequest) -> web.StreamResponse:
+        return await self._get_voxels(req, isotropic=False)
+
+    async def handle_get_isotropic(self, req: InstanceRequest) -> web.StreamResponse:
+        return await self._get_voxels(req, isotropic=True)
+
+    async def _get_voxels(self, req: InstanceRequest, *, isotropic: bool) -> web.StreamResponse:
+        from dvid.datatype.common import imageio
+
+        if len(req.args) < 3:
+            raise BadRequest(f"expect <dims>/<size>/<offset> after '{req.endpoint}'")
+        sub = parse_subvolume(req.args[0], req.args[1], req.args[2])
+        fmt_text = req.args[3] if len(req.args) > 3 else None
+        self._check_roi(req)
+        inst, ctx = self._target(req)
+        req.limits.check_voxels(sub.box.voxels)
+        if sub.is_3d:
+            if fmt_text:
+                fmt = imageio.parse_image_format(fmt_text)
+                if fmt.kind != "jpeg" or inst.voxel_kind != "uint8":
+                    raise BadRequest("a volume can be sent as raw bytes or, for uint8, as /jpg")
+                req.limits.check_in_memory(sub.box.voxels)
+                vol = await asyncio.to_thread(inst.blocks.read_box, ctx, sub.box)
+                body = await asyncio.to_thread(imageio.encode_volume_jpeg, vol, fmt.quality)
+                return web.Response(body=body, content_type=fmt.content_type)
+            return await stream_volume(req, inst.blocks, ctx, sub.box)
+        fmt = imageio.parse_image_format(fmt_text)
+        req.limits.check_in_memory(sub.box.voxels * inst.fmt.bytes_per_voxel)
+        body = await asyncio.to_thread(inst.slice_image, ctx, sub, fmt, isotropic)
+        return web.Response(body=body, content_type=fmt.content_type)
+
+    def slice_image(self, ctx: DataContext, sub: Any, fmt: Any, isotropic: bool) -> bytes:
+        """A 2-D slice encoded as an image (optionally resampled to square pixels)."""
+        from dvid.datatype.common import imageio
+
+        a, b = sub.dims
+        box = sub.box
+        res = self.settings.VoxelSize
+        if isotropic and res[a] != res[b]:
+            fine = min(res[a], res[b])
+            size = list(box.size)
+            for axis in (a, b):
+                size[axis] = max(1, int(box.size[axis] * fine / res[axis] + 0.5))
+            read = Box(box.offset, tuple(size))  # type: ignore[arg-type]
+            plane = _plane(self.blocks.read_box(ctx, read), sub.dims)
+            plane = imageio.isotropic_resize(plane, box.size[b], box.size[a], True)
+        else:
+            plane = _plane(self.blocks.read_box(ctx, box), sub.dims)
+        return imageio.encode_slice(plane, self.voxel_kind, fmt)
+
+    async def handle_post_raw(self, req: InstanceRequest) -> web.StreamResponse:
+        if len(req.args) < 3:
+            raise BadRequest("expect raw/0_1_2/<size>/<offset> for a POST")
+        sub = parse_subvolume(req.args[0], req.args[1], req.args[2])
+        if not sub.is_3d:
+            raise BadRequest("only 3-D volumes (raw/0_1_2/...) can be stored")
+        self._check_roi(req)
+        if req.query_int("scale", 0):
+            raise BadRequest("write to the pyramid level's own instance (NAME_N) rather than with scale=")
+        req.limits.check_voxels(sub.box.voxels)
+        expected = sub.box.voxels * self.fmt.bytes_per_voxel
+        need = f"{sub.box.size} voxels of {self.voxel_kind} need {expected}"
+        length = req.request.content_length
+        if length is not None and length != expected:
+            raise BadRequest(f"body holds {length} bytes, but {need}")
+        body = await req.body()
+        if len(body) != expected:
+            raise BadRequest(f"body holds {len(body)} bytes, but {need}")
+        data = np.frombuffer(body, dtype=self.fmt.dtype).reshape(self.fmt.array_shape(sub.box.shape))
+        await asyncio.to_thread(self.write, req.ctx, sub.box, data)
+        return web.Response()
+
+    def _block_span(self, req: InstanceRequest) -> tuple[Point, int]:
+        if len(req.args) < 2:
+            raise BadRequest("expect blocks/<bx_by_bz>/<number of blocks along x>")
+        start = parse_ints(req.args[0], 3, "block coordinate")
+        (span,) = parse_ints(req.args[1], 1, "number of blocks", positive=True)
+        return start, span  # type: ignore[return-value]
+
+    async def handle_get_blocks(self, req: InstanceRequest) -> web.StreamResponse:
+        (bx, by, bz), span = self._block_span(req)
+        req.limits.check_in_memory(span * self.blocks.codec.block_nbytes)
+        bs = self.block_size
+        box = Box((bx * bs[0], by * bs[1], bz * bs[2]), (span * bs[0], bs[1], bs[2]))
+        body = await asyncio.to_thread(self._read_blocks_concatenated, req.ctx, box, span)
+        return octet_response(body)
+
+    def _read_blocks_concatenated(self, ctx: DataContext, box: Box, span: int) -> bytes:
+        row = self.blocks.read_box(ctx, box)  # (bz, by, span*bx)
+        bx = self.block_size[0]
+        parts = [np.ascontiguousarray(row[:, :, i * bx : (i + 1) * bx]) for i in range(span)]
+        return b"".join(p.tobytes() for p in parts)
+
+    async def handle_post_blocks(self, req: InstanceRequest) -> web.StreamResponse:
+        (bx, by, bz), span = self._block_span(req)
+        nbytes = self.blocks.codec.block_nbytes
+        body = await req.body()
+        if len(body) != span * nbytes:
+            raise BadRequest(f"body holds {len(body)} bytes, but {span} blocks need {span * nbytes}")
+        shape = self.blocks.codec.block_shape
+        blocks = [
+            ((bx + i, by, bz), np.frombuffer(body, self.fmt.dtype, count=nbytes // self.fmt.dtype.itemsize,
+                                             offset=i * nbytes).reshape(shape))
+            for i in range(span)
+        ]  # fmt: skip
+        await asyncio.to_thread(self.blocks.write_blocks, req.ctx, blocks, self.write_lock)
+        return web.Response()
+
+    def _block_payload(self, stored: bytes, compression: str) -> bytes:
+        codec = self.blocks.codec
+        if compression == "uncompressed":
+            return codec.decode(stored).tobytes()
+        if compression == "jpeg" and not codec.is_jpeg:
+            raise BadRequest("compression=jpeg needs an instance stored with jpeg compression")
+        return codec.payload(stored)
+
+    @staticmethod
+    def _block_compression(req: InstanceRequest) -> str:
+        compression = req.query.get("compression", "")
+        if compression not in ("", "jpeg", "uncompressed", "lz4"):
+            raise BadRequest(
+                f'compression must be "", jpeg or uncompressed for block streams, got "{compression}"'
+            )
+        return compression
+
+    async def handle_subvolblocks(self, req: InstanceRequest) -> web.StreamResponse:
+        if len(req.args) < 2:
+            raise BadRequest("expect subvolblocks/<size>/<offset>")
+        sub = parse_subvolume("0_1_2", req.args[0], req.args[1])
+        if not sub.box.is_aligned(self.block_size):
+            raise BadRequest(f"subvolblocks needs a box aligned to the block size {list(self.block_size)}")
+        compression = self._block_compression(req)
+        inst, ctx = self._target(req)
+        req.limits.check_voxels(sub.box.voxels)
+        first, last = sub.box.block_range(inst.block_size)
+
+        def pieces():
+            for coord, stored in inst.blocks.iter_stored(ctx, first, last):
+                yield frame_block(coord, inst._block_payload(stored, compression))
+
+        return await stream_pieces(req, "application/octet-stream", pieces())
+
+    async def handle_specificblocks(self, req: InstanceRequest) -> web.StreamResponse:
+        text = req.query.get("blocks", "")
+        try:
+            values = [int(v) for v in text.split(",")] if text else []
+        except ValueError:
+            raise BadRequest(f"blocks must be comma-separated integers x1,y1,z1,...: {text!r}") from None
+        if len(values) % 3:
+            raise BadRequest("blocks must list x,y,z triples (the count is not a multiple of 3)")
+        coords = [tuple(values[i : i + 3]) for i in range(0, len(values), 3)]
+        compression = self._block_compression(req)
+        inst, ctx = self._target(req)
+        prefetch = req.query_bool("prefetch")
+
+        def pieces():
+            for coord in coords:
+                stored = ctx.get(block_tkey(*coord))
+                if stored is not None and not prefetch:
+                    yield frame_block(coord, inst._block_payload(stored, compression))  # type: ignore[arg-type]
+
+        return await stream_pieces(req, "application/octet-stream", pieces())
+
+    async def handle_pyramid(self, req: InstanceRequest) -> web.StreamResponse:
+        levels = req.query_int("levels")
+        if levels is None or not 1 <= levels <= 16:
+            raise BadRequest("pyramid needs ?levels=N with N between 1 and 16")
+        await asyncio.to_thread(self.build_pyramid, req.context_for, levels, req.uuid)
+        self.meta.properties["pyramid_levels"] = max(levels, self.pyramid_levels)
+        self.save()
+        return json_response({"levels": self.pyramid_levels})
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _plane(vol: np.ndarray, dims: tuple[int, ...]) -> np.ndarray:
+    """The 2-D (rows, columns) plane of a one-voxel-thick read: xy -> (y, x), xz -> (z, x), yz -> (z, y)."""
+    if dims == (0, 1):
+        return vol[0]
+    if dims == (0, 2):
+        return vol[:, 0]
+    return vol[:, :, 0]
+
+
+def _compression_setting(c: envelope.Compression) -> str:
+    names = {envelope.NONE: "none", envelope.SNAPPY: "snappy", envelope.LZ4: "lz4", envelope.JPEG: "jpeg"}
+    if c.format == envelope.GZIP:
+        return "gzip" if c.level == -1 else f"gzip:{c.level}"
+    return names[c.format]
+
+
+async def stream_volume(
+    req: InstanceRequest, blocks: BlockStore, ctx: DataContext, box: Box
+) -> web.StreamResponse:
+    """Send a volume as raw bytes, assembled slab by slab (one block layer of z) in a worker thread
+    while the previous slab is written, so memory stays near two slabs whatever the volume size."""
+    slabs = blocks.slabs(box)
+    current = await asyncio.to_thread(blocks.read_box, ctx, slabs[0])  # errors here still get a status
+    if len(slabs) == 1:
+        return web.Response(body=memoryview(current).cast("B"), content_type="application/octet-stream")
+    resp = web.StreamResponse()
+    resp.content_type = "application/octet-stream"
+    resp.content_length = box.voxels * blocks.codec.fmt.bytes_per_voxel
+    await resp.prepare(req.request)
+    for i in range(len(slabs)):
+        upcoming = (
+            asyncio.ensure_future(asyncio.to_thread(blocks.read_box, ctx, slabs[i + 1]))
+            if i + 1 < len(slabs)
+            else None
+        )
+        try:
+            await resp.write(memoryview(current).cast("B"))
+        except BaseException:
+            if upcoming is not None:
+                upcoming.cancel()
+            raise
+        if upcoming is not None:
+            current = await upcoming
+    await resp.write_eof()
+    return resp
+
+
+def _make(type_name: str, kind: str, url_file: str, version: str, note: str = "") -> type[ImageBlk]:
+    bpv = VOXEL_FORMATS[kind].bytes_per_voxel
+    cls = type(
+        f"{kind.capitalize()}Blk",
+        (ImageBlk,),
+        {
+            "type_name": type_name,
+            "type_url": f"github.com/janelia-flyem/dvid/datatype/imageblk/{url_file}",
+            "type_version": version,
+            "voxel_kind": kind,
+            "help_text": HELP_TEMPLATE.format(
+                type_name=type_name,
+                kind=kind,
+                kind_note=note,
+                underline="=" * (len(type_name) + len(kind) + len(note) + 12),
+                bpv=bpv,
+                jpeg_setting=", jpeg (lossy)" if kind == "uint8" else "",
+            ),
+        },
+    )
+    return register(cls)  # type: ignore[return-value]
+
+
+Uint8Blk = _make("uint8blk", "uint8", "uint8.go", "0.2", " (grayscale)")
+Uint16Blk = _make("uint16blk", "uint16", "uint16.go", "0.1")
+Uint32Blk = _make("uint32blk", "uint32", "uint32.go", "0.1")
+Uint64Blk = _make("uint64blk", "uint64", "uint64.go", "0.1")
+Float32Blk = _make("float32blk", "float32", "float32.go", "0.1")
+Rgba8Blk = _make("rgba8blk", "rgba8", "rgba8.go", "0.2")
