@@ -26,6 +26,7 @@ from dvid.datatype.common.blockstore import (
     VOXEL_FORMATS,
     BlockCodec,
     BlockStore,
+    WritePlan,
     block_tkey,
     frame_block,
 )
@@ -278,8 +279,11 @@ class ImageBlk(Datatype):
     def version_extents(self, ctx: DataContext) -> tuple[Point, Point] | None:
         return _extents_from(ctx.get(EXTENTS_TKEY))
 
-    def write(self, ctx: DataContext, box: Box, data: np.ndarray) -> None:
-        """Store a box of voxels (any alignment), grow extents, and update pyramid levels."""
+    def write(self, ctx: DataContext, box: Box, data: np.ndarray, plan: WritePlan | None = None) -> None:
+        """Store a box of voxels (any alignment), grow extents, and update pyramid levels.
+
+        ``plan`` holds the blocks already encoded while the body arrived (all of them if given).
+        """
 
         def also(batch: VersionedBatch) -> None:  # runs under the write lock, in the same batch
             old = self.version_extents(ctx)
@@ -287,7 +291,9 @@ class ImageBlk(Datatype):
             if new != old:
                 batch.put(EXTENTS_TKEY, _extents_value(*new))
 
-        self.blocks.write_box(ctx, box, data, self.write_lock, also=also)
+        if plan is None:
+            plan = self.blocks.plan_write(box, data)
+        self.blocks.commit_write(ctx, data, plan, self.write_lock, also=also)
         self._grow_instance_extents(box)
         self.update_pyramid(ctx, box)
 
@@ -511,16 +517,52 @@ class ImageBlk(Datatype):
             raise BadRequest("write to the pyramid level's own instance (NAME_N) rather than with scale=")
         req.limits.check_voxels(sub.box.voxels)
         expected = sub.box.voxels * self.fmt.bytes_per_voxel
-        need = f"{sub.box.size} voxels of {self.voxel_kind} need {expected}"
         length = req.request.content_length
         if length is not None and length != expected:
-            raise BadRequest(f"body holds {length} bytes, but {need}")
-        body = await req.body()
-        if len(body) != expected:
-            raise BadRequest(f"body holds {len(body)} bytes, but {need}")
-        data = np.frombuffer(body, dtype=self.fmt.dtype).reshape(self.fmt.array_shape(sub.box.shape))
-        await asyncio.to_thread(self.write, req.ctx, sub.box, data)
+            raise BadRequest(
+                f"body holds {length} bytes, but {sub.box.size} voxels of {self.voxel_kind} need {expected}"
+            )
+        data, plan = await self._receive_volume(req, sub.box, expected)
+        await asyncio.to_thread(self.write, req.ctx, sub.box, data, plan)
         return web.Response()
+
+    async def _receive_volume(
+        self, req: InstanceRequest, box: Box, expected: int
+    ) -> tuple[np.ndarray, WritePlan]:
+        """Read the body into one buffer, encoding each layer of whole blocks in a worker thread as
+        soon as it has arrived, so compression overlaps the transfer."""
+        buf = np.empty(expected, dtype=np.uint8)
+        data = buf.view(self.fmt.dtype).reshape(self.fmt.array_shape(box.shape))
+        plane_bytes = box.size[0] * box.size[1] * self.fmt.bytes_per_voxel
+        bs_z = self.block_size[2]
+        layers = [
+            (s.offset[2] // bs_z, (s.offset[2] + s.size[2] - box.offset[2]) * plane_bytes)
+            for s in self.blocks.slabs(box)
+        ]
+        need = f"{box.size} voxels of {self.voxel_kind} need {expected}"
+        tasks: list[asyncio.Future[WritePlan]] = []
+        received = 0
+        try:
+            async for chunk in req.request.content.iter_any():
+                end = received + len(chunk)
+                if end > expected:
+                    raise BadRequest(f"body holds more bytes than the {need}")
+                buf[received:end] = np.frombuffer(chunk, dtype=np.uint8)
+                received = end
+                while len(tasks) < len(layers) and layers[len(tasks)][1] <= received:
+                    bz = layers[len(tasks)][0]
+                    layer = asyncio.to_thread(self.blocks.plan_write, box, data, range(bz, bz + 1))
+                    tasks.append(asyncio.ensure_future(layer))
+            if received != expected:
+                raise BadRequest(f"body holds {received} bytes, but {need}")
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        plan = WritePlan()
+        for part in await asyncio.gather(*tasks):
+            plan.merge(part)
+        return data, plan
 
     def _block_span(self, req: InstanceRequest) -> tuple[Point, int]:
         if len(req.args) < 2:

@@ -13,7 +13,7 @@ import itertools
 import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -124,6 +124,19 @@ def _covers_block(src: tuple[slice, ...], block_size: Point) -> bool:
     return all(s.start == 0 and s.stop == n for s, n in zip(src, zyx, strict=True))
 
 
+@dataclass
+class WritePlan:
+    """Blocks of a write: encoded whole blocks, and partial ones as (coord, block slices, data slices)."""
+
+    encoded: list[tuple[Point, bytes]] = field(default_factory=list)
+    partial: list[tuple[Point, tuple[slice, ...], tuple[slice, ...]]] = field(default_factory=list)
+
+    def merge(self, other: WritePlan) -> WritePlan:
+        self.encoded.extend(other.encoded)
+        self.partial.extend(other.partial)
+        return self
+
+
 class BlockStore:
     """Reads and writes boxes of voxels as blocks of one instance. Thread-safe."""
 
@@ -176,35 +189,36 @@ class BlockStore:
         return [Box((x, y, a), (nx, ny, b - a)) for a, b in itertools.pairwise(cuts)]
 
     # ---- writes ------------------------------------------------------------------------------
-    def write_box(
-        self,
-        ctx: DataContext,
-        box: Box,
-        data: np.ndarray,
-        lock: threading.Lock,
-        *,
-        also: Callable[[VersionedBatch], None] | None = None,
-    ) -> list[Point]:
-        """Store ``data`` (the box's array) and return the coordinates of the blocks written.
-
-        Blocks the box covers completely are encoded before taking ``lock``; partially covered
-        blocks are read, overlaid and encoded under it, and everything is written in one atomic
-        batch (with whatever ``also`` adds), so concurrent writers to one block never lose data.
-        """
+    def plan_write(self, box: Box, data: np.ndarray, block_zs: range | None = None) -> WritePlan:
+        """Encode the blocks ``box`` covers completely (in the block layers ``block_zs``, default all)
+        and list the partially covered ones; safe to run for several layers at once in threads."""
         first, last = box.block_range(self.block_size)
-        encoded: list[tuple[Point, bytes]] = []
-        partial: list[tuple[Point, tuple[slice, ...], tuple[slice, ...]]] = []
-        for bz in range(first[2], last[2] + 1):
+        plan = WritePlan()
+        for bz in block_zs if block_zs is not None else range(first[2], last[2] + 1):
             for by in range(first[1], last[1] + 1):
                 for bx in range(first[0], last[0] + 1):
                     coord = (bx, by, bz)
                     src, dst = _intersection(box, coord, self.block_size)
                     if _covers_block(src, self.block_size):
-                        encoded.append((coord, self.codec.encode(data[dst])))
+                        plan.encoded.append((coord, self.codec.encode(data[dst])))
                     else:
-                        partial.append((coord, src, dst))
+                        plan.partial.append((coord, src, dst))
+        return plan
+
+    def commit_write(
+        self,
+        ctx: DataContext,
+        data: np.ndarray,
+        plan: WritePlan,
+        lock: threading.Lock,
+        *,
+        also: Callable[[VersionedBatch], None] | None = None,
+    ) -> list[Point]:
+        """Merge the partial blocks of a plan with what is stored, under ``lock``, and write every
+        block in one atomic batch (with whatever ``also`` adds); returns the coordinates written."""
+        encoded = list(plan.encoded)
         with lock:
-            for coord, src, dst in partial:
+            for coord, src, dst in plan.partial:
                 stored = ctx.get(block_tkey(*coord))
                 if stored is None:
                     block = np.full(self.codec.block_shape, self.background, dtype=self.codec.fmt.dtype)
@@ -218,6 +232,22 @@ class BlockStore:
                 if also is not None:
                     also(batch)
         return [coord for coord, _ in encoded]
+
+    def write_box(
+        self,
+        ctx: DataContext,
+        box: Box,
+        data: np.ndarray,
+        lock: threading.Lock,
+        *,
+        also: Callable[[VersionedBatch], None] | None = None,
+    ) -> list[Point]:
+        """Store ``data`` (the box's array); returns the coordinates of the blocks written.
+
+        Whole blocks are encoded before taking ``lock``; partially covered blocks are read,
+        overlaid and encoded under it, so concurrent writers to one block never lose data.
+        """
+        return self.commit_write(ctx, data, self.plan_write(box, data), lock, also=also)
 
     def write_blocks(
         self, ctx: DataContext, blocks: Iterable[tuple[Point, np.ndarray]], lock: threading.Lock

@@ -21,7 +21,7 @@ _DIMS = {
     "1_2": (1, 2), "yz": (1, 2),
     "0_1_2": (0, 1, 2), "xyz": (0, 1, 2), "vol": (0, 1, 2),
 }  # fmt: skip
-_INT = re.compile(r"^[+-]?\d+$")
+_INT = re.compile(r"[+-]?[0-9]+")  # ASCII digits only; used with fullmatch (no trailing newline)
 
 
 def parse_dims(text: str) -> tuple[int, ...]:
@@ -35,7 +35,7 @@ def parse_dims(text: str) -> tuple[int, ...]:
 def parse_ints(text: str, count: int, what: str, *, positive: bool = False) -> tuple[int, ...]:
     """``count`` integers separated by ``_`` (or ``,``), e.g. ``"64_64_32"``."""
     parts = re.split(r"[_,]", text)
-    if len(parts) != count or not all(_INT.match(p) for p in parts):
+    if len(parts) != count or not all(_INT.fullmatch(p) for p in parts):
         example = "_".join(["64"] * count)
         raise BadRequest(f'{what} must be {count} integers separated by "_" (e.g. {example}), got "{text}"')
     values = tuple(int(p) for p in parts)
