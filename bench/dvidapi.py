@@ -1,4 +1,4 @@
-"""The few dvid HTTP calls the workloads make (DVID's API: repos, instances, versions, keyvalue)."""
+"""The few dvid HTTP calls the workloads make (DVID's API: repos, instances, versions, keyvalue, raw)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ class DvidAPI:
     def key_url(self, uuid: str, instance: str, key: str) -> URL:
         return self.url(f"node/{uuid}/{instance}/key/{quote(key, safe='')}")
 
+    async def call(self, method: str, url: URL, body: bytes | None = None, *, json_body: Any = None) -> bytes:
+        """One request; the body of a 200 reply, else :class:`BenchError`."""
+        return await self._call(method, url, body, json_body=json_body)
+
     async def _call(
         self, method: str, url: URL, body: bytes | None = None, *, json_body: Any = None
     ) -> bytes:
@@ -50,6 +54,21 @@ class DvidAPI:
     async def new_keyvalue(self, uuid: str, name: str) -> None:
         body = {"typename": "keyvalue", "dataname": name}
         await self._call("POST", self.url(f"repo/{uuid}/instance"), json_body=body)
+
+    async def new_instance(self, uuid: str, typename: str, name: str, **settings: str) -> None:
+        body = {"typename": typename, "dataname": name, **settings}
+        await self._call("POST", self.url(f"repo/{uuid}/instance"), json_body=body)
+
+    async def has_type(self, typename: str) -> bool:
+        """Whether this dvid serves datatype ``typename`` (``GET /api/help/<typename>`` answers 200)."""
+        async with self.session.get(self.url(f"help/{quote(typename, safe='')}")) as resp:
+            await resp.read()
+            return resp.status == 200
+
+    def raw_url(self, uuid: str, instance: str, dims: str, size: Sequence[int], offset: Sequence[int]) -> URL:
+        """``.../raw/<dims>/<nx_ny[_nz]>/<x_y_z>``."""
+        sz, off = "_".join(map(str, size)), "_".join(map(str, offset))
+        return self.url(f"node/{uuid}/{instance}/raw/{dims}/{sz}/{off}")
 
     async def commit(self, uuid: str, note: str = "") -> None:
         await self._call("POST", self.url(f"node/{uuid}/commit"), json_body={"note": note})

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.harness import LoadResult
+from bench.harness import LoadResult, percentile
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -61,6 +61,37 @@ class InprocFigure:
 
 
 @dataclass
+class TimedFigure:
+    """Requests (or in-process operations) issued one at a time, each timed: large-body figures."""
+
+    name: str
+    n: int
+    mib: float  # MiB per request (body moved)
+    p50_ms: float
+    p99_ms: float
+    min_ms: float
+    mb_per_s: float  # MB (10^6 bytes) per second at the median time
+    server_cpu_ms: float | None = None  # server CPU per request (all threads); None: not measured
+
+    @classmethod
+    def of(
+        cls, name: str, seconds: list[float], nbytes: int, server_cpu_s: float | None = None
+    ) -> TimedFigure:
+        ordered = sorted(seconds)
+        p50 = percentile(ordered, 50)
+        return cls(
+            name=name,
+            n=len(seconds),
+            mib=round(nbytes / (1 << 20), 3),
+            p50_ms=round(p50 * 1000, 3),
+            p99_ms=round(percentile(ordered, 99) * 1000, 3),
+            min_ms=round(ordered[0] * 1000, 3) if ordered else float("nan"),
+            mb_per_s=round(nbytes / p50 / 1e6, 1) if p50 > 0 else float("nan"),
+            server_cpu_ms=None if server_cpu_s is None or not seconds else round(1000 * server_cpu_s / len(seconds), 2),
+        )
+
+
+@dataclass
 class Ratio:
     """A ratio (or a latency) with an optional target: ``op`` is ``>=``, ``<=`` or ``<``."""
 
@@ -89,6 +120,7 @@ class WorkloadReport:
     name: str
     loads: list[LoadFigure] = field(default_factory=list)
     inproc: list[InprocFigure] = field(default_factory=list)
+    timed: list[TimedFigure] = field(default_factory=list)
     ratios: list[Ratio] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str = ""
@@ -97,6 +129,7 @@ class WorkloadReport:
         return {
             "loads": [asdict(x) for x in self.loads],
             "inproc": [asdict(x) for x in self.inproc],
+            "timed": [asdict(x) for x in self.timed],
             "ratios": [r.to_json() for r in self.ratios],
             "notes": self.notes,
             "error": self.error,
@@ -134,6 +167,19 @@ def render(meta: dict[str, Any], reports: list[WorkloadReport]) -> str:
         lines.append(f"{'In-process (no HTTP), best pass':<60}{'ops/s':>10}{'us/op':>10}{'ops':>10}")
         for wl, f in inproc:
             lines.append(f"{wl + ': ' + f.name:<60}{f.ops_per_s:>10,.0f}{f.us_per_op:>10.2f}{f.ops:>10,}")
+        lines.append("")
+    timed = [(r.name, f) for r in reports for f in r.timed]
+    if timed:
+        lines.append(
+            f"{'One request at a time':<48}{'n':>4}{'MiB':>8}{'p50 ms':>9}{'p99 ms':>9}{'min ms':>9}"
+            f"{'MB/s':>8}{'srv CPU ms':>11}"
+        )
+        for wl, f in timed:
+            lines.append(
+                f"{wl + ': ' + f.name:<48}{f.n:>4}{f.mib:>8.2f}{_fmt(f.p50_ms, '.2f'):>9}"
+                f"{_fmt(f.p99_ms, '.2f'):>9}{_fmt(f.min_ms, '.2f'):>9}{_fmt(f.mb_per_s, ',.0f'):>8}"
+                f"{_fmt(f.server_cpu_ms, '.1f'):>11}"
+            )
         lines.append("")
     ratios = [(r.name, x) for r in reports for x in r.ratios]
     if ratios:

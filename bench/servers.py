@@ -7,7 +7,9 @@ listen on 127.0.0.1 only and stop gracefully on SIGTERM/SIGINT.
   runs it (it installs uvloop's policy itself when uvloop is importable). With ``--profile``
   the server runs under cProfile and the stats are written when it stops.
 - ``baseline``: a bare aiohttp app under the same event loop policy, with the handlers the
-  workloads compare against: a small JSON body, 2 KiB of bytes, and a POST sink.
+  workloads compare against: a small JSON body, 2 KiB of bytes, a POST sink (bodies up to
+  2 GiB), ``/bytes/{n}`` (the first n bytes, n <= 16 MiB, of a preallocated buffer, in one
+  ``web.Response``) and ``/stream/{n}`` (n bytes of it repeated, written in 1 MiB pieces).
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from aiohttp import web
 LOOPBACK = "127.0.0.1"
 BASELINE_JSON = {"Repo Alias": "bench", "Locked": False, "count": 1}
 BASELINE_BYTES = os.urandom(2048)
+#: Size of what ``/bytes/{n}`` and ``/stream/{n}`` send (random bytes, allocated with the app).
+BIG_BUFFER_BYTES = 16 << 20
+STREAM_PIECE = 1 << 20
+SINK_MAX_BYTES = 2 << 30
 
 
 def install_loop_policy() -> str:
@@ -36,7 +42,7 @@ def install_loop_policy() -> str:
 
 
 def baseline_app() -> web.Application:
-    """The bare aiohttp app: no middleware, three trivial handlers."""
+    """The bare aiohttp app: no middleware, trivial handlers."""
 
     async def json_handler(request: web.Request) -> web.Response:
         return web.json_response(BASELINE_JSON)
@@ -48,10 +54,34 @@ def baseline_app() -> web.Application:
         await request.read()
         return web.Response()
 
-    app = web.Application()
+    big = memoryview(os.urandom(BIG_BUFFER_BYTES))
+
+    async def n_bytes_handler(request: web.Request) -> web.Response:
+        n = int(request.match_info["n"])
+        if n > len(big):
+            raise web.HTTPBadRequest(text=f"at most {len(big)} bytes")
+        return web.Response(body=big[:n], content_type="application/octet-stream")
+
+    async def stream_handler(request: web.Request) -> web.StreamResponse:
+        n = int(request.match_info["n"])
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        resp.content_length = n
+        await resp.prepare(request)
+        sent = 0
+        while sent < n:
+            piece = min(STREAM_PIECE, n - sent)
+            start = sent % (len(big) - STREAM_PIECE + 1)
+            await resp.write(big[start : start + piece])
+            sent += piece
+        await resp.write_eof()
+        return resp
+
+    app = web.Application(client_max_size=SINK_MAX_BYTES)
     app.router.add_get("/json", json_handler)
     app.router.add_get("/bytes", bytes_handler)
     app.router.add_post("/sink", sink_handler)
+    app.router.add_get(r"/bytes/{n:\d+}", n_bytes_handler)
+    app.router.add_get(r"/stream/{n:\d+}", stream_handler)
     app.router.add_get("/ready", json_handler)
     return app
 

@@ -46,10 +46,26 @@ class Options:
     repeats: int = 60  # alternating timed passes per in-process figure (of inproc.PASS_OPS ops each)
     access_log: bool = True  # dvid's default
     profile_dir: Path | None = None
+    # image (bench/images.py)
+    image_block: int = 32  # uint8blk BlockSize edge (DVID's default; neuroglancer-oriented stores use 64)
+    image_repeats: int = 15  # interleaved rounds (one timed request per alternative) per image figure
+    image_random: int = 50  # random 64^3 GETs
+    image_depth: int = 50  # versions (1% of the blocks rewritten in each) above the deep read
+    image_big: int = 1024  # edge of the volume written and then streamed in one GET (1024: 1 GiB)
 
     @classmethod
     def quick(cls) -> Options:
-        return cls(seconds=2.0, warmup=0.5, rounds=2, deep_rounds=4, keys=200, inproc_keys=2000, repeats=20)
+        return cls(
+            seconds=2.0,
+            warmup=0.5,
+            rounds=2,
+            deep_rounds=4,
+            keys=200,
+            inproc_keys=2000,
+            repeats=20,
+            image_repeats=5,
+            image_big=512,
+        )
 
     def with_overrides(self, **changes: object) -> Options:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
