@@ -564,6 +564,21 @@ def node_tag(ctx: click.Context, tag: str, note: str) -> None:
     click.echo(_obj(ctx).client.tag(_uuid(ctx), tag, note))
 
 
+@node.command("pyramid", context_settings=CONTEXT_SETTINGS)
+@click.argument("dataname")
+@click.option(
+    "--levels", type=click.IntRange(1, 16), required=True, help="Number of levels below full resolution."
+)
+@click.pass_context
+def node_pyramid(ctx: click.Context, dataname: str, levels: int) -> None:
+    """Build the pyramid of image volume DATANAME at this version (instances DATANAME_1 ... _N,
+    2x2x2 mean per level); later writes to DATANAME keep the levels current."""
+    built = _obj(ctx).client.build_pyramid(_uuid(ctx), dataname, levels)
+    click.echo(
+        f"{dataname}: pyramid of {built} levels ({', '.join(f'{dataname}_{i}' for i in range(1, built + 1))})"
+    )
+
+
 @node.command("note", context_settings=CONTEXT_SETTINGS)
 @click.argument("text", nargs=-1)
 @click.pass_context

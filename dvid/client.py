@@ -272,6 +272,11 @@ class DVIDClient:
         """
         return self.request(method, "node", uuid, dataname, endpoint, *tail, **kwargs)
 
+    def build_pyramid(self, uuid: str, dataname: str, levels: int) -> int:
+        """Build (or extend) the 2x-downsampled levels NAME_1..NAME_levels of an image volume."""
+        r = self.instance_request("POST", uuid, dataname, "pyramid", params={"levels": str(levels)})
+        return int(r.json()["levels"])
+
     # ---- versions (nodes) --------------------------------------------------------------------
     def commit(self, uuid: str, note: str = "", log: list[str] | None = None) -> str:
         """Lock a version; returns its UUID."""

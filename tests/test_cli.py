@@ -419,3 +419,21 @@ def test_serve_process_sigterm_and_restart_persistence(tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def test_pyramid_command_builds_levels(server):
+    import numpy as np
+    import requests
+
+    uuid = server.new_repo()
+    server.new_instance(uuid, "uint8blk", "gray")
+    vol = np.arange(64 * 64 * 64, dtype=np.uint32).astype(np.uint8).reshape(64, 64, 64)
+    r = requests.post(
+        server.api(f"node/{uuid}/gray/raw/0_1_2/64_64_64/0_0_0"), data=vol.tobytes(), timeout=10
+    )
+    assert r.status_code == 200
+    out = ok(server.url, "node", uuid, "pyramid", "gray", "--levels", "2")
+    assert out.strip() == "gray: pyramid of 2 levels (gray_1, gray_2)"
+    info = requests.get(server.api(f"repo/{uuid}/info"), timeout=10).json()["DataInstances"]
+    assert info["gray_2"]["Extended"]["VoxelSize"] == [32.0, 32.0, 32.0]
+    assert "--levels" in failed(server.url, "node", uuid, "pyramid", "gray", "--levels", "0")
