@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,8 @@ class TimedFigure:
         cls, name: str, seconds: list[float], nbytes: int, server_cpu_s: float | None = None
     ) -> TimedFigure:
         ordered = sorted(seconds)
-        p50 = percentile(ordered, 50)
+        p50 = statistics.median(ordered) if ordered else math.nan
+        cpu_ms = 1000 * (server_cpu_s or 0.0)
         return cls(
             name=name,
             n=len(seconds),
@@ -87,7 +89,7 @@ class TimedFigure:
             p99_ms=round(percentile(ordered, 99) * 1000, 3),
             min_ms=round(ordered[0] * 1000, 3) if ordered else float("nan"),
             mb_per_s=round(nbytes / p50 / 1e6, 1) if p50 > 0 else float("nan"),
-            server_cpu_ms=None if server_cpu_s is None or not seconds else round(1000 * server_cpu_s / len(seconds), 2),
+            server_cpu_ms=None if server_cpu_s is None or not seconds else round(cpu_ms / len(seconds), 2),
         )
 
 

@@ -106,17 +106,27 @@ class BlockCodec:
         return stored[skip:]
 
 
-def _intersection(box: Box, coord: Point, block_size: Point) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """Slices (z, y, x) into the block and into the box's array where they overlap."""
-    src: list[slice] = []
-    dst: list[slice] = []
-    for axis in (2, 1, 0):
-        b0 = coord[axis] * block_size[axis]
-        lo = max(b0, box.offset[axis])
-        hi = min(b0 + block_size[axis], box.offset[axis] + box.size[axis])
-        src.append(slice(lo - b0, hi - b0))
-        dst.append(slice(lo - box.offset[axis], hi - box.offset[axis]))
-    return tuple(src), tuple(dst)
+class _Overlaps:
+    """Where a box meets each block it touches, computed once per box per axis.
+
+    ``slices(coord)`` gives the (z, y, x) slices into the block and into the box's array.
+    """
+
+    def __init__(self, box: Box, block_size: Point) -> None:
+        self.first, self.last = box.block_range(block_size)
+        self._axes: list[dict[int, tuple[slice, slice]]] = []
+        for axis in range(3):
+            per_block = {}
+            for b in range(self.first[axis], self.last[axis] + 1):
+                b0 = b * block_size[axis]
+                lo = max(b0, box.offset[axis])
+                hi = min(b0 + block_size[axis], box.offset[axis] + box.size[axis])
+                per_block[b] = (slice(lo - b0, hi - b0), slice(lo - box.offset[axis], hi - box.offset[axis]))
+            self._axes.append(per_block)
+
+    def slices(self, coord: Point) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+        x, y, z = self._axes[0][coord[0]], self._axes[1][coord[1]], self._axes[2][coord[2]]
+        return (z[0], y[0], x[0]), (z[1], y[1], x[1])
 
 
 def _covers_block(src: tuple[slice, ...], block_size: Point) -> bool:
@@ -159,12 +169,13 @@ class BlockStore:
 
     def read_into(self, ctx: DataContext, box: Box, out: np.ndarray) -> None:
         """Fill ``out`` (the box's array) from the stored blocks; missing blocks give background."""
-        first, last = box.block_range(self.block_size)
+        overlaps = _Overlaps(box, self.block_size)
+        first, last = overlaps.first, overlaps.last
         decode = self.codec.decode
         for by, bz in iter_block_rows(first, last):
             found = self.read_row(ctx, first[0], last[0], by, bz)
             for bx in range(first[0], last[0] + 1):
-                src, dst = _intersection(box, (bx, by, bz), self.block_size)
+                src, dst = overlaps.slices((bx, by, bz))
                 stored = found.get(bx)
                 if stored is None:
                     out[dst] = self.background
@@ -192,13 +203,14 @@ class BlockStore:
     def plan_write(self, box: Box, data: np.ndarray, block_zs: range | None = None) -> WritePlan:
         """Encode the blocks ``box`` covers completely (in the block layers ``block_zs``, default all)
         and list the partially covered ones; safe to run for several layers at once in threads."""
-        first, last = box.block_range(self.block_size)
+        overlaps = _Overlaps(box, self.block_size)
+        first, last = overlaps.first, overlaps.last
         plan = WritePlan()
         for bz in block_zs if block_zs is not None else range(first[2], last[2] + 1):
             for by in range(first[1], last[1] + 1):
                 for bx in range(first[0], last[0] + 1):
                     coord = (bx, by, bz)
-                    src, dst = _intersection(box, coord, self.block_size)
+                    src, dst = overlaps.slices(coord)
                     if _covers_block(src, self.block_size):
                         plan.encoded.append((coord, self.codec.encode(data[dst])))
                     else:
