@@ -515,7 +515,10 @@ class RepoManager:
             settings.get("compression"), settings.get("checksum"), jpeg_level=jpeg_level
         )
         tags = parse_tags_setting(settings.get("tags", ""))
-        type_settings = cls.validate_settings({k: v for k, v in settings.items() if k not in _CORE_SETTINGS})
+        # "compression" is passed on too: a type may refuse some (imageblk: jpeg only for uint8blk)
+        type_settings = cls.validate_settings(
+            {k: v for k, v in settings.items() if k not in _CORE_SETTINGS or k == "compression"}
+        )
         with self._lock:
             self._check_instance_name(repo, name)
             meta = InstanceMeta(

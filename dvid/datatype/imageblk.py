@@ -213,6 +213,10 @@ class ImageBlk(Datatype):
         codec = BlockCodec(self.fmt, block_size, self.compression)  # type: ignore[arg-type]
         self.blocks = BlockStore(codec, self.settings.Background)
         self.write_lock = threading.Lock()
+        self.extents_lock = threading.Lock()
+        # held by a pyramid update of this level from reading the level below to writing here, so a
+        # slower concurrent update cannot overwrite a newer one with blocks computed from older data
+        self.pyramid_lock = threading.Lock()
 
     @classmethod
     def validate_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
@@ -298,11 +302,12 @@ class ImageBlk(Datatype):
         self.update_pyramid(ctx, box)
 
     def _grow_instance_extents(self, box: Box) -> None:
-        old = self.instance_extents()
-        new = _grow(old, box)
-        if new != old:
-            self.meta.properties["extents"] = [list(new[0]), list(new[1])]
-            self.save()
+        with self.extents_lock:  # concurrent writers must not lose each other's growth
+            old = self.instance_extents()
+            new = _grow(old, box)
+            if new != old:
+                self.meta.properties["extents"] = [list(new[0]), list(new[1])]
+                self.save()
 
     # ---- pyramid -----------------------------------------------------------------------------
     @property
@@ -344,8 +349,9 @@ class ImageBlk(Datatype):
                     tuple(2 * o for o in dst_box.offset),  # type: ignore[arg-type]
                     tuple(2 * s for s in dst_box.size),  # type: ignore[arg-type]
                 )
-                data = downsample_2x(src.blocks.read_box(src_ctx, src_box), src.voxel_kind)
-                dst.blocks.write_box(dst_ctx, dst_box, data, dst.write_lock)
+                with dst.pyramid_lock:
+                    data = downsample_2x(src.blocks.read_box(src_ctx, src_box), src.voxel_kind)
+                    dst.blocks.write_box(dst_ctx, dst_box, data, dst.write_lock)
                 dst._grow_instance_extents(dst_box)
             src, src_ctx, region = (
                 dst,
@@ -424,11 +430,13 @@ class ImageBlk(Datatype):
 
     async def handle_post_extents(self, req: InstanceRequest) -> web.StreamResponse:
         body = await req.json_object()
-        try:
-            lo = tuple(int(v) for v in body["MinPoint"])
-            hi = tuple(int(v) for v in body["MaxPoint"])
-        except (KeyError, TypeError, ValueError):
-            raise BadRequest('extents body must be {"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}') from None
+        points = (body.get("MinPoint"), body.get("MaxPoint"))
+        if not all(
+            isinstance(p, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in p)
+            for p in points
+        ):
+            raise BadRequest('extents body must be {"MinPoint": [x,y,z], "MaxPoint": [x,y,z]} (integers)')
+        lo, hi = tuple(points[0]), tuple(points[1])  # type: ignore[arg-type]
         if len(lo) != 3 or len(hi) != 3 or any(a > b for a, b in zip(lo, hi, strict=True)):
             raise BadRequest("extents need 3-D MinPoint <= MaxPoint")
         req.ctx.put(EXTENTS_TKEY, _extents_value(lo, hi))  # type: ignore[arg-type]
@@ -517,6 +525,7 @@ class ImageBlk(Datatype):
             raise BadRequest("write to the pyramid level's own instance (NAME_N) rather than with scale=")
         req.limits.check_voxels(sub.box.voxels)
         expected = sub.box.voxels * self.fmt.bytes_per_voxel
+        req.limits.check_in_memory(expected, "request body")  # also when chunked (no Content-Length)
         length = req.request.content_length
         if length is not None and length != expected:
             raise BadRequest(
