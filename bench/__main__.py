@@ -49,6 +49,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--image-repeats", type=int, help="image: interleaved rounds per figure (default 15)")
     parser.add_argument("--no-access-log", action="store_true", help="run dvid with access_log = false")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="run dvid under cProfile, stats to DIR")
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="DIR",
+        dest="pyspy",
+        help="image: record the dvid server with py-spy (all threads), raw stacks to DIR, top printed",
+    )
     args = parser.parse_args(argv)
     unknown = [w for w in args.workloads if w not in WORKLOADS]
     if unknown:
@@ -71,6 +78,7 @@ def make_options(args: argparse.Namespace) -> Options:
         image_repeats=args.image_repeats,
         access_log=False if args.no_access_log else None,
         profile_dir=args.profile,
+        pyspy_dir=args.pyspy,
     )
 
 

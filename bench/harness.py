@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -192,6 +193,82 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+#: Leaf frames py-spy may report for blocked threads (its idle detection misses some).
+_IDLE_LEAVES = ("_worker (concurrent/futures/thread.py", "wait (threading.py", "select (selectors.py")
+
+
+class PySpy:
+    """``py-spy record`` (raw collapsed stacks, all threads) attached to a running server process.
+
+    Unlike the ``--profile`` cProfile run, which sees only the event-loop thread, this sees the
+    worker threads (``asyncio.to_thread``) where image handlers do their work. C code (LevelDB,
+    lz4, numpy, uvloop's socket I/O) is charged to the Python frame that called it. Does nothing
+    but say so when py-spy is not installed."""
+
+    def __init__(self, pid: int | None, out: Path, *, rate: int = 200) -> None:
+        self.pid = pid
+        self.out = out
+        self.rate = rate
+        self.error = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> PySpy:
+        exe = shutil.which("py-spy")
+        if exe is None or self.pid is None:
+            self.error = "py-spy is not installed (pip install py-spy)" if exe is None else "no server pid"
+            return self
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        args = [exe, "record", "--pid", str(self.pid), "--rate", str(self.rate), "--format", "raw"]
+        args += ["--nonblocking", "--output", str(self.out)]
+        with open(self.out.with_suffix(".log"), "wb") as log:
+            self._proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        time.sleep(0.5)  # attach before the measured requests start
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+        try:
+            proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(STOP_TIMEOUT_S)
+        if not self.out.exists():
+            self.error = f"py-spy wrote no {self.out} (see {self.out.with_suffix('.log')})"
+
+    def top(self, n: int = 15) -> str:
+        """The functions with the most samples of their own (and inclusive, within dvid's code)."""
+        if self.error:
+            return self.error
+        own: dict[str, int] = {}
+        incl: dict[str, int] = {}
+        total = 0
+        for line in self.out.read_text(errors="replace").splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            frames, k = stack.split(";"), int(count)
+            if frames[-1].startswith(_IDLE_LEAVES):
+                continue  # a worker thread blocked on its queue, not work
+            total += k
+            own[frames[-1]] = own.get(frames[-1], 0) + k
+            for frame in set(frames):
+                if "(dvid/" in frame:
+                    incl[frame] = incl.get(frame, 0) + k
+        lines = [f"py-spy {self.out}: {total} busy samples (all threads, {self.rate}/s); top by own samples:"]
+        for frame, k in sorted(own.items(), key=lambda kv: -kv[1])[:n]:
+            lines.append(f"  {100 * k / max(total, 1):5.1f}% own  {frame}")
+        lines.append("  dvid functions by inclusive samples:")
+        for frame, k in sorted(incl.items(), key=lambda kv: -kv[1])[:n]:
+            lines.append(f"  {100 * k / max(total, 1):5.1f}% incl {frame}")
+        return "\n".join(lines)
 
 
 def sigterm_as_sigint() -> None:

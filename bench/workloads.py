@@ -46,6 +46,7 @@ class Options:
     repeats: int = 60  # alternating timed passes per in-process figure (of inproc.PASS_OPS ops each)
     access_log: bool = True  # dvid's default
     profile_dir: Path | None = None
+    pyspy_dir: Path | None = None  # image: py-spy record the dvid server (all threads) into this dir
     # image (bench/images.py)
     image_block: int = 32  # uint8blk BlockSize edge (DVID's default; neuroglancer-oriented stores use 64)
     image_repeats: int = 15  # interleaved rounds (one timed request per alternative) per image figure
