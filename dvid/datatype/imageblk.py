@@ -296,7 +296,8 @@ class ImageBlk(Datatype):
                 batch.put(EXTENTS_TKEY, _extents_value(*new))
 
         if plan is None:
-            plan = self.blocks.plan_write(box, data)
+            plan = WritePlan(ctx)
+            self.blocks.plan_write(plan, box, data)
         self.blocks.commit_write(ctx, data, plan, self.write_lock, also=also)
         self._grow_instance_extents(box)
         self.update_pyramid(ctx, box)
@@ -549,7 +550,8 @@ class ImageBlk(Datatype):
             for s in self.blocks.slabs(box)
         ]
         need = f"{box.size} voxels of {self.voxel_kind} need {expected}"
-        tasks: list[asyncio.Future[WritePlan]] = []
+        plan = WritePlan(req.ctx)
+        tasks: list[asyncio.Future[None]] = []
         received = 0
         try:
             async for chunk in req.request.content.iter_any():
@@ -560,7 +562,7 @@ class ImageBlk(Datatype):
                 received = end
                 while len(tasks) < len(layers) and layers[len(tasks)][1] <= received:
                     bz = layers[len(tasks)][0]
-                    layer = asyncio.to_thread(self.blocks.plan_write, box, data, range(bz, bz + 1))
+                    layer = asyncio.to_thread(self.blocks.plan_write, plan, box, data, range(bz, bz + 1))
                     tasks.append(asyncio.ensure_future(layer))
             if received != expected:
                 raise BadRequest(f"body holds {received} bytes, but {need}")
@@ -568,9 +570,7 @@ class ImageBlk(Datatype):
             for task in tasks:
                 task.cancel()
             raise
-        plan = WritePlan()
-        for part in await asyncio.gather(*tasks):
-            plan.merge(part)
+        await asyncio.gather(*tasks)
         return data, plan
 
     def _block_span(self, req: InstanceRequest) -> tuple[Point, int]:
@@ -694,11 +694,18 @@ def _compression_setting(c: envelope.Compression) -> str:
     return names[c.format]
 
 
+#: Volumes up to this many bytes are read on the event loop: a thread hop costs more than the read.
+INLINE_READ_BYTES = 256 << 10
+
+
 async def stream_volume(
     req: InstanceRequest, blocks: BlockStore, ctx: DataContext, box: Box
 ) -> web.StreamResponse:
     """Send a volume as raw bytes, assembled slab by slab (one block layer of z) in a worker thread
     while the previous slab is written, so memory stays near two slabs whatever the volume size."""
+    if box.voxels * blocks.codec.fmt.bytes_per_voxel <= INLINE_READ_BYTES:
+        small = blocks.read_box(ctx, box)
+        return web.Response(body=memoryview(small).cast("B"), content_type="application/octet-stream")
     slabs = blocks.slabs(box)
     current = await asyncio.to_thread(blocks.read_box, ctx, slabs[0])  # errors here still get a status
     if len(slabs) == 1:

@@ -211,7 +211,9 @@ def encode_slice(plane: np.ndarray, value_kind: str, fmt: ImageFormat) -> bytes:
         return encode_bmp_rgba(arr) if arr.ndim == 3 else _save(Image.fromarray(arr), format="BMP")
     if fmt.kind == "tiff":
         return _save(Image.fromarray(arr), format="TIFF", compression="tiff_adobe_deflate")
-    return _save(Image.fromarray(arr), format="PNG")
+    return _save(
+        Image.fromarray(arr), format="PNG", compress_level=1
+    )  # speed over size: slices are transient
 
 
 def _gray_jpeg(vol: np.ndarray, quality: int, what: str) -> bytes:
