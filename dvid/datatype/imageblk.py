@@ -296,8 +296,7 @@ class ImageBlk(Datatype):
                 batch.put(EXTENTS_TKEY, _extents_value(*new))
 
         if plan is None:
-            plan = WritePlan(ctx)
-            self.blocks.plan_write(plan, box, data)
+            plan = self.blocks.plan_write(box, data)
         self.blocks.commit_write(ctx, data, plan, self.write_lock, also=also)
         self._grow_instance_extents(box)
         self.update_pyramid(ctx, box)
@@ -550,8 +549,7 @@ class ImageBlk(Datatype):
             for s in self.blocks.slabs(box)
         ]
         need = f"{box.size} voxels of {self.voxel_kind} need {expected}"
-        plan = WritePlan(req.ctx)
-        tasks: list[asyncio.Future[None]] = []
+        tasks: list[asyncio.Future[WritePlan]] = []
         received = 0
         try:
             async for chunk in req.request.content.iter_any():
@@ -562,7 +560,7 @@ class ImageBlk(Datatype):
                 received = end
                 while len(tasks) < len(layers) and layers[len(tasks)][1] <= received:
                     bz = layers[len(tasks)][0]
-                    layer = asyncio.to_thread(self.blocks.plan_write, plan, box, data, range(bz, bz + 1))
+                    layer = asyncio.to_thread(self.blocks.plan_write, box, data, range(bz, bz + 1))
                     tasks.append(asyncio.ensure_future(layer))
             if received != expected:
                 raise BadRequest(f"body holds {received} bytes, but {need}")
@@ -570,7 +568,9 @@ class ImageBlk(Datatype):
             for task in tasks:
                 task.cancel()
             raise
-        await asyncio.gather(*tasks)
+        plan = WritePlan()
+        for part in await asyncio.gather(*tasks):
+            plan.merge(part)
         return data, plan
 
     def _block_span(self, req: InstanceRequest) -> tuple[Point, int]:

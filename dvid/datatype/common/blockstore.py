@@ -13,7 +13,7 @@ import itertools
 import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -134,27 +134,17 @@ def _covers_block(src: tuple[slice, ...], block_size: Point) -> bool:
     return all(s.start == 0 and s.stop == n for s, n in zip(src, zyx, strict=True))
 
 
+@dataclass
 class WritePlan:
-    """The blocks of one write, gathered into one atomic batch that ``commit_write`` applies.
+    """Blocks of a write: encoded whole blocks, and partial ones as (coord, block slices, data slices)."""
 
-    Whole blocks go into the batch as soon as they are encoded (several threads may add at once);
-    partial blocks wait, as (coord, block slices, data slices), to be merged under the write lock.
-    """
+    encoded: list[tuple[Point, bytes]] = field(default_factory=list)
+    partial: list[tuple[Point, tuple[slice, ...], tuple[slice, ...]]] = field(default_factory=list)
 
-    def __init__(self, ctx: DataContext) -> None:
-        self.batch = ctx.batch()
-        self.written: list[Point] = []
-        self.partial: list[tuple[Point, tuple[slice, ...], tuple[slice, ...]]] = []
-        self._lock = threading.Lock()
-
-    def add(self, coord: Point, value: bytes) -> None:
-        with self._lock:
-            self.batch.put(block_tkey(*coord), value)
-            self.written.append(coord)
-
-    def add_partial(self, coord: Point, src: tuple[slice, ...], dst: tuple[slice, ...]) -> None:
-        with self._lock:
-            self.partial.append((coord, src, dst))
+    def merge(self, other: WritePlan) -> WritePlan:
+        self.encoded.extend(other.encoded)
+        self.partial.extend(other.partial)
+        return self
 
 
 class BlockStore:
@@ -210,20 +200,22 @@ class BlockStore:
         return [Box((x, y, a), (nx, ny, b - a)) for a, b in itertools.pairwise(cuts)]
 
     # ---- writes ------------------------------------------------------------------------------
-    def plan_write(self, plan: WritePlan, box: Box, data: np.ndarray, block_zs: range | None = None) -> None:
-        """Encode into ``plan`` the blocks ``box`` covers completely (in the block layers
-        ``block_zs``, default all) and note the partial ones; several layers may run at once."""
+    def plan_write(self, box: Box, data: np.ndarray, block_zs: range | None = None) -> WritePlan:
+        """Encode the blocks ``box`` covers completely (in the block layers ``block_zs``, default all)
+        and list the partially covered ones; safe to run for several layers at once in threads."""
         overlaps = _Overlaps(box, self.block_size)
         first, last = overlaps.first, overlaps.last
+        plan = WritePlan()
         for bz in block_zs if block_zs is not None else range(first[2], last[2] + 1):
             for by in range(first[1], last[1] + 1):
                 for bx in range(first[0], last[0] + 1):
                     coord = (bx, by, bz)
                     src, dst = overlaps.slices(coord)
                     if _covers_block(src, self.block_size):
-                        plan.add(coord, self.codec.encode(data[dst]))
+                        plan.encoded.append((coord, self.codec.encode(data[dst])))
                     else:
-                        plan.add_partial(coord, src, dst)
+                        plan.partial.append((coord, src, dst))
+        return plan
 
     def commit_write(
         self,
@@ -236,6 +228,7 @@ class BlockStore:
     ) -> list[Point]:
         """Merge the partial blocks of a plan with what is stored, under ``lock``, and write every
         block in one atomic batch (with whatever ``also`` adds); returns the coordinates written."""
+        encoded = list(plan.encoded)
         with lock:
             for coord, src, dst in plan.partial:
                 stored = ctx.get(block_tkey(*coord))
@@ -244,11 +237,13 @@ class BlockStore:
                 else:
                     block = self.codec.decode(stored).copy()
                 block[src] = data[dst]
-                plan.add(coord, self.codec.encode(block))
-            if also is not None:
-                also(plan.batch)
-            plan.batch.commit()
-        return plan.written
+                encoded.append((coord, self.codec.encode(block)))
+            with ctx.batch() as batch:
+                for coord, value in encoded:
+                    batch.put(block_tkey(*coord), value)
+                if also is not None:
+                    also(batch)
+        return [coord for coord, _ in encoded]
 
     def write_box(
         self,
@@ -264,9 +259,7 @@ class BlockStore:
         Whole blocks are encoded before taking ``lock``; partially covered blocks are read,
         overlaid and encoded under it, so concurrent writers to one block never lose data.
         """
-        plan = WritePlan(ctx)
-        self.plan_write(plan, box, data)
-        return self.commit_write(ctx, data, plan, lock, also=also)
+        return self.commit_write(ctx, data, self.plan_write(box, data), lock, also=also)
 
     def write_blocks(
         self, ctx: DataContext, blocks: Iterable[tuple[Point, np.ndarray]], lock: threading.Lock
