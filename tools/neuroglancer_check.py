@@ -1,0 +1,755 @@
+#!/usr/bin/env python
+"""End-to-end check that Neuroglancer (the browser viewer) displays dvid grayscale volumes.
+
+One command does everything (see tools/README.md):
+
+1. starts ``dvid serve`` on 127.0.0.1 with a fresh store;
+2. creates a repo with two ``uint8blk`` instances (BlockSize 64, VoxelSize 8 nm): ``grayscale``
+   (lz4 storage, so the viewer fetches ``raw/0_1_2/{size}/{pos}/jpeg``) and ``grayjpeg`` (JPEG
+   storage, so the viewer fetches ``subvolblocks/{size}/{pos}``), and POSTs the same 256x256x128
+   test volume into both: an x gradient, a bright sphere in the middle and a black square near
+   the (x, y) origin;
+3. serves the Neuroglancer client that the PyPI wheel ``neuroglancer`` ships from a small HTTP
+   server on 127.0.0.1, and opens it in Debian's headless Chromium (driven with selenium and
+   /usr/bin/chromedriver) with a URL-fragment state whose layer source is
+   ``dvid://http://127.0.0.1:<port>/<uuid>/<instance>``;
+4. polls screenshots until the pattern is visible, then checks the pixels: the disc's size at two
+   z planes (z=64 and z=30, so z addressing and both block layers are exercised), the black
+   square's position (orientation), the gradient's values (bytes), and that dvid answered
+   ``/api/repos/info`` and the chunk requests with 200 (dvid's access log and Chromium's network
+   log both).
+
+Exit status 0 when both instances were displayed correctly. Screenshots and logs go to
+/tmp/ng-check/ (``--out``). Not part of the pytest suite: it needs Chromium from Debian
+(``apt-get install chromium chromium-driver``) and ``pip install neuroglancer selenium``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# The test volume
+# ---------------------------------------------------------------------------------------------
+
+VOL_SIZE = (256, 256, 128)  # x, y, z
+SPHERE_CENTER = (128, 128, 64)
+SPHERE_RADIUS = 48
+SPHERE_VALUE = 250
+SQUARE = (32, 80)  # x and y range [32, 80) is black at every z
+BLOCK_SIZE = 64
+VOXEL_NM = 8
+CROSS_SECTION_SCALE = 0.5  # 2 screen pixels per voxel
+INSTANCES = (
+    # name, Compression setting, the chunk endpoint Neuroglancer must use for it
+    ("grayscale", "lz4", "raw"),
+    ("grayjpeg", "jpeg", "subvolblocks"),
+)
+VIEWS = (64, 30)  # z planes shown in the xy panel
+
+
+def gradient_value(x: float) -> float:
+    return 30 + x * 0.5
+
+
+def make_volume() -> np.ndarray:
+    """The test volume as a (z, y, x) uint8 array, the byte order of dvid's raw/0_1_2."""
+    nx, ny, nz = VOL_SIZE
+    z, y, x = np.mgrid[0:nz, 0:ny, 0:nx]
+    vol = gradient_value(x).astype(np.uint8)
+    cx, cy, cz = SPHERE_CENTER
+    vol[(x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2 < SPHERE_RADIUS**2] = SPHERE_VALUE
+    lo, hi = SQUARE
+    vol[:, lo:hi, lo:hi] = 0
+    return vol
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes and servers
+# ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_call(method: str, url: str, body: Any = None, timeout: float = 60) -> bytes:
+    data = None
+    headers = {}
+    if body is not None:
+        if isinstance(body, bytes | bytearray):
+            data = bytes(body)
+            headers["Content-Type"] = "application/octet-stream"
+        else:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.read()
+    except urllib.error.HTTPError as err:
+        raise RuntimeError(f"{method} {url} -> {err.code}: {err.read()[:500]!r}") from None
+
+
+class DvidServer:
+    """``dvid serve`` as a child process; its stderr (the access log) goes to a file."""
+
+    def __init__(self, store: Path, port: int, log_path: Path) -> None:
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        exe = shutil.which("dvid")
+        cmd = [exe] if exe else [sys.executable, "-m", "dvid"]
+        cmd += ["serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port)]
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dvid serve exited with {self.proc.returncode}; see {log_path}")
+            try:
+                http_call("GET", self.base + "/api/server/info", timeout=2)
+                return
+            except (OSError, RuntimeError):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"dvid did not answer on {self.base} within 30 s") from None
+                time.sleep(0.2)
+
+    def log_lines(self) -> list[str]:
+        time.sleep(0.2)  # the access log is flushed every 50 ms
+        return self.log_path.read_text(errors="replace").splitlines()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+VIEWER_TOKEN = "ngcheck"
+
+
+def neuroglancer_client_dir() -> Path:
+    try:
+        import neuroglancer
+    except ImportError:
+        raise SystemExit("needs the PyPI package neuroglancer: pip install neuroglancer") from None
+    client = Path(neuroglancer.__file__).parent / "static" / "client"
+    if not (client / "index.html").exists():
+        raise SystemExit(f"the neuroglancer wheel has no built client at {client}")
+    return client
+
+
+class ViewerPageServer:
+    """Serves the Neuroglancer client shipped in the ``neuroglancer`` wheel on 127.0.0.1.
+
+    The wheel ships the client built for Neuroglancer's Python integration: the page must sit at
+    ``/v/<token>/`` and it talks to its Python server at ``/events/<token>`` (a server-sent event
+    stream of state updates), ``/credentials/<token>`` (every credentials request, DVID's
+    included) and ``/state|action/<token>``. This server answers those with the minimum: an event
+    stream that stays open and sends nothing (so the URL-fragment state rules), and for the DVID
+    credentials ``{"token": ""}``, which is what the standalone viewer's DVIDCredentialsProvider
+    yields for an http:// server without an auth server, so no Authorization header is sent.
+    """
+
+    def __init__(self, client_dir: Path) -> None:
+        self.client_dir = client_dir
+        self.log: list[str] = []
+        self.credentials_requests: list[Any] = []
+        self._stop = threading.Event()
+        outer = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def translate_path(self, path: str) -> str:
+                parts = urllib.parse.urlsplit(path).path.split("/")
+                if len(parts) >= 3 and parts[1] == "v":
+                    rel = "/".join(p for p in parts[3:] if p not in ("", ".", "..")) or "index.html"
+                    return str(outer.client_dir / rel)
+                return str(outer.client_dir / "__not_found__")
+
+            def end_headers(self) -> None:
+                self.send_header("Cache-Control", "no-store")
+                super().end_headers()
+
+            def do_GET(self) -> None:
+                path = urllib.parse.urlsplit(self.path).path
+                if path == f"/events/{VIEWER_TOKEN}":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()
+                    try:
+                        while not outer._stop.is_set():
+                            self.wfile.write(b": keep-alive\n\n")
+                            self.wfile.flush()
+                            outer._stop.wait(2)
+                    except OSError:
+                        pass
+                    return
+                super().do_GET()
+
+            def do_POST(self) -> None:
+                path = urllib.parse.urlsplit(self.path).path
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                out = b"{}"
+                if path == f"/credentials/{VIEWER_TOKEN}":
+                    try:
+                        outer.credentials_requests.append(json.loads(body))
+                    except ValueError:
+                        outer.credentials_requests.append(body)
+                    out = json.dumps({"generation": 1, "credentials": {"token": ""}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                outer.log.append(format % args)
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def page_url(self, state: dict[str, Any]) -> str:
+        fragment = urllib.parse.quote(json.dumps(state, separators=(",", ":")), safe="")
+        return f"http://127.0.0.1:{self.port}/v/{VIEWER_TOKEN}/#!{fragment}"
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--enable-unsafe-swiftshader",  # WebGL through SwiftShader, without the deprecation fallback
+    "--window-size=1024,768",
+)
+
+
+def start_browser(chromium: str, chromedriver: str, profile: Path, driver_log: Path) -> Any:
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        raise SystemExit("needs selenium: pip install selenium") from None
+    os.environ.setdefault("SE_AVOID_STATS", "true")  # selenium-manager never runs: paths given
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    service = Service(executable_path=chromedriver, log_output=str(driver_log))
+    return webdriver.Chrome(service=service, options=opts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Screenshot analysis
+# ---------------------------------------------------------------------------------------------
+
+
+def _components(mask: np.ndarray) -> list[np.ndarray]:
+    """4-connected components of a boolean mask, as (n, 2) arrays of (row, col)."""
+    seen = np.zeros_like(mask, dtype=bool)
+    h, w = mask.shape
+    comps = []
+    for r0, c0 in np.argwhere(mask):
+        if seen[r0, c0]:
+            continue
+        seen[r0, c0] = True
+        stack = [(int(r0), int(c0))]
+        pixels = []
+        while stack:
+            r, c = stack.pop()
+            pixels.append((r, c))
+            for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+                if 0 <= rr < h and 0 <= cc < w and mask[rr, cc] and not seen[rr, cc]:
+                    seen[rr, cc] = True
+                    stack.append((rr, cc))
+        comps.append(np.array(pixels))
+    return comps
+
+
+@dataclass
+class Analysis:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def analyse_xy(png_path: Path, z: int) -> Analysis:
+    """Is the test volume's z plane displayed at the expected place, size, orientation and values?"""
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(png_path).convert("RGB")).astype(np.int16)
+    gray = rgb.mean(axis=2)
+    neutral = (rgb.max(axis=2) - rgb.min(axis=2)) <= 12
+    res = Analysis(ok=False)
+    bright = neutral & (gray >= 215)
+    comps = [c for c in _components(bright) if len(c) >= 200] if bright.sum() < 400_000 else []
+    if not comps:
+        res.problems.append("no bright disc (the sphere) on screen: nothing displayed yet")
+        return res
+    disc = max(comps, key=len)
+    area = len(disc)
+    rows, cols = disc[:, 0], disc[:, 1]
+    cy, cx = rows.mean(), cols.mean()
+    h, w = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+    r_px = float(np.sqrt(area / np.pi))
+    r_vox = float(np.sqrt(SPHERE_RADIUS**2 - (z - SPHERE_CENTER[2]) ** 2))
+    scale = r_px / r_vox  # screen pixels per voxel
+    fill = area / float(w * h)
+    res.facts.update(
+        disc_center_px=(round(cx, 1), round(cy, 1)),
+        disc_bbox_px=(int(w), int(h)),
+        disc_radius_px=round(r_px, 1),
+        expected_radius_vox=round(r_vox, 1),
+        px_per_voxel=round(scale, 3),
+        disc_fill=round(fill, 3),
+    )
+    expected_scale = 1 / CROSS_SECTION_SCALE
+    if abs(w - h) > 0.1 * max(w, h) + 3 or not 0.7 <= fill <= 0.86:
+        res.problems.append(f"the bright blob is not a disc (bbox {w}x{h}, fill {fill:.2f})")
+    if not 0.85 * expected_scale <= scale <= 1.15 * expected_scale:
+        res.problems.append(
+            f"disc radius {r_px:.1f} px at z={z} gives {scale:.2f} px/voxel, expected {expected_scale:.2f}"
+            " (wrong z plane, voxel size or extents?)"
+        )
+        return res
+
+    def screen_value(x: float, y: float) -> float | None:
+        px = cx + (x - SPHERE_CENTER[0]) * scale
+        py = cy + (y - SPHERE_CENTER[1]) * scale
+        r, c = round(py), round(px)
+        if not (2 <= r < gray.shape[0] - 2 and 2 <= c < gray.shape[1] - 2):
+            return None
+        return float(gray[r - 2 : r + 3, c - 2 : c + 3].mean())
+
+    samples = {}
+    lo, hi = SQUARE
+    mid = (lo + hi) / 2
+    square = screen_value(mid, mid)
+    samples["black square"] = square
+    if square is None or square > 25:
+        res.problems.append(f"black square not found at voxel ({mid}, {mid}): screen value {square}")
+    # The square must be at small x *and* small y: its mirror images are plain gradient.
+    for label, (x, y) in {"mirror x": (255 - mid, mid), "mirror y": (mid, 255 - mid)}.items():
+        v = screen_value(x, y)
+        samples[label] = v
+        if v is None or abs(v - gradient_value(x)) > 25:
+            res.problems.append(f"{label} at voxel ({x}, {y}): screen {v}, expected {gradient_value(x):.0f}")
+    previous = -1.0
+    for x in (10, 60, 110, 160, 210, 245):
+        y = 225
+        v = screen_value(x, y)
+        want = gradient_value(x)
+        samples[f"gradient x={x}"] = v
+        if v is None or abs(v - want) > 25:
+            res.problems.append(f"gradient at voxel ({x}, {y}): screen {v}, expected {want:.0f}")
+        elif v <= previous:
+            res.problems.append(f"gradient not increasing along x at voxel x={x}")
+        previous = v if v is not None else previous
+    res.facts["samples"] = {k: (None if v is None else round(v, 1)) for k, v in samples.items()}
+    res.ok = not res.problems
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# Logs
+# ---------------------------------------------------------------------------------------------
+
+ACCESS_RE = re.compile(r"^\S+ \S+ (GET|HEAD|POST|PUT|DELETE|OPTIONS) (\S+) (\d{3}) (\d+) ")
+
+
+def access_entries(lines: list[str]) -> list[tuple[str, str, int, int]]:
+    out = []
+    for line in lines:
+        m = ACCESS_RE.match(line)
+        if m:
+            out.append((m.group(1), m.group(2), int(m.group(3)), int(m.group(4))))
+    return out
+
+
+def endpoint_kind(path: str) -> str:
+    if path == "/api/repos/info":
+        return "repos/info"
+    m = re.match(r"^/api/node/[^/]+/[^/]+/([^/]+)", path)
+    if m:
+        if m.group(1) == "raw" and path.endswith("/jpeg"):
+            return "raw/jpeg"
+        return m.group(1)
+    return path
+
+
+def network_events(driver: Any, dvid_base: str) -> list[dict[str, Any]]:
+    """Chromium's network log of the page, reduced to the requests sent to dvid.
+
+    Only the page's own requests (``/api/repos/info``) are there: Neuroglancer fetches chunks from
+    its web worker, whose requests this log does not show; dvid's access log and replay_chunk()
+    cover those."""
+    requests: dict[str, dict[str, Any]] = {}
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        params = msg.get("params", {})
+        rid = params.get("requestId")
+        if msg["method"] == "Network.requestWillBeSent":
+            url = params["request"]["url"]
+            if url.startswith(dvid_base):
+                requests[rid] = {
+                    "method": params["request"]["method"],
+                    "url": url,
+                    "request_headers": params["request"].get("headers", {}),
+                }
+        elif rid in requests and msg["method"] == "Network.responseReceived":
+            resp = params["response"]
+            headers = {k.lower(): v for k, v in resp.get("headers", {}).items()}
+            requests[rid].update(
+                status=resp["status"],
+                mime=resp.get("mimeType"),
+                cors=headers.get("access-control-allow-origin"),
+                content_type=headers.get("content-type"),
+            )
+        elif rid in requests and msg["method"] == "Network.loadingFailed":
+            requests[rid].update(
+                failed=params.get("errorText"),
+                blocked=params.get("blockedReason"),
+                cors_error=params.get("corsErrorStatus"),
+            )
+    return list(requests.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# The check
+# ---------------------------------------------------------------------------------------------
+
+
+def viewer_state(dvid_base: str, uuid: str, instance: str, z: int) -> dict[str, Any]:
+    m = [VOXEL_NM * 1e-9, "m"]
+    return {
+        "dimensions": {"x": m, "y": m, "z": m},
+        "position": [VOL_SIZE[0] / 2, VOL_SIZE[1] / 2, z + 0.5],
+        "crossSectionScale": CROSS_SECTION_SCALE,
+        "layers": [
+            {
+                "type": "image",
+                "name": instance,
+                "source": f"dvid://{dvid_base}/{uuid}/{instance}",
+                "opacity": 1.0,
+                # values shown as they are: screen gray = voxel value
+                "shader": "void main() { emitGrayscale(toNormalized(getDataValue())); }",
+            }
+        ],
+        "layout": "xy",
+        "showAxisLines": False,
+        "showDefaultAnnotations": False,
+        "selectedLayer": {"visible": False},
+    }
+
+
+def setup_data(base: str, vol: np.ndarray) -> str:
+    uuid = json.loads(
+        http_call("POST", base + "/api/repos", {"alias": "ngcheck", "description": "neuroglancer check"})
+    )["root"]
+    nx, ny, nz = VOL_SIZE
+    for name, compression, _ in INSTANCES:
+        http_call(
+            "POST",
+            f"{base}/api/repo/{uuid}/instance",
+            {
+                "dataname": name,
+                "typename": "uint8blk",
+                "Compression": compression,
+                "BlockSize": f"{BLOCK_SIZE},{BLOCK_SIZE},{BLOCK_SIZE}",
+                "VoxelSize": f"{VOXEL_NM},{VOXEL_NM},{VOXEL_NM}",
+                "VoxelUnits": "nanometers,nanometers,nanometers",
+            },
+        )
+        http_call("POST", f"{base}/api/node/{uuid}/{name}/raw/0_1_2/{nx}_{ny}_{nz}/0_0_0", vol.tobytes())
+        back = np.frombuffer(
+            http_call("GET", f"{base}/api/node/{uuid}/{name}/raw/0_1_2/{nx}_{ny}_{nz}/0_0_0"), np.uint8
+        ).reshape(vol.shape)
+        err = np.abs(back.astype(int) - vol).mean()
+        if err > 5:
+            raise RuntimeError(f"{name}: the volume read back differs from the one written (mean {err:.1f})")
+    return uuid
+
+
+LAYER_STATE_JS = """
+const res = [];
+for (const ml of window.viewer.layerManager.managedLayers) {
+  const sources = [];
+  if (ml.layer) for (const ds of ml.layer.dataSources) {
+    const ls = ds.loadState;
+    sources.push(ls === undefined ? "loading"
+                 : ls.error !== undefined ? "error: " + (ls.error.message || String(ls.error)) : "loaded");
+  }
+  res.push({name: ml.name, sources: sources});
+}
+return JSON.stringify(res);
+"""
+
+
+def layer_states(driver: Any) -> list[dict[str, Any]]:
+    """The viewer's own word on each layer's data source: loading, loaded or its error message."""
+    try:
+        return json.loads(driver.execute_script(LAYER_STATE_JS))
+    except Exception as exc:  # the page is not up yet, or Neuroglancer's internals changed
+        return [{"name": "?", "sources": [f"unknown ({type(exc).__name__})"]}]
+
+
+def show(driver: Any, url: str, shot: Path, z: int, timeout: float) -> tuple[Analysis, float]:
+    driver.get("about:blank")  # a fresh page load for every view, not a hash change
+    driver.get(url)
+    start = time.monotonic()
+    passes = 0
+    while True:
+        time.sleep(1.0)
+        driver.save_screenshot(str(shot))
+        result = analyse_xy(shot, z)
+        layers = layer_states(driver)
+        result.facts["layers"] = layers
+        errors = [s for layer in layers for s in layer["sources"] if s.startswith("error")]
+        if errors:
+            result.ok = False
+            result.problems.append(f"Neuroglancer could not load the data source: {errors}")
+        passes = passes + 1 if result.ok else 0
+        elapsed = time.monotonic() - start
+        if passes >= 2:  # the same good picture twice: chunks have landed and stay
+            return result, elapsed
+        if elapsed > timeout or errors:
+            return result, elapsed
+
+
+def replay_chunk(base: str, path: str, origin: str, vol: np.ndarray) -> tuple[dict[str, Any], list[str]]:
+    """GET one chunk the viewer fetched, as the browser did (with an Origin), and check what
+    Neuroglancer relies on: status, CORS, and bytes that decode to the right 64^3 voxels."""
+    import io
+
+    from PIL import Image
+
+    problems: list[str] = []
+    req = urllib.request.Request(base + path + "?app=Neuroglancer", headers={"Origin": origin})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        body = resp.read()
+        facts: dict[str, Any] = {
+            "path": path,
+            "status": resp.status,
+            "bytes": len(body),
+            "content_type": resp.headers.get("Content-Type"),
+            "access_control_allow_origin": resp.headers.get("Access-Control-Allow-Origin"),
+        }
+    if facts["access_control_allow_origin"] not in ("*", origin):
+        problems.append(f"{path}: Access-Control-Allow-Origin is {facts['access_control_allow_origin']!r}")
+    m = re.search(r"/(\d+)_(\d+)_(\d+)/(\d+)_(\d+)_(\d+)(?:/[a-z]+)?$", path)
+    if not m:
+        return facts, [*problems, f"{path}: cannot read size and offset"]
+    sx, sy, sz, ox, oy, oz = map(int, m.groups())
+    jpeg = body
+    if "/subvolblocks/" in path:
+        if len(body) < 16:
+            return facts, [*problems, f"{path}: {len(body)} bytes, less than the 16-byte block header"]
+        bx, by, bz, n = np.frombuffer(body[:16], "<i4")
+        facts["block_header"] = [int(bx), int(by), int(bz), int(n)]
+        if (bx * BLOCK_SIZE, by * BLOCK_SIZE, bz * BLOCK_SIZE) != (ox, oy, oz) or n != len(body) - 16:
+            problems.append(
+                f"{path}: block header {facts['block_header']} does not match the request "
+                f"or the {len(body) - 16} bytes that follow (one block per request expected)"
+            )
+        jpeg = body[16:]
+    try:
+        img = Image.open(io.BytesIO(jpeg))
+        facts["image"] = f"{img.format} {img.mode} {img.size[0]}x{img.size[1]}"
+        pixels = np.asarray(img.convert("L"))
+    except Exception as exc:
+        return facts, [*problems, f"{path}: the body is not a decodable image ({exc})"]
+    if pixels.size != sx * sy * sz:
+        problems.append(f"{path}: the image holds {pixels.size} pixels, Neuroglancer needs {sx * sy * sz}")
+        return facts, problems
+    want = vol[oz : oz + sz, oy : oy + sy, ox : ox + sx]
+    err = float(np.abs(pixels.reshape(sz, sy, sx).astype(int) - want).mean())
+    facts["mean_abs_error"] = round(err, 2)
+    if err > 5:
+        problems.append(f"{path}: decoded voxels differ from the volume (mean abs error {err:.1f})")
+    return facts, problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the dvid store and the Chromium profile (under --out) after the run",
+    )
+    ap.add_argument("--out", default="/tmp/ng-check", help="screenshots and logs [/tmp/ng-check]")
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+    ap.add_argument("--timeout", type=float, default=60, help="seconds to wait for each view [60]")
+    args = ap.parse_args(argv)
+
+    for exe in (args.chromium, args.chromedriver):
+        if not os.access(exe, os.X_OK):
+            print(f"missing {exe}: apt-get install chromium chromium-driver", file=sys.stderr)
+            return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    outputs = [out / f"{name}-xy-z{z}.png" for name, _, _ in INSTANCES for z in VIEWS]
+    outputs += [out / n for n in ("report.json", "dvid.log", "console.log", "chromedriver.log")]
+    for old in outputs:  # this run's files only: nothing stale can pass for a result
+        old.unlink(missing_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=out))
+    client_dir = neuroglancer_client_dir()
+
+    dvid = page = driver = None
+    failures: list[str] = []
+    report: dict[str, Any] = {"instances": {}}
+    try:
+        dvid = DvidServer(work / "store", free_port(), out / "dvid.log")
+        print(f"dvid: {dvid.base} (store {work / 'store'}, log {out / 'dvid.log'})")
+        vol = make_volume()
+        uuid = setup_data(dvid.base, vol)
+        print(f"repo {uuid}: uint8blk instances " + ", ".join(f"{n} ({c})" for n, c, _ in INSTANCES))
+        page = ViewerPageServer(client_dir)
+        print(f"viewer page: http://127.0.0.1:{page.port}/v/{VIEWER_TOKEN}/ (client from {client_dir})")
+        driver = start_browser(
+            args.chromium, args.chromedriver, work / "chromium-profile", out / "chromedriver.log"
+        )
+        console: list[str] = []
+        for name, compression, endpoint in INSTANCES:
+            inst_report: dict[str, Any] = {"compression": compression, "views": {}}
+            report["instances"][name] = inst_report
+            log_mark = len(dvid.log_lines())
+            for z in VIEWS:
+                shot = out / f"{name}-xy-z{z}.png"
+                url = page.page_url(viewer_state(dvid.base, uuid, name, z))
+                result, elapsed = show(driver, url, shot, z, args.timeout)
+                inst_report["views"][f"z{z}"] = {
+                    "screenshot": str(shot),
+                    "ok": result.ok,
+                    "seconds": round(elapsed, 1),
+                    **result.facts,
+                    "problems": result.problems,
+                }
+                state = "OK  " if result.ok else "FAIL"
+                scale = result.facts.get("px_per_voxel", "?")
+                print(f"  {state} {name} z={z}: {shot} ({elapsed:.1f} s, {scale} px/voxel)")
+                for p in result.problems:
+                    print(f"       {p}")
+                if not result.ok:
+                    failures.append(f"{name} z={z}: " + "; ".join(result.problems))
+                for e in driver.get_log("browser"):
+                    console.append(f"[{name} z={z}] {e['level']} {e['message']}")
+                    # The chunk worker logs a chunk it could not fetch or decode like this.
+                    if "Error retrieving chunk" in e["message"]:
+                        failures.append(f"{name} z={z}: viewer console: {e['message'][-200:]}")
+
+            # What the viewer asked dvid for while showing this instance.
+            entries = access_entries(dvid.log_lines()[log_mark:])
+            by_kind = collections.Counter((endpoint_kind(p), s) for _, p, s, _ in entries)
+            inst_report["dvid_access_log"] = {f"{k} {s}": n for (k, s), n in sorted(by_kind.items())}
+            net = network_events(driver, dvid.base)
+            inst_report["page_requests"] = len(net)
+            examples = {}
+            for ev in net:
+                kind = endpoint_kind(urllib.parse.urlsplit(ev["url"]).path)
+                examples.setdefault(kind, ev)
+            inst_report["page_request_examples"] = examples
+            print(f"  requests seen by dvid: {inst_report['dvid_access_log']}")
+            if by_kind.get(("repos/info", 200), 0) < 1:
+                failures.append(f"{name}: the viewer never got GET /api/repos/info with 200")
+            want = "raw/jpeg" if endpoint == "raw" else "subvolblocks"
+            if by_kind.get((want, 200), 0) < 1:
+                failures.append(f"{name}: no {want} chunk request answered with 200")
+            chunk_paths = [p for _, p, s, _ in entries if s == 200 and endpoint_kind(p) == want]
+            if chunk_paths:
+                origin = f"http://127.0.0.1:{page.port}"
+                facts, problems = replay_chunk(dvid.base, chunk_paths[0], origin, vol)
+                inst_report["chunk_replay"] = facts
+                print(
+                    f"  replayed {facts['path']}: {facts['status']} {facts['content_type']} "
+                    f"{facts['bytes']} bytes, {facts.get('image')}, error {facts.get('mean_abs_error')}"
+                )
+                failures.extend(f"{name}: {p}" for p in problems)
+            bad = [(m, p, s) for m, p, s, _ in entries if s >= 400]
+            if bad:
+                failures.append(f"{name}: dvid answered errors: {bad[:5]}")
+            for ev in net:
+                path = urllib.parse.urlsplit(ev["url"]).path
+                if ev.get("failed") or ev.get("blocked") or ev.get("cors_error"):
+                    failures.append(
+                        f"{name}: browser request failed: {ev['method']} {ev['url']} "
+                        f"{ev.get('failed')} {ev.get('blocked')} {ev.get('cors_error')}"
+                    )
+                elif ev.get("status") is not None and ev.get("cors") != "*":
+                    failures.append(f"{name}: {path} has Access-Control-Allow-Origin {ev.get('cors')!r}")
+        (out / "console.log").write_text("\n".join(console) + "\n")
+        report["credentials_requests"] = page.credentials_requests
+        report["uuid"] = uuid
+    except Exception as exc:  # report, then clean up
+        failures.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        if driver is not None:
+            with contextlib.suppress(Exception):
+                driver.quit()
+        if page is not None:
+            page.stop()
+        if dvid is not None:
+            dvid.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    report["failures"] = failures
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"screenshots and logs: {out}/ (report.json, dvid.log, console.log, chromedriver.log)")
+    if args.keep:
+        print(f"kept the dvid store and Chromium profile: {work}")
+    if failures:
+        print("FAILED:")
+        for f in failures:
+            print(f"  - {f}")
+        return 1
+    print("neuroglancer displayed every instance correctly")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
