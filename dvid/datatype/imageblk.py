@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import threading
 from typing import Any, ClassVar
 
@@ -286,7 +287,7 @@ class ImageBlk(Datatype):
     def write(self, ctx: DataContext, box: Box, data: np.ndarray, plan: WritePlan | None = None) -> None:
         """Store a box of voxels (any alignment), grow extents, and update pyramid levels.
 
-        ``plan`` holds the blocks already encoded while the body arrived (all of them if given).
+        ``plan`` holds the blocks already encoded (e.g. in parallel by the handler), if given.
         """
 
         def also(batch: VersionedBatch) -> None:  # runs under the write lock, in the same batch
@@ -531,47 +532,42 @@ class ImageBlk(Datatype):
             raise BadRequest(
                 f"body holds {length} bytes, but {sub.box.size} voxels of {self.voxel_kind} need {expected}"
             )
-        data, plan = await self._receive_volume(req, sub.box, expected)
+        data = await self._receive_volume(req, sub.box, expected)
+        plan = await self._encode_in_parallel(sub.box, data)
         await asyncio.to_thread(self.write, req.ctx, sub.box, data, plan)
         return web.Response()
 
-    async def _receive_volume(
-        self, req: InstanceRequest, box: Box, expected: int
-    ) -> tuple[np.ndarray, WritePlan]:
-        """Read the body into one buffer, encoding each layer of whole blocks in a worker thread as
-        soon as it has arrived, so compression overlaps the transfer."""
+    async def _receive_volume(self, req: InstanceRequest, box: Box, expected: int) -> np.ndarray:
+        """Read the body straight into the volume's buffer, refusing a wrong length as it arrives."""
         buf = np.empty(expected, dtype=np.uint8)
-        data = buf.view(self.fmt.dtype).reshape(self.fmt.array_shape(box.shape))
-        plane_bytes = box.size[0] * box.size[1] * self.fmt.bytes_per_voxel
-        bs_z = self.block_size[2]
-        layers = [
-            (s.offset[2] // bs_z, (s.offset[2] + s.size[2] - box.offset[2]) * plane_bytes)
-            for s in self.blocks.slabs(box)
-        ]
         need = f"{box.size} voxels of {self.voxel_kind} need {expected}"
-        tasks: list[asyncio.Future[WritePlan]] = []
         received = 0
-        try:
-            async for chunk in req.request.content.iter_any():
-                end = received + len(chunk)
-                if end > expected:
-                    raise BadRequest(f"body holds more bytes than the {need}")
-                buf[received:end] = np.frombuffer(chunk, dtype=np.uint8)
-                received = end
-                while len(tasks) < len(layers) and layers[len(tasks)][1] <= received:
-                    bz = layers[len(tasks)][0]
-                    layer = asyncio.to_thread(self.blocks.plan_write, box, data, range(bz, bz + 1))
-                    tasks.append(asyncio.ensure_future(layer))
-            if received != expected:
-                raise BadRequest(f"body holds {received} bytes, but {need}")
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            raise
+        async for chunk in req.request.content.iter_any():
+            end = received + len(chunk)
+            if end > expected:
+                raise BadRequest(f"body holds more bytes than the {need}")
+            buf[received:end] = np.frombuffer(chunk, dtype=np.uint8)
+            received = end
+        if received != expected:
+            raise BadRequest(f"body holds {received} bytes, but {need}")
+        return buf.view(self.fmt.dtype).reshape(self.fmt.array_shape(box.shape))
+
+    async def _encode_in_parallel(self, box: Box, data: np.ndarray) -> WritePlan:
+        """Encode the whole blocks of a received volume in one worker thread per CPU, each taking a
+        run of block layers. (Encoding while the body still arrived was slower: the workers' GIL
+        holds stalled the event loop's receive.)"""
+        first, last = box.block_range(self.block_size)
+        layers = list(range(first[2], last[2] + 1))
+        workers = max(1, min(os.cpu_count() or 1, len(layers)))
+        step = -(-len(layers) // workers)
+        runs = [layers[i : i + step] for i in range(0, len(layers), step)]
+        parts = await asyncio.gather(
+            *(asyncio.to_thread(self.blocks.plan_write, box, data, range(r[0], r[-1] + 1)) for r in runs)
+        )
         plan = WritePlan()
-        for part in await asyncio.gather(*tasks):
+        for part in parts:
             plan.merge(part)
-        return data, plan
+        return plan
 
     def _block_span(self, req: InstanceRequest) -> tuple[Point, int]:
         if len(req.args) < 2:
