@@ -1111,3 +1111,25 @@ def test_write_to_committed_node_is_409(server):
     assert vol.call("POST", "pyramid?levels=1").status_code == 409
     assert vol.read((0, 0, 0), (8, 8, 8)).tobytes() == data.tobytes()
     assert vol.call("GET", "extents").json() == {"MinPoint": [0, 0, 0], "MaxPoint": [7, 7, 7]}
+
+
+def test_raw_volume_wire_compression_round_trips(server):
+    uuid = server.new_repo()
+    server.new_instance(uuid, "uint16blk", "vol")
+    rng = np.random.default_rng(5)
+    vol = rng.integers(0, 2000, (20, 30, 40), dtype="<u2")
+    path = f"node/{uuid}/vol/raw/0_1_2/40_30_20/3_4_5"
+    r = requests.post(
+        server.api(f"{path}?compression=lz4"), data=lz4.block.compress(vol.tobytes(), store_size=False)
+    )
+    assert r.status_code == 200, r.text
+    r = requests.get(server.api(f"{path}?compression=gzip"), timeout=10)
+    assert gzip.decompress(r.content) == vol.tobytes()
+    r = requests.get(server.api(f"{path}?compression=lz4"), timeout=10)
+    assert lz4.block.decompress(r.content, uncompressed_size=vol.nbytes) == vol.tobytes()
+    bad = requests.post(server.api(f"{path}?compression=lz4"), data=b"\x00garbage", timeout=10)
+    assert bad.status_code == 400 and "lz4" in bad.text
+    short = requests.post(server.api(f"{path}?compression=gzip"), data=gzip.compress(b"12"), timeout=10)
+    assert short.status_code == 400 and "inflates to 2 bytes" in short.text
+    assert requests.get(server.api(f"{path}?compression=zip"), timeout=10).status_code == 400
+    assert requests.get(server.api(path), timeout=10).content == vol.tobytes()

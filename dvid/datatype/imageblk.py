@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import os
 import threading
 from typing import Any, ClassVar
 
+import lz4.block
 import numpy as np
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -81,6 +83,7 @@ GET  raw/<dims>/<size>/<offset>[/<format>]
                               answers application/octet-stream of nx*ny*nz*{bpv} bytes, streamed,
                               or with /jpg one gray JPEG nx wide and ny*nz tall (uint8 only).
                               Query: scale=N reads level N of the pyramid (instance NAME_N);
+                              compression=lz4 (a bare LZ4 block) or gzip compresses a volume;
                               throttle=true (503 while the server runs its maximum of throttled
                               requests); roi=<name> is not available yet (400).
 GET  isotropic/<dims>/<size>/<offset>[/<format>]
@@ -89,7 +92,8 @@ GET  isotropic/<dims>/<size>/<offset>[/<format>]
 POST raw/0_1_2/<size>/<offset>
                               Store a volume: the body is exactly nx*ny*nz*{bpv} bytes. Any offset and
                               size: partially covered blocks are merged with what is stored. The
-                              write is atomic; extents grow; pyramid levels are updated.
+                              write is atomic; extents grow; pyramid levels are updated. With
+                              compression=lz4 (a bare LZ4 block) or gzip the body is compressed.
 GET  blocks/<bx_by_bz>/<n>    n whole blocks along +x from block (bx, by, bz), uncompressed and
                               concatenated (missing blocks are Background).
 POST blocks/<bx_by_bz>/<n>    Store n whole uncompressed blocks along +x.
@@ -490,6 +494,12 @@ class ImageBlk(Datatype):
                 vol = await asyncio.to_thread(inst.blocks.read_box, ctx, sub.box)
                 body = await asyncio.to_thread(imageio.encode_volume_jpeg, vol, fmt.quality)
                 return web.Response(body=body, content_type=fmt.content_type)
+            wire = wire_compression(req)
+            if wire:
+                req.limits.check_in_memory(sub.box.voxels * inst.fmt.bytes_per_voxel)
+                vol = await asyncio.to_thread(inst.blocks.read_box, ctx, sub.box)
+                body = await asyncio.to_thread(compress_wire, memoryview(vol).cast("B"), wire)
+                return octet_response(body)
             return await stream_volume(req, inst.blocks, ctx, sub.box)
         fmt = imageio.parse_image_format(fmt_text)
         req.limits.check_in_memory(sub.box.voxels * inst.fmt.bytes_per_voxel)
@@ -527,12 +537,17 @@ class ImageBlk(Datatype):
         req.limits.check_voxels(sub.box.voxels)
         expected = sub.box.voxels * self.fmt.bytes_per_voxel
         req.limits.check_in_memory(expected, "request body")  # also when chunked (no Content-Length)
-        length = req.request.content_length
-        if length is not None and length != expected:
-            raise BadRequest(
-                f"body holds {length} bytes, but {sub.box.size} voxels of {self.voxel_kind} need {expected}"
-            )
-        data = await self._receive_volume(req, sub.box, expected)
+        wire = wire_compression(req)
+        if wire:
+            raw = await asyncio.to_thread(decompress_wire, await req.body(), wire, expected)
+            shape = self.fmt.array_shape(sub.box.shape)
+            data = np.frombuffer(raw, dtype=self.fmt.dtype).reshape(shape)
+        else:
+            length = req.request.content_length
+            if length is not None and length != expected:
+                need = f"{sub.box.size} voxels of {self.voxel_kind} need {expected}"
+                raise BadRequest(f"body holds {length} bytes, but {need}")
+            data = await self._receive_volume(req, sub.box, expected)
         plan = await self._encode_in_parallel(sub.box, data)
         await asyncio.to_thread(self.write, req.ctx, sub.box, data, plan)
         return web.Response()
@@ -668,6 +683,35 @@ class ImageBlk(Datatype):
         self.meta.properties["pyramid_levels"] = max(levels, self.pyramid_levels)
         self.save()
         return json_response({"levels": self.pyramid_levels})
+
+
+def wire_compression(req: InstanceRequest) -> str:
+    """``?compression=`` on raw volume GET/POST: "" (none), ``lz4`` (a bare LZ4 block, as DVID's
+    label types use it) or ``gzip``."""
+    value = req.query.get("compression", "")
+    if value not in ("", "lz4", "gzip"):
+        raise BadRequest(f'compression for raw volumes must be lz4 or gzip, got "{value}"')
+    return value
+
+
+def compress_wire(raw: memoryview, wire: str) -> bytes:
+    if wire == "lz4":
+        return lz4.block.compress(raw, store_size=False)
+    return gzip.compress(raw, compresslevel=1)
+
+
+def decompress_wire(body: bytes, wire: str, expected: int) -> bytes:
+    """Inflate a compressed POST body to exactly ``expected`` bytes, or refuse it."""
+    try:
+        if wire == "lz4":
+            raw = lz4.block.decompress(body, uncompressed_size=expected)
+        else:
+            raw = gzip.decompress(body)
+    except (lz4.block.LZ4BlockError, OSError, EOFError) as exc:
+        raise BadRequest(f"body is not valid {wire} data: {exc}") from None
+    if len(raw) != expected:
+        raise BadRequest(f"{wire} body inflates to {len(raw)} bytes, expected {expected}")
+    return raw
 
 
 def _ceil_div(a: int, b: int) -> int:
