@@ -20,7 +20,6 @@ from dvid.datatype.common import envelope
 from dvid.datatype.common.blockstore import (
     BLOCK_CLASS,
     EXTENTS_CLASS,
-    VOXEL_FORMATS,
     BlockCodec,
     BlockStore,
     block_coord,
@@ -29,6 +28,7 @@ from dvid.datatype.common.blockstore import (
 )
 from dvid.datatype.common.envelope import Compression
 from dvid.datatype.common.geometry import Box
+from dvid.datatype.common.voxels import VOXEL_FORMATS
 from dvid.storage import keys
 from dvid.storage.memory import MemoryEngine
 from dvid.storage.versioned import VersionedStore

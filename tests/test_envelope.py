@@ -29,7 +29,6 @@ COMPRESSIONS = {
 HEADERS = {"none": 0x00, "none+crc": 0x08, "lz4": 0x80, "lz4+crc": 0x88, "gzip": 0x40, "snappy": 0x20}
 
 
-
 @pytest.mark.parametrize("name", sorted(HEADERS))
 def test_header_byte(name):
     out = serialize(b"hello hello hello", COMPRESSIONS[name])

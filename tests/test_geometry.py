@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dvid.datatype.common.blockstore import VOXEL_FORMATS, BlockCodec, BlockStore
+from dvid.datatype.common.blockstore import BlockCodec, BlockStore
 from dvid.datatype.common.envelope import Compression
 from dvid.datatype.common.geometry import (
     Box,
@@ -17,6 +17,7 @@ from dvid.datatype.common.geometry import (
     parse_ints,
     parse_subvolume,
 )
+from dvid.datatype.common.voxels import VOXEL_FORMATS
 from dvid.errors import BadRequest
 
 # ---- dims --------------------------------------------------------------------------------------------

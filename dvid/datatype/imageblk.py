@@ -26,7 +26,6 @@ from dvid.datatype.base import Datatype, InstanceMeta, Route
 from dvid.datatype.common import envelope, jsonio
 from dvid.datatype.common.blockstore import (
     EXTENTS_TKEY,
-    VOXEL_FORMATS,
     BlockCodec,
     BlockStore,
     WritePlan,
@@ -36,6 +35,7 @@ from dvid.datatype.common.blockstore import (
 from dvid.datatype.common.geometry import Box, Point, parse_ints, parse_subvolume
 from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
 from dvid.datatype.common.streaming import stream_pieces
+from dvid.datatype.common.voxels import VOXEL_FORMATS
 from dvid.datatype.registry import register
 from dvid.errors import BadRequest, NotFound
 from dvid.storage.versioned import DataContext, VersionedBatch

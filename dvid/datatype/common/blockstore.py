@@ -20,6 +20,7 @@ import numpy as np
 from dvid.datatype.common import envelope
 from dvid.datatype.common.envelope import Compression
 from dvid.datatype.common.geometry import Box, Point, iter_block_rows
+from dvid.datatype.common.voxels import VoxelFormat
 from dvid.storage import keys
 from dvid.storage.versioned import DataContext, VersionedBatch
 
@@ -35,32 +36,6 @@ def block_tkey(bx: int, by: int, bz: int) -> bytes:
 def block_coord(tk: bytes) -> Point:
     """The (x, y, z) block coordinate of a block tkey."""
     return keys.zyx_from_bytes(tk, 2)
-
-
-@dataclass(frozen=True)
-class VoxelFormat:
-    """The voxel type of a volume: numpy dtype (little-endian) and channels per voxel."""
-
-    kind: str
-    dtype: np.dtype
-    channels: int = 1
-
-    @property
-    def bytes_per_voxel(self) -> int:
-        return self.dtype.itemsize * self.channels
-
-    def array_shape(self, zyx: tuple[int, int, int]) -> tuple[int, ...]:
-        return (*zyx, self.channels) if self.channels > 1 else zyx
-
-
-VOXEL_FORMATS = {
-    "uint8": VoxelFormat("uint8", np.dtype("<u1")),
-    "uint16": VoxelFormat("uint16", np.dtype("<u2")),
-    "uint32": VoxelFormat("uint32", np.dtype("<u4")),
-    "uint64": VoxelFormat("uint64", np.dtype("<u8")),
-    "float32": VoxelFormat("float32", np.dtype("<f4")),
-    "rgba8": VoxelFormat("rgba8", np.dtype("<u1"), channels=4),
-}
 
 
 class BlockCodec:

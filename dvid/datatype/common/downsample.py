@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dvid.datatype.common.imageio import VALUE_DTYPES, VALUE_KINDS
+from dvid.datatype.common.voxels import voxel_format
 
 
 def downsample_2x(vol: np.ndarray, value_kind: str) -> np.ndarray:
@@ -20,15 +20,9 @@ def downsample_2x(vol: np.ndarray, value_kind: str) -> np.ndarray:
     Returns a new little-endian array of the kind's dtype.  Raises ValueError if the array's dtype or shape
     does not fit ``value_kind``.
     """
-    dtype = VALUE_DTYPES.get(value_kind)
-    if dtype is None:
-        raise ValueError(f"unknown value kind {value_kind!r}; expected one of {', '.join(VALUE_KINDS)}")
-    rgba = value_kind == "rgba8"
-    if vol.ndim != (4 if rgba else 3) or (rgba and vol.shape[3] != 4):
-        want = "(nz, ny, nx, 4)" if rgba else "(nz, ny, nx)"
-        raise ValueError(f"{value_kind} volume must have shape {want}, got {vol.shape}")
-    if vol.dtype.kind != dtype.kind or vol.dtype.itemsize != dtype.itemsize:
-        raise ValueError(f"{value_kind} volume must have dtype {dtype}, got {vol.dtype}")
+    fmt = voxel_format(value_kind)
+    fmt.check(vol, 3, "volume", "nz, ny, nx")
+    dtype = fmt.dtype
     nz, ny, nx = ((n + 1) // 2 for n in vol.shape[:3])
     extra = vol.shape[3:]
     if 0 in (nz, ny, nx):

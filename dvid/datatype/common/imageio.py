@@ -33,6 +33,7 @@ from typing import Any, Final, Literal
 import numpy as np
 from PIL import Image
 
+from dvid.datatype.common.voxels import VOXEL_FORMATS, voxel_format
 from dvid.errors import BadRequest
 
 ImageKind = Literal["png", "jpeg", "tiff", "bmp"]
@@ -41,15 +42,7 @@ JPEG_DEFAULT_QUALITY: Final = 80
 JPEG_MAX_DIMENSION: Final = 65535
 """Largest width or height a baseline JPEG can describe."""
 
-VALUE_KINDS: Final = ("uint8", "uint16", "uint32", "uint64", "float32", "rgba8")
-VALUE_DTYPES: Final[dict[str, np.dtype[Any]]] = {
-    "uint8": np.dtype("u1"),
-    "uint16": np.dtype("<u2"),
-    "uint32": np.dtype("<u4"),
-    "uint64": np.dtype("<u8"),
-    "float32": np.dtype("<f4"),
-    "rgba8": np.dtype("u1"),
-}
+VALUE_DTYPES: Final[dict[str, np.dtype[Any]]] = {kind: f.dtype for kind, f in VOXEL_FORMATS.items()}
 """Little-endian numpy dtype of one channel of each value kind (rgba8 has 4 channels)."""
 
 _CONTENT_TYPES: Final[dict[str, str]] = {
@@ -116,16 +109,9 @@ def _check_quality(quality: int) -> None:
 
 def _normalize(plane: np.ndarray, value_kind: str) -> np.ndarray:
     """Check a plane against its value kind; return it C-contiguous and little-endian."""
-    dtype = VALUE_DTYPES.get(value_kind)
-    if dtype is None:
-        raise ValueError(f"unknown value kind {value_kind!r}; expected one of {', '.join(VALUE_KINDS)}")
-    rgba = value_kind == "rgba8"
-    if plane.ndim != (3 if rgba else 2) or (rgba and plane.shape[2] != 4):
-        want = "(height, width, 4)" if rgba else "(height, width)"
-        raise ValueError(f"{value_kind} plane must have shape {want}, got {plane.shape}")
-    if plane.dtype.kind != dtype.kind or plane.dtype.itemsize != dtype.itemsize:
-        raise ValueError(f"{value_kind} plane must have dtype {dtype}, got {plane.dtype}")
-    return np.ascontiguousarray(plane, dtype=dtype)
+    fmt = voxel_format(value_kind)
+    fmt.check(plane, 2, "plane", "height, width")
+    return np.ascontiguousarray(plane, dtype=fmt.dtype)
 
 
 def _check_size(width: int, height: int, kind: str) -> None:
