@@ -19,6 +19,8 @@ import lz4.block
 import numpy as np
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from dvid.config import Config, ServerSettings
@@ -1133,3 +1135,26 @@ def test_raw_volume_wire_compression_round_trips(server):
     assert short.status_code == 400 and "inflates to 2 bytes" in short.text
     assert requests.get(server.api(f"{path}?compression=zip"), timeout=10).status_code == 400
     assert requests.get(server.api(path), timeout=10).content == vol.tobytes()
+
+
+@given(
+    st.tuples(*[st.integers(-4, 4)] * 3),
+    st.tuples(*[st.integers(1, 40)] * 3),
+    st.sampled_from([(32, 32, 32), (64, 16, 8), (600, 8, 8)]),
+)
+@settings(max_examples=60, deadline=None)
+def test_pyramid_tiles_cover_the_region_exactly_once(lo_blocks, n_blocks, block_size):
+    from dvid.datatype.imageblk import PYRAMID_TILE, _tiles
+
+    lo = tuple(b * s for b, s in zip(lo_blocks, block_size, strict=True))
+    hi = tuple(a + n * s for a, n, s in zip(lo, n_blocks, block_size, strict=True))
+    covered = np.zeros([h - a for a, h in zip(lo, hi, strict=True)][::-1], dtype=np.uint8)
+    for tile in _tiles(lo, hi, block_size):
+        assert tile.is_aligned(block_size)
+        assert tile.size[2] == block_size[2]
+        assert tile.size[0] <= max(PYRAMID_TILE, block_size[0]) and tile.size[1] <= max(
+            PYRAMID_TILE, block_size[1]
+        )
+        (x, y, z), (nx, ny, nz) = [o - a for o, a in zip(tile.offset, lo, strict=True)], tile.size
+        covered[z : z + nz, y : y + ny, x : x + nx] += 1
+    assert (covered == 1).all()

@@ -348,8 +348,7 @@ class ImageBlk(Datatype):
             # the half-resolution region, widened to whole blocks of the level
             lo = tuple((o // 2) // b * b for o, b in zip(region.offset, bs, strict=True))
             hi = tuple(_ceil_div(_ceil_div(e, 2), b) * b for e, b in zip(region.end, bs, strict=True))
-            for z0 in range(lo[2], hi[2], bs[2]):
-                dst_box = Box((lo[0], lo[1], z0), (hi[0] - lo[0], hi[1] - lo[1], bs[2]))
+            for dst_box in _tiles(lo, hi, bs):
                 src_box = Box(
                     tuple(2 * o for o in dst_box.offset),  # type: ignore[arg-type]
                     tuple(2 * s for s in dst_box.size),  # type: ignore[arg-type]
@@ -712,6 +711,23 @@ def decompress_wire(body: bytes, wire: str, expected: int) -> bytes:
     if len(raw) != expected:
         raise BadRequest(f"{wire} body inflates to {len(raw)} bytes, expected {expected}")
     return raw
+
+
+#: Pyramid work goes tile by tile (at most this many voxels across in x and y, whole blocks), so
+#: building the levels of a large volume holds only a few tiles in memory.
+PYRAMID_TILE = 512
+
+
+def _tiles(lo: Point, hi: Point, block_size: Point) -> list[Box]:
+    """Block-aligned boxes tiling ``[lo, hi)``: one block layer thick, up to PYRAMID_TILE wide."""
+    step_x = max(block_size[0], PYRAMID_TILE // block_size[0] * block_size[0])
+    step_y = max(block_size[1], PYRAMID_TILE // block_size[1] * block_size[1])
+    return [
+        Box((x, y, z), (min(step_x, hi[0] - x), min(step_y, hi[1] - y), block_size[2]))
+        for z in range(lo[2], hi[2], block_size[2])
+        for y in range(lo[1], hi[1], step_y)
+        for x in range(lo[0], hi[0], step_x)
+    ]
 
 
 def _ceil_div(a: int, b: int) -> int:
