@@ -1158,3 +1158,19 @@ def test_pyramid_tiles_cover_the_region_exactly_once(lo_blocks, n_blocks, block_
         (x, y, z), (nx, ny, nz) = [o - a for o, a in zip(tile.offset, lo, strict=True)], tile.size
         covered[z : z + nz, y : y + ny, x : x + nx] += 1
     assert (covered == 1).all()
+
+
+def test_post_blocks_grows_extents_and_reads_back(server):
+    uuid = server.new_repo()
+    server.new_instance(uuid, "rgba8blk", "color", BlockSize="8,8,8")
+    blocks = np.random.default_rng(3).integers(0, 255, (3, 8, 8, 8, 4), dtype=np.uint8)
+    r = requests.post(server.api(f"node/{uuid}/color/blocks/1_2_-1/3"), data=blocks.tobytes(), timeout=10)
+    assert r.status_code == 200, r.text
+    ext = requests.get(server.api(f"node/{uuid}/color/extents"), timeout=10).json()
+    assert ext == {"MinPoint": [8, 16, -8], "MaxPoint": [31, 23, -1]}
+    got = requests.get(server.api(f"node/{uuid}/color/raw/0_1_2/24_8_8/8_16_-8"), timeout=10).content
+    vol = np.frombuffer(got, np.uint8).reshape(8, 8, 24, 4)
+    for i in range(3):
+        assert np.array_equal(vol[:, :, 8 * i : 8 * (i + 1)], blocks[i])
+    again = requests.get(server.api(f"node/{uuid}/color/blocks/1_2_-1/3"), timeout=10).content
+    assert again == blocks.tobytes()

@@ -610,13 +610,13 @@ class ImageBlk(Datatype):
         body = await req.body()
         if len(body) != span * nbytes:
             raise BadRequest(f"body holds {len(body)} bytes, but {span} blocks need {span * nbytes}")
-        shape = self.blocks.codec.block_shape
-        blocks = [
-            ((bx + i, by, bz), np.frombuffer(body, self.fmt.dtype, count=nbytes // self.fmt.dtype.itemsize,
-                                             offset=i * nbytes).reshape(shape))
-            for i in range(span)
-        ]  # fmt: skip
-        await asyncio.to_thread(self.blocks.write_blocks, req.ctx, blocks, self.write_lock)
+        # the span as one box (blocks side by side along x), written like a raw POST, so extents
+        # and pyramid levels follow (DVID leaves extents alone here)
+        blocks = np.frombuffer(body, self.fmt.dtype).reshape((span, *self.blocks.codec.block_shape))
+        data = np.concatenate(list(blocks), axis=2)
+        bs = self.block_size
+        box = Box((bx * bs[0], by * bs[1], bz * bs[2]), (span * bs[0], bs[1], bs[2]))
+        await asyncio.to_thread(self.write, req.ctx, box, data)
         return web.Response()
 
     def _block_payload(self, stored: bytes, compression: str) -> bytes:
