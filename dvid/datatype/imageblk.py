@@ -194,6 +194,9 @@ class ImageBlk(Datatype):
     """Shared implementation; subclasses fix the voxel kind."""
 
     voxel_kind: ClassVar[str]
+    interpolable: ClassVar[bool] = True
+    #: ``?compression=`` values a raw volume GET can answer with.
+    output_compressions: ClassVar[tuple[str, ...]] = ("lz4", "gzip")
     Settings = ImageSettings
     routes = (
         Route("metadata", ("GET", "HEAD"), "handle_metadata", mutates=False),
@@ -264,7 +267,7 @@ class ImageBlk(Datatype):
             max_index = [c // b for c, b in zip(ext[1], self.block_size, strict=True)]
         return {
             "Values": self.values_info(),
-            "Interpolable": True,
+            "Interpolable": self.interpolable,
             "BlockSize": list(s.BlockSize),
             "VoxelSize": list(s.VoxelSize),
             "VoxelUnits": list(s.VoxelUnits),
@@ -331,8 +334,6 @@ class ImageBlk(Datatype):
 
     def build_pyramid(self, ctx_for: Any, levels: int, node_uuid: str, box: Box | None = None) -> None:
         """Create (if needed) and fill levels 1..levels from this volume, over ``box`` or the extents."""
-        from dvid.datatype.common.downsample import downsample_2x
-
         src: ImageBlk = self
         src_ctx = ctx_for(self)
         region = box
@@ -354,7 +355,7 @@ class ImageBlk(Datatype):
                     tuple(2 * s for s in dst_box.size),  # type: ignore[arg-type]
                 )
                 with dst.pyramid_lock:
-                    data = downsample_2x(src.blocks.read_box(src_ctx, src_box), src.voxel_kind)
+                    data = src.downsample(src.blocks.read_box(src_ctx, src_box))
                     dst.blocks.write_box(dst_ctx, dst_box, data, dst.write_lock)
                 dst._grow_instance_extents(dst_box)
             src, src_ctx, region = (
@@ -362,6 +363,16 @@ class ImageBlk(Datatype):
                 dst_ctx,
                 Box(lo, tuple(h - lo_ for h, lo_ in zip(hi, lo, strict=True))),
             )  # type: ignore[arg-type]
+
+    def downsample(self, vol: np.ndarray) -> np.ndarray:
+        """One pyramid step: 2x2x2 mean with floor (label types override with a mode)."""
+        from dvid.datatype.common.downsample import downsample_2x
+
+        return downsample_2x(vol, self.voxel_kind)
+
+    def compressed_volume_response(self, vol: np.ndarray, wire: str) -> web.Response:
+        """A raw volume answered with ``?compression=`` (lz4 or gzip; label types add more)."""
+        return octet_response(compress_wire(memoryview(vol).cast("B"), wire))
 
     def _ensure_level(self, level: int, node_uuid: str) -> ImageBlk:
         try:
@@ -493,12 +504,11 @@ class ImageBlk(Datatype):
                 vol = await asyncio.to_thread(inst.blocks.read_box, ctx, sub.box)
                 body = await asyncio.to_thread(imageio.encode_volume_jpeg, vol, fmt.quality)
                 return web.Response(body=body, content_type=fmt.content_type)
-            wire = wire_compression(req)
+            wire = wire_compression(req, self.output_compressions)
             if wire:
                 req.limits.check_in_memory(sub.box.voxels * inst.fmt.bytes_per_voxel)
                 vol = await asyncio.to_thread(inst.blocks.read_box, ctx, sub.box)
-                body = await asyncio.to_thread(compress_wire, memoryview(vol).cast("B"), wire)
-                return octet_response(body)
+                return await asyncio.to_thread(self.compressed_volume_response, vol, wire)
             return await stream_volume(req, inst.blocks, ctx, sub.box)
         fmt = imageio.parse_image_format(fmt_text)
         req.limits.check_in_memory(sub.box.voxels * inst.fmt.bytes_per_voxel)
@@ -519,7 +529,7 @@ class ImageBlk(Datatype):
                 size[axis] = max(1, int(box.size[axis] * fine / res[axis] + 0.5))
             read = Box(box.offset, tuple(size))  # type: ignore[arg-type]
             plane = _plane(self.blocks.read_box(ctx, read), sub.dims)
-            plane = imageio.isotropic_resize(plane, box.size[b], box.size[a], True)
+            plane = imageio.isotropic_resize(plane, box.size[b], box.size[a], self.interpolable)
         else:
             plane = _plane(self.blocks.read_box(ctx, box), sub.dims)
         return imageio.encode_slice(plane, self.voxel_kind, fmt)
@@ -536,7 +546,7 @@ class ImageBlk(Datatype):
         req.limits.check_voxels(sub.box.voxels)
         expected = sub.box.voxels * self.fmt.bytes_per_voxel
         req.limits.check_in_memory(expected, "request body")  # also when chunked (no Content-Length)
-        wire = wire_compression(req)
+        wire = wire_compression(req, INPUT_COMPRESSIONS)
         if wire:
             raw = await asyncio.to_thread(decompress_wire, await req.body(), wire, expected)
             shape = self.fmt.array_shape(sub.box.shape)
@@ -684,12 +694,15 @@ class ImageBlk(Datatype):
         return json_response({"levels": self.pyramid_levels})
 
 
-def wire_compression(req: InstanceRequest) -> str:
-    """``?compression=`` on raw volume GET/POST: "" (none), ``lz4`` (a bare LZ4 block, as DVID's
-    label types use it) or ``gzip``."""
+INPUT_COMPRESSIONS = ("lz4", "gzip")
+
+
+def wire_compression(req: InstanceRequest, allowed: tuple[str, ...]) -> str:
+    """``?compression=`` on raw volume GET/POST: "" (none) or one of ``allowed`` (``lz4`` is a bare
+    LZ4 block, as DVID's label types use it)."""
     value = req.query.get("compression", "")
-    if value not in ("", "lz4", "gzip"):
-        raise BadRequest(f'compression for raw volumes must be lz4 or gzip, got "{value}"')
+    if value and value not in allowed:
+        raise BadRequest(f'compression for raw volumes must be one of {", ".join(allowed)}, got "{value}"')
     return value
 
 
