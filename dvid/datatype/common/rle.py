@@ -44,6 +44,8 @@ def _as_runs(runs: np.ndarray | Sequence[Sequence[int]]) -> np.ndarray:
         return np.zeros((0, 4), dtype=np.int64)
     if arr.ndim != 2 or arr.shape[1] != 4 or not np.issubdtype(arr.dtype, np.integer):
         raise BadRequest(f"runs must be an integer array of shape (n, 4), got {arr.dtype} {arr.shape}")
+    if arr.dtype.itemsize >= 4 and (arr.min() < _I32_MIN or arr.max() > _I32_MAX):
+        raise BadRequest("run coordinates and lengths must fit in 32-bit signed integers")
     return arr.astype(np.int64, copy=False)
 
 
@@ -54,11 +56,11 @@ def _to_int32(runs: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(runs, dtype=np.int32)
 
 
-def _block_size(block_size: int | Sequence[int]) -> np.ndarray:
-    """``(sx, sy, sz)`` as int64; an int means a cube."""
+def _block_size(block_size: int | Sequence[int], what: str = "block size (x, y, z)") -> np.ndarray:
+    """Three positive ints as int64, in the order given; one int means a cube."""
     size = np.asarray([block_size] * 3 if np.isscalar(block_size) else block_size)
     if size.shape != (3,) or not np.issubdtype(size.dtype, np.integer) or (size <= 0).any():
-        raise BadRequest(f"block size must be one or three positive integers (x, y, z), got {block_size!r}")
+        raise BadRequest(f"{what} must be one or three positive integers, got {block_size!r}")
     return size.astype(np.int64)
 
 
@@ -84,7 +86,7 @@ def _rows_changed(*cols: np.ndarray) -> np.ndarray:
 def block_runs_by_label(
     block: np.ndarray, origin: tuple[int, int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of every non-zero label in a ``(nz, ny, nx)`` label block whose first voxel is ``origin`` (x, y, z).
+    """Runs of every non-zero label in a ``(nz, ny, nx)`` block whose first voxel is ``origin`` (x, y, z).
 
     Returns ``(labels, runs, offsets)``: the sorted distinct non-zero labels (uint64), all runs (int32,
     global coordinates) grouped by label, and offsets (int64, ``len(labels) + 1``) such that label ``i``
@@ -161,7 +163,9 @@ def decode_sparsevol(data: bytes) -> np.ndarray:
     The reserved byte and the voxel count are ignored (DVID and neuclease write 0 there).
     """
     if len(data) < HEADER_BYTES:
-        raise BadRequest(f"sparsevol payload is {len(data)} bytes, shorter than its {HEADER_BYTES}-byte header")
+        raise BadRequest(
+            f"sparsevol payload is {len(data)} bytes, shorter than its {HEADER_BYTES}-byte header"
+        )
     descriptor, ndim, run_dim = data[0], data[1], data[2]
     if descriptor != 0:
         raise BadRequest(f"sparsevol payload descriptor {descriptor} is not supported (only 0, binary)")
@@ -292,7 +296,7 @@ def runs_mask_in_block(
     ``block_shape`` is the numpy shape ``(nz, ny, nx)`` (an int means a cube). Runs, or parts of runs,
     outside the block are ignored; overlapping runs are fine.
     """
-    nz, ny, nx = (int(v) for v in _block_size(block_shape))
+    nz, ny, nx = (int(v) for v in _block_size(block_shape, "block shape (nz, ny, nx)"))
     x0, y0, z0 = (int(v) for v in origin)
     r = clip_runs(
         runs, minx=x0, maxx=x0 + nx - 1, miny=y0, maxy=y0 + ny - 1, minz=z0, maxz=z0 + nz - 1
