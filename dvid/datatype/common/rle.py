@@ -284,8 +284,8 @@ def split_runs_by_block(
     order = np.lexsort((cut[:, 0], cut[:, 1], cut[:, 2], coords[:, 0], coords[:, 1], coords[:, 2]))
     cut, coords = _to_int32(cut[order]), coords[order]
     first = np.flatnonzero(_rows_changed(coords[:, 0], coords[:, 1], coords[:, 2]))
-    keys = [tuple(int(v) for v in c) for c in coords[first]]
-    return dict(zip(keys, np.split(cut, first[1:]), strict=True))  # type: ignore[arg-type]
+    keys = [(int(bx), int(by), int(bz)) for bx, by, bz in coords[first].tolist()]
+    return dict(zip(keys, np.split(cut, first[1:]), strict=True))
 
 
 def runs_mask_in_block(
