@@ -30,6 +30,7 @@ from typing import Any
 
 import msgpack
 
+from dvid.dag.ancestry import Ancestry
 from dvid.dag.dag import Node, VersionDAG, log_entry, now_rfc3339
 from dvid.datatype import registry
 from dvid.datatype.base import Datatype, InstanceMeta, parse_bool_setting, parse_tags_setting
@@ -620,3 +621,9 @@ class _RepoAccess:
 
     def create_sibling(self, config: dict[str, Any], node_uuid: str) -> Datatype:
         return self._manager.new_instance(self._repo, self._repo.dag.node_by_uuid(node_uuid), config)
+
+    def siblings(self) -> list[Datatype]:
+        return list(self._repo.instances.values())
+
+    def root_ancestry(self) -> Ancestry:
+        return self._repo.dag.ancestry(self._repo.dag.root_version)

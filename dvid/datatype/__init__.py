@@ -1,3 +1,3 @@
 """Datatypes: importing this package registers every compiled-in type."""
 
-from dvid.datatype import imageblk, keyvalue, labelblk  # noqa: F401
+from dvid.datatype import imageblk, keyvalue, labelblk, labelvol  # noqa: F401

@@ -77,6 +77,14 @@ class RepoAccess(Protocol):
         """Create an instance in the same repo from DVID's creation JSON, as if POSTed at ``node_uuid``."""
         ...
 
+    def siblings(self) -> list[Datatype]:
+        """Every instance of the repo (this one included)."""
+        ...
+
+    def root_ancestry(self) -> Ancestry:
+        """The ancestry of the repo's root version (where repo-wide values are kept)."""
+        ...
+
 
 class NoSettings(BaseModel):
     """Datatypes without creation settings of their own."""
@@ -212,7 +220,8 @@ class Datatype:
     # ---- routing -----------------------------------------------------------------------------
     def _build_route_table(self) -> dict[str, dict[str, Route]]:
         table: dict[str, dict[str, Route]] = {}
-        for route in (*self._common_routes, *self.routes):
+        sync = (Route("sync", ("POST",), "handle_post_sync", mutates=False),) if self.syncable_types else ()
+        for route in (*self._common_routes, *sync, *self.routes):
             for method in route.methods:
                 table.setdefault(route.endpoint, {})[method] = route
         return table
@@ -247,5 +256,41 @@ class Datatype:
             self.meta.tags = dict(body)
         else:
             self.meta.tags.update(body)
+        self.save()
+        return web.Response()
+
+    # ---- syncs -------------------------------------------------------------------------------
+    def check_sync_target(self, target: Datatype) -> None:
+        """Refuse a sync partner of an allowed type that does not fit (subclasses override)."""
+
+    async def handle_post_sync(self, req: InstanceRequest) -> web.StreamResponse:
+        """``POST .../sync[?replace=true]`` with ``{"sync": "name1,name2"}``: this instance receives
+        changes from the named instances (stored as their data UUIDs)."""
+        body = await req.json_object()
+        names_text = body.get("sync")
+        if not isinstance(names_text, str):
+            raise BadRequest('sync needs a JSON object {"sync": "name1,name2"} with a string value')
+        names = [n.strip() for n in names_text.split(",") if n.strip()]
+        if names and self.repo_access is None:
+            raise BadRequest("syncs need the repo of this instance")
+        targets: list[Datatype] = []
+        for name in names:
+            assert self.repo_access is not None
+            target = self.repo_access.sibling(name)  # NotFound (404) if unknown
+            if target.type_name not in self.syncable_types:
+                allowed = ", ".join(sorted(self.syncable_types))
+                raise BadRequest(
+                    f"data {name!r} is of type {target.type_name};"
+                    f" {self.type_name} can only sync with {allowed}"
+                )
+            if target is self:
+                raise BadRequest(f"data {name!r} cannot sync with itself")
+            self.check_sync_target(target)
+            targets.append(target)
+        syncs = [] if req.query_bool("replace") else list(self.meta.syncs)
+        for target in targets:
+            if target.meta.data_uuid not in syncs:
+                syncs.append(target.meta.data_uuid)
+        self.meta.syncs = syncs
         self.save()
         return web.Response()

@@ -26,6 +26,7 @@ from dvid.datatype.base import Datatype, InstanceMeta, Route
 from dvid.datatype.common import envelope, jsonio
 from dvid.datatype.common.blockstore import (
     EXTENTS_TKEY,
+    BlockChange,
     BlockCodec,
     BlockStore,
     WritePlan,
@@ -305,9 +306,33 @@ class ImageBlk(Datatype):
 
         if plan is None:
             plan = self.blocks.plan_write(box, data)
-        self.blocks.commit_write(ctx, data, plan, self.write_lock, also=also)
+        listeners = self.block_listeners()
+        changes = None
+        results: list[Any] = []
+        if listeners:
+            decode = self.blocks.codec.decode
+
+            def changes(batch: VersionedBatch, written: list[BlockChange]) -> None:
+                # under the write lock, in the same atomic batch as the blocks
+                results[:] = [lst.blocks_changed(batch, ctx.ancestry, written, decode) for lst in listeners]
+
+        self.blocks.commit_write(ctx, data, plan, self.write_lock, also=also, changes=changes)
+        for listener, result in zip(listeners, results, strict=False):
+            listener.blocks_committed(ctx.ancestry, result)
         self._grow_instance_extents(box)
         self.update_pyramid(ctx, box)
+
+    def block_listeners(self) -> list[Any]:
+        """Instances that sync from this one and keep data derived from its blocks (labelvol): those
+        whose ``meta.syncs`` names this instance and that have a ``blocks_changed`` method."""
+        if self.repo_access is None:
+            return []
+        uuid = self.meta.data_uuid
+        return [
+            inst
+            for inst in self.repo_access.siblings()
+            if inst is not self and uuid in inst.meta.syncs and hasattr(inst, "blocks_changed")
+        ]
 
     def _grow_instance_extents(self, box: Box) -> None:
         with self.extents_lock:  # concurrent writers must not lose each other's growth

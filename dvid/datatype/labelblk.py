@@ -74,6 +74,10 @@ GET  specificblocks?blocks=x1,y1,z1,...[&compression=]
                               Listed blocks, framed as for uint8blk's (stored payload by default).
 GET  subvolblocks/<size>/<offset>[?compression=]
                               As for uint8blk.
+POST sync[?replace=true]      Body {"sync": "name1,name2"}: labelvol instances (same BlockSize)
+                              this one receives changes from (replace=true replaces the list; ""
+                              clears it). For a labelvol to index this volume, POST the sync on
+                              the labelvol naming this instance (see the labelvol help).
 POST pyramid?levels=N         Build levels 1..N (NAME_1 ...): each voxel of a level is the most
                               frequent non-zero label of its 2x2x2 cube below (ties: the smaller
                               label; 0 only if all eight are 0). Later writes keep them current.
@@ -109,6 +113,7 @@ class LabelBlk(ImageBlk):
     interpolable = False
     help_text = HELP
     Settings = LabelSettings
+    syncable_types = frozenset({"labelvol"})
     output_compressions: ClassVar[tuple[str, ...]] = ("lz4", "gzip", "google", "googlegzip")
     routes = (
         *(r for r in ImageBlk.routes if r.endpoint != "blocks"),
@@ -120,6 +125,14 @@ class LabelBlk(ImageBlk):
 
     def values_info(self) -> list[dict[str, str]]:
         return [{"DataType": "uint64", "Label": "labelblk"}]
+
+    def check_sync_target(self, target: Any) -> None:
+        other = tuple(getattr(target, "block_size", ()))
+        if other != self.block_size:
+            raise BadRequest(
+                f"labelblk {self.name!r} has BlockSize {list(self.block_size)} but {target.type_name}"
+                f" {target.name!r} has {list(other)}: they must be equal to sync"
+            )
 
     def info(self) -> dict[str, Any]:
         """DVID's labelblk info has no top-level Extents (Extended carries MinPoint/MaxPoint)."""

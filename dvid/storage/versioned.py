@@ -77,9 +77,9 @@ def _group_versions(scan: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes
 class VersionedBatch:
     """Versioned puts and deletes applied in one atomic engine batch."""
 
-    def __init__(self, ctx: DataContext) -> None:
+    def __init__(self, ctx: DataContext, engine_batch: WriteBatch | None = None) -> None:
         self._ctx = ctx
-        self._wb: WriteBatch = ctx.engine.batch()
+        self._wb: WriteBatch = engine_batch if engine_batch is not None else ctx.engine.batch()
 
     def put(self, tk: bytes, value: bytes) -> None:
         iid, ver = self._ctx.instance_id, self._ctx.version
@@ -93,6 +93,12 @@ class VersionedBatch:
 
     def commit(self) -> None:
         self._wb.commit()
+
+    def for_context(self, ctx: DataContext) -> VersionedBatch:
+        """A batch writing ``ctx``'s keys into this same atomic engine batch (same engine only)."""
+        if ctx.engine is not self._ctx.engine:
+            raise ValueError("a shared batch needs both contexts on one storage engine")
+        return VersionedBatch(ctx, self._wb)
 
     def __enter__(self) -> VersionedBatch:
         return self

@@ -109,6 +109,10 @@ def _covers_block(src: tuple[slice, ...], block_size: Point) -> bool:
     return all(s.start == 0 and s.stop == n for s, n in zip(src, zyx, strict=True))
 
 
+#: One block of a write: (coord, stored value before or None, new stored value).
+BlockChange = tuple[Point, "bytes | None", bytes]
+
+
 @dataclass
 class WritePlan:
     """Blocks of a write: encoded whole blocks, and partial ones as (coord, block slices, data slices)."""
@@ -200,13 +204,24 @@ class BlockStore:
         lock: threading.Lock,
         *,
         also: Callable[[VersionedBatch], None] | None = None,
+        changes: Callable[[VersionedBatch, list[BlockChange]], None] | None = None,
     ) -> list[Point]:
         """Merge the partial blocks of a plan with what is stored, under ``lock``, and write every
-        block in one atomic batch (with whatever ``also`` adds); returns the coordinates written."""
+        block in one atomic batch (with whatever ``also`` adds); returns the coordinates written.
+
+        ``changes``, if given, is called under the lock inside the batch with every block written as
+        ``(coord, stored value before or None, new stored value)``, so derived data (labelvol's
+        runs) can be written atomically with the blocks.
+        """
         encoded = list(plan.encoded)
+        before: dict[Point, bytes | None] = {}
         with lock:
+            if changes is not None:
+                for coord, _ in encoded:
+                    before[coord] = ctx.get(block_tkey(*coord))
             for coord, src, dst in plan.partial:
                 stored = ctx.get(block_tkey(*coord))
+                before[coord] = stored
                 if stored is None:
                     block = np.full(self.codec.block_shape, self.background, dtype=self.codec.fmt.dtype)
                 else:
@@ -218,6 +233,8 @@ class BlockStore:
                     batch.put(block_tkey(*coord), value)
                 if also is not None:
                     also(batch)
+                if changes is not None:
+                    changes(batch, [(coord, before[coord], value) for coord, value in encoded])
         return [coord for coord, _ in encoded]
 
     def write_box(

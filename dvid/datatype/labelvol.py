@@ -1,0 +1,410 @@
+"""labelvol: sparse volumes, i.e. for every label the runs of its voxels, block by block.
+
+Kept in step with a ``labelblk`` it syncs from: every write of label blocks recomputes the runs of
+the blocks written, in the same atomic batch as the blocks (see ``ImageBlk.block_listeners``), so
+both instances agree at the version the write was made in.
+
+Storage (spec image-label.md §3.1): tkey class 227 = label (u64 BE) + ZYX block index, value = the
+label's runs in that block (16 bytes each, no header); class 228 = the max label of a version (u64 LE,
+read through the version's ancestry); class 229 at the root version = the repo-wide max label, which
+``nextlabel`` reservations also raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import struct
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import lz4.block
+import numpy as np
+from aiohttp import web
+
+from dvid.dag.ancestry import Ancestry
+from dvid.datatype.base import Datatype, InstanceMeta, Route
+from dvid.datatype.common import rle
+from dvid.datatype.common.blockstore import BlockChange
+from dvid.datatype.common.geometry import Point, parse_ints
+from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
+from dvid.datatype.imageblk import ImageSettings
+from dvid.datatype.registry import register
+from dvid.errors import BadRequest, NotFound
+from dvid.storage import keys
+from dvid.storage.versioned import DataContext, VersionedBatch
+
+RUNS_CLASS = 227
+MAXLABEL_CLASS = 228
+REPO_MAXLABEL_CLASS = 229
+MAXLABEL_TKEY = keys.tkey(MAXLABEL_CLASS)
+REPO_MAXLABEL_TKEY = keys.tkey(REPO_MAXLABEL_CLASS)
+MAX_LABEL = 2**64 - 1
+MAX_RESERVE = 2**32  # labels one nextlabel POST may reserve
+_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+BOUND_NAMES = ("minx", "maxx", "miny", "maxy", "minz", "maxz")
+
+HELP = """\
+labelvol: sparse volumes (the voxels of each label as runs)
+===========================================================
+
+For every label, the runs of its voxels: a run is one row of x-consecutive voxels (x, y, z, length),
+stored per (label, block) under DVID's key layout. A labelvol is normally synced to a labelblk of
+the same BlockSize: every write to the labelblk (raw or blocks POST) recomputes the runs of the
+blocks written, atomically with the write and at the same version, so the two always agree. Label 0
+(background) is never indexed. Reads at a version see exactly that version's history.
+
+Creation (POST /api/repo/{uuid}/instance), settings are strings:
+    {"typename": "labelvol", "dataname": "bodies",
+     "BlockSize": "64,64,64",      must equal the synced labelblk's (default 64,64,64, as labelblk)
+     "VoxelSize": "8,8,8",
+     "VoxelUnits": "nanometers"}
+
+Setting up the sync (DVID needs both directions; this server derives the runs from the first):
+    POST /api/node/{uuid}/bodies/sync          {"sync": "segmentation"}
+    POST /api/node/{uuid}/segmentation/sync    {"sync": "bodies"}
+Blocks written to the labelblk before the sync are not indexed.
+
+Paths below are under /api/node/{uuid}/{dataname}. <label> is a decimal uint64 other than 0.
+
+GET  help                     This text.
+GET  info                     {"Base": ..., "Extended": {"BlockSize", "VoxelSize", "VoxelUnits",
+                              "MaxRepoLabel"}}; Base.Syncs names the synced instances.
+POST sync[?replace=true]      Body {"sync": "name1,name2"}: receive changes from these labelblk
+                              instances (added to the current syncs, or replacing them; with
+                              replace=true, "" clears them). 404 unknown instance; 400 an instance
+                              of another type or with a different BlockSize.
+GET  sparsevol/<label>[?minx=&maxx=&miny=&maxy=&minz=&maxz=&exact=&compression=]
+                              The label's voxels in DVID's legacy sparsevol format: bytes 0-3
+                              = 0, 3, 0, 0 (binary payload, 3 dimensions, runs along x, reserved),
+                              u32 voxel count (written as 0, as DVID), u32 number of runs, then per
+                              run int32 x, y, z, length (little-endian). Runs are sorted by (z, y, x)
+                              and coalesced (a run may cross block edges; unlike DVID's, which come
+                              block by block). The optional bounds are inclusive voxel coordinates;
+                              with exact=true (default) runs are clipped to them, with exact=false
+                              whole blocks touching the bounds are returned. compression=lz4 sends
+                              a bare LZ4 block of the payload, compression=gzip a gzip stream.
+                              404 (empty body) if the label has no voxels (within the bounds).
+HEAD sparsevol/<label>[?bounds]
+                              200 if the label has voxels (in blocks meeting the bounds), 204 if
+                              not; no body (what neuclease and libdvid expect).
+GET  sparsevol-by-point/<x_y_z>[?bounds...]
+                              The sparsevol of the label at that voxel of the synced labelblk. 400
+                              without a synced labelblk; 404 if the voxel is background (0).
+GET  sparsevol-coarse/<label> The blocks holding the label, in the same layout as sparsevol but
+                              with runs of block coordinates (int32 bx, by, bz, number of blocks
+                              along x). 404 if the label has no voxels.
+GET  maxlabel                 {"maxlabel": N}: the largest label written at this version or any
+                              ancestor of it (0 if none). Unlike DVID, a child version without
+                              writes of its own answers its parent's value instead of an error.
+GET  nextlabel                {"nextlabel": N}: one more than the largest label written or reserved
+                              in the repo (any version).
+POST nextlabel/<k>            Reserve k new labels: {"start": a, "end": b} with b - a + 1 = k. The
+                              reservation is persisted, so no label is handed out twice.
+
+Not implemented yet (404, as any unknown endpoint): merge, split, split-coarse, resync, area, and
+the instance-config PUT. Writes to a labelblk's pyramid levels (NAME_1 ...) do not feed labelvols.
+
+Errors: 400 label 0 or a malformed label, point, bound or option; 404 unknown instance or label
+without voxels; 409 a write to a committed version.
+"""
+
+
+class LabelVolSettings(ImageSettings):
+    """labelvol creation settings: BlockSize, VoxelSize, VoxelUnits (the image settings' parsing)."""
+
+    BlockSize: tuple[int, int, int] = (64, 64, 64)
+
+
+def runs_tkey(label: int, bx: int, by: int, bz: int) -> bytes:
+    return keys.tkey(RUNS_CLASS, struct.pack(">Q", label) + keys.zyx_bytes(bx, by, bz))
+
+
+def runs_tkey_coord(tk: bytes) -> Point:
+    """The (x, y, z) block coordinate of a class-227 tkey."""
+    return keys.zyx_from_bytes(tk, 10)
+
+
+def parse_label(text: str) -> int:
+    try:
+        label = int(text)
+    except ValueError:
+        raise BadRequest(f"label must be a decimal unsigned 64-bit integer, got {text!r}") from None
+    if label == 0:
+        raise BadRequest("label 0 is background and has no sparse volume")
+    if not 0 < label <= MAX_LABEL:
+        raise BadRequest(f"label must be between 1 and 2^64-1, got {text!r}")
+    return label
+
+
+def _u64(value: bytes | None) -> int:
+    return struct.unpack("<Q", value)[0] if value and len(value) == 8 else 0
+
+
+class Bounds:
+    """Inclusive voxel bounds from ``?minx=&maxx=...`` (None = unbounded), and their block range."""
+
+    def __init__(self, values: dict[str, int | None], block_size: Point) -> None:
+        self.values = values
+        self.block_size = block_size
+        self.any = any(v is not None for v in values.values())
+
+    @classmethod
+    def from_query(cls, req: InstanceRequest, block_size: Point) -> Bounds:
+        values: dict[str, int | None] = {}
+        for name in BOUND_NAMES:
+            v = req.query_int(name)
+            if v is not None:
+                v = max(_I32_MIN, min(_I32_MAX, v))
+            values[name] = v
+        return cls(values, block_size)
+
+    def block_limits(self, axis: int) -> tuple[int, int]:
+        """Inclusive block range along an axis (floor division: right for negative bounds too)."""
+        a = "xyz"[axis]
+        lo, hi = self.values[f"min{a}"], self.values[f"max{a}"]
+        size = self.block_size[axis]
+        return (_I32_MIN if lo is None else lo // size), (_I32_MAX if hi is None else hi // size)
+
+    def block_inside(self, coord: Point) -> bool:
+        return all(lo <= c <= hi for c, (lo, hi) in zip(coord, map(self.block_limits, range(3)), strict=True))
+
+
+@register
+class LabelVol(Datatype):
+    type_name = "labelvol"
+    type_url = "github.com/janelia-flyem/dvid/datatype/labelvol"
+    type_version = "0.1"
+    help_text = HELP
+    Settings = LabelVolSettings
+    syncable_types = frozenset({"labelblk"})
+    routes = (
+        Route("sparsevol", ("GET", "HEAD"), "handle_sparsevol", mutates=False, heavy=True),
+        Route("sparsevol-by-point", ("GET",), "handle_sparsevol_by_point", mutates=False, heavy=True),
+        Route("sparsevol-coarse", ("GET",), "handle_sparsevol_coarse", mutates=False),
+        Route("maxlabel", ("GET",), "handle_maxlabel", mutates=False),
+        Route("nextlabel", ("GET",), "handle_get_nextlabel", mutates=False),
+        # a repo-wide reservation, not version data: allowed on committed versions too
+        Route("nextlabel", ("POST",), "handle_post_nextlabel", mutates=False),
+    )
+
+    def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
+        super().__init__(meta, *args, **kwargs)
+        self.maxlabel_lock = threading.Lock()
+
+    @property
+    def block_size(self) -> Point:
+        return tuple(self.settings.BlockSize)  # type: ignore[return-value]
+
+    # ---- info --------------------------------------------------------------------------------
+    def extended_info(self) -> dict[str, Any]:
+        s = self.settings
+        repo_max = 0
+        if self.repo_access is not None:
+            repo_max = _u64(self.context(self.repo_access.root_ancestry()).get(REPO_MAXLABEL_TKEY))
+        return {
+            "BlockSize": list(s.BlockSize),
+            "VoxelSize": list(s.VoxelSize),
+            "VoxelUnits": list(s.VoxelUnits),
+            "MaxRepoLabel": repo_max,
+        }
+
+    # ---- syncs -------------------------------------------------------------------------------
+    def check_sync_target(self, target: Datatype) -> None:
+        other = tuple(getattr(target, "block_size", ()))
+        if other != self.block_size:
+            raise BadRequest(
+                f"labelvol {self.name!r} has BlockSize {list(self.block_size)} but labelblk"
+                f" {target.name!r} has {list(other)}: they must be equal to sync"
+            )
+
+    def synced_labelblk(self) -> Any:
+        """The labelblk this instance syncs from (400 if none)."""
+        if self.repo_access is not None:
+            for inst in self.repo_access.siblings():
+                if inst.type_name == "labelblk" and inst.meta.data_uuid in self.meta.syncs:
+                    return inst
+        raise BadRequest(f"labelvol {self.name!r} is not synced to a labelblk")
+
+    def _ctx_at(self, ancestry: Ancestry) -> DataContext:
+        """This instance at a version given by ancestry (the root's for an unversioned instance)."""
+        if not self.versioned and self.repo_access is not None:
+            return self.context(self.repo_access.root_ancestry())
+        return self.context(ancestry)
+
+    def _root_ctx(self, fallback: Ancestry) -> DataContext:
+        if self.repo_access is None:
+            return self.context(fallback)
+        return self.context(self.repo_access.root_ancestry())
+
+    def blocks_changed(
+        self,
+        batch: VersionedBatch,
+        ancestry: Ancestry,
+        written: list[BlockChange],
+        decode: Callable[[bytes], np.ndarray],
+    ) -> int:
+        """Recompute the runs of the label blocks just written (called by the labelblk under its write
+        lock, inside its batch): labels gone from a block lose their key there, changed or new ones
+        get their runs, unchanged ones are left alone. Returns the largest label written (0 if none)."""
+        ctx = self._ctx_at(ancestry)
+        try:
+            out = batch.for_context(ctx)
+            own = False
+        except ValueError:  # on another storage engine: a batch of our own, committed right after
+            out, own = ctx.batch(), True
+        bs = self.block_size
+        max_label = 0
+        for coord, old, new in written:
+            if old == new:
+                continue
+            origin = (coord[0] * bs[0], coord[1] * bs[1], coord[2] * bs[2])
+            before: dict[int, bytes] = {}
+            if old is not None:
+                labels, runs, offsets = rle.block_runs_by_label(decode(old), origin)
+                for i, label in enumerate(labels.tolist()):
+                    before[label] = rle.runs_to_bytes(runs[offsets[i] : offsets[i + 1]])
+            labels, runs, offsets = rle.block_runs_by_label(decode(new), origin)
+            for i, label in enumerate(labels.tolist()):
+                value = rle.runs_to_bytes(runs[offsets[i] : offsets[i + 1]])
+                if before.pop(label, None) != value:
+                    out.put(runs_tkey(label, *coord), value)
+            for label in before:
+                out.delete(runs_tkey(label, *coord))
+            if len(labels):
+                max_label = max(max_label, int(labels[-1]))
+        if own:
+            out.commit()
+        return max_label
+
+    def blocks_committed(self, ancestry: Ancestry, max_label: int | None) -> None:
+        """After the labelblk's batch is stored: raise the version's and the repo's max label."""
+        if max_label:
+            self.raise_maxlabel(ancestry, max_label)
+
+    def raise_maxlabel(self, ancestry: Ancestry, label: int) -> None:
+        value = struct.pack("<Q", label)
+        with self.maxlabel_lock:
+            ctx, root = self._ctx_at(ancestry), self._root_ctx(ancestry)
+            with ctx.batch() as batch:
+                if label > _u64(ctx.get(MAXLABEL_TKEY)):
+                    batch.put(MAXLABEL_TKEY, value)
+                if label > _u64(root.get(REPO_MAXLABEL_TKEY)):
+                    batch.for_context(root).put(REPO_MAXLABEL_TKEY, value)
+
+    def reserve_labels(self, ancestry: Ancestry, count: int) -> tuple[int, int]:
+        """Hand out ``count`` labels above every label written or reserved so far (persisted)."""
+        with self.maxlabel_lock:
+            root = self._root_ctx(ancestry)
+            start = _u64(root.get(REPO_MAXLABEL_TKEY)) + 1
+            end = start + count - 1
+            if end > MAX_LABEL:
+                raise BadRequest(f"cannot reserve {count} labels: the labels above {start - 1} run out")
+            root.put(REPO_MAXLABEL_TKEY, struct.pack("<Q", end))
+            return start, end
+
+    # ---- reads -------------------------------------------------------------------------------
+    def _label_range(self, label: int, bounds: Bounds | None) -> tuple[bytes, bytes]:
+        lo_z, hi_z = bounds.block_limits(2) if bounds is not None else (_I32_MIN, _I32_MAX)
+        lo = runs_tkey(label, _I32_MIN, _I32_MIN, lo_z)
+        hi = runs_tkey(label, _I32_MAX, _I32_MAX, hi_z)
+        return lo, hi
+
+    def has_label(self, ctx: DataContext, label: int, bounds: Bounds | None = None) -> bool:
+        for tk in ctx.keys(*self._label_range(label, bounds)):
+            if bounds is None or bounds.block_inside(runs_tkey_coord(tk)):
+                return True
+        return False
+
+    def label_blocks(self, ctx: DataContext, label: int) -> np.ndarray:
+        """The (bx, by, bz) blocks holding the label, (n, 3) int32 in (z, y, x) order."""
+        coords = [runs_tkey_coord(tk) for tk in ctx.keys(*self._label_range(label, None))]
+        return np.array(coords, dtype=np.int32).reshape(-1, 3)
+
+    def label_runs(self, ctx: DataContext, label: int, bounds: Bounds | None = None, exact: bool = True):
+        """The label's runs sorted by (z, y, x) and coalesced, within the bounds (clipped if exact)."""
+        parts = []
+        for tk, value in ctx.range(*self._label_range(label, bounds)):
+            if bounds is None or bounds.block_inside(runs_tkey_coord(tk)):
+                parts.append(rle.runs_from_bytes(value))
+        if not parts:
+            return rle.empty_runs()
+        runs = rle.merge_runs(np.concatenate(parts))
+        if exact and bounds is not None and bounds.any:
+            runs = rle.clip_runs(runs, **bounds.values)
+        return runs
+
+    # ---- handlers ----------------------------------------------------------------------------
+    def _bounds(self, req: InstanceRequest) -> Bounds:
+        return Bounds.from_query(req, self.block_size)
+
+    @staticmethod
+    def _output_compression(req: InstanceRequest) -> str:
+        compression = req.query.get("compression", "")
+        if compression not in ("", "lz4", "gzip"):
+            raise BadRequest(f'compression for sparsevol must be lz4 or gzip, got "{compression}"')
+        return compression
+
+    async def _sparsevol_response(self, req: InstanceRequest, label: int) -> web.StreamResponse:
+        bounds = self._bounds(req)
+        exact = req.query_bool("exact", True)
+        compression = self._output_compression(req)
+
+        def build() -> bytes | None:
+            runs = self.label_runs(req.ctx, label, bounds, exact)
+            if not len(runs):
+                return None
+            body = rle.encode_sparsevol(runs)
+            if compression == "lz4":
+                return lz4.block.compress(body, store_size=False)
+            if compression == "gzip":
+                return gzip.compress(body, compresslevel=1)
+            return body
+
+        body = await asyncio.to_thread(build)
+        if body is None:
+            return web.Response(status=404)
+        return octet_response(body)
+
+    async def handle_sparsevol(self, req: InstanceRequest) -> web.StreamResponse:
+        label = parse_label(req.arg(0, "a label"))
+        if req.method == "HEAD":
+            bounds = self._bounds(req)
+            found = await asyncio.to_thread(self.has_label, req.ctx, label, bounds)
+            return web.Response(status=200 if found else 204)
+        return await self._sparsevol_response(req, label)
+
+    async def handle_sparsevol_by_point(self, req: InstanceRequest) -> web.StreamResponse:
+        point = np.array([parse_ints(req.arg(0, "a point x_y_z"), 3, "point")], dtype=np.int64)
+        labelblk = self.synced_labelblk()
+        (label,) = await asyncio.to_thread(labelblk.labels_at, req.context_for(labelblk), point)
+        if int(label) == 0:
+            raise NotFound(f"no label at point {tuple(int(v) for v in point[0])} (background)")
+        return await self._sparsevol_response(req, int(label))
+
+    async def handle_sparsevol_coarse(self, req: InstanceRequest) -> web.StreamResponse:
+        label = parse_label(req.arg(0, "a label"))
+        coords = await asyncio.to_thread(self.label_blocks, req.ctx, label)
+        if not len(coords):
+            return web.Response(status=404)
+        return octet_response(rle.encode_sparsevol_coarse(coords))
+
+    async def handle_maxlabel(self, req: InstanceRequest) -> web.StreamResponse:
+        return json_response({"maxlabel": _u64(req.ctx.get(MAXLABEL_TKEY))})
+
+    async def handle_get_nextlabel(self, req: InstanceRequest) -> web.StreamResponse:
+        assert req.ancestry is not None
+        return json_response({"nextlabel": _u64(self._root_ctx(req.ancestry).get(REPO_MAXLABEL_TKEY)) + 1})
+
+    async def handle_post_nextlabel(self, req: InstanceRequest) -> web.StreamResponse:
+        text = req.arg(0, "the number of labels to reserve")
+        try:
+            count = int(text)
+        except ValueError:
+            raise BadRequest(f"nextlabel/<count> needs a positive integer, got {text!r}") from None
+        if not 0 < count <= MAX_RESERVE:
+            raise BadRequest(f"nextlabel can reserve 1 to {MAX_RESERVE} labels at once, not {count}")
+        assert req.ancestry is not None
+        start, end = await asyncio.to_thread(self.reserve_labels, req.ancestry, count)
+        return json_response({"start": start, "end": end})
