@@ -26,12 +26,12 @@ from aiohttp import web
 from dvid.dag.ancestry import Ancestry
 from dvid.datatype.base import Datatype, InstanceMeta, Route
 from dvid.datatype.common import rle
-from dvid.datatype.common.blockstore import BlockChange
-from dvid.datatype.common.geometry import Point, parse_ints
+from dvid.datatype.common.blockstore import BlockChange, block_tkey
+from dvid.datatype.common.geometry import Box, Point, block_box, parse_ints
 from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
 from dvid.datatype.imageblk import ImageSettings
 from dvid.datatype.registry import register
-from dvid.errors import BadRequest, NotFound
+from dvid.errors import BadRequest, NotFound, PayloadTooLarge
 from dvid.storage import keys
 from dvid.storage.versioned import DataContext, VersionedBatch
 
@@ -42,6 +42,7 @@ MAXLABEL_TKEY = keys.tkey(MAXLABEL_CLASS)
 REPO_MAXLABEL_TKEY = keys.tkey(REPO_MAXLABEL_CLASS)
 MAX_LABEL = 2**64 - 1
 MAX_RESERVE = 2**32  # labels one nextlabel POST may reserve
+MAX_SPLIT_BLOCKS = 1_000_000  # blocks one split-coarse body may list
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 BOUND_NAMES = ("minx", "maxx", "miny", "maxy", "minz", "maxz")
 
@@ -103,11 +104,34 @@ GET  nextlabel                {"nextlabel": N}: one more than the largest label 
 POST nextlabel/<k>            Reserve k new labels: {"start": a, "end": b} with b - a + 1 = k. The
                               reservation is persisted, so no label is handed out twice.
 
-Not implemented yet (404, as any unknown endpoint): merge, split, split-coarse, resync, area, and
-the instance-config PUT. Writes to a labelblk's pyramid levels (NAME_1 ...) do not feed labelvols.
+Edits (need the synced labelblk; each rewrites the labelblk's voxels and this instance's runs in the
+blocks touched, under the labelblk's write lock in ONE atomic batch, so on any error nothing changes;
+they apply at the request's version only and are done when the reply is sent, unlike DVID's):
+POST merge                    Body JSON [toLabel, fromLabel1, ...]: at least 2 distinct labels other
+                              than 0. Every voxel of the from-labels becomes toLabel. 400 malformed
+                              body; 404 (naming it) a label without voxels at this version.
+                              Reply {"label": toLabel, "merged": [from...], "blocks": n rewritten}.
+POST split/<label>[?splitlabel=N]
+                              Body: a legacy sparsevol payload (format above; runs may overlap and
+                              need not be sorted). Its voxels, all of which must have <label> now
+                              (else 400 naming a voxel, nothing changed), get a new label: N if given
+                              (400 if N is in use at this version), else one reserved as by POST
+                              nextlabel/1 (and not reused if the split then fails). Reply
+                              {"label": new}. maxlabel and nextlabel follow.
+POST split-coarse/<label>[?splitlabel=N]
+                              Body: block spans in the sparsevol-coarse layout. Every voxel of <label>
+                              in those blocks gets the new label (chosen as for split). 404 if the
+                              label has no voxels; 413 a body listing more than 1,000,000 blocks.
+                              Reply {"label": new}.
+DELETE area/<label>/<size>/<offset>
+                              The voxels of <label> inside the box (nx_ny_nz, x_y_z; any alignment)
+                              become 0 in the labelblk, and its runs there go. Reply {"blocks": n}.
 
-Errors: 400 label 0 or a malformed label, point, bound or option; 404 unknown instance or label
-without voxels; 409 a write to a committed version.
+Not implemented yet (404, as any unknown endpoint): resync and the instance-config PUT. Writes to a
+labelblk's pyramid levels (NAME_1 ...) do not feed labelvols (edits do update the levels).
+
+Errors: 400 label 0 or a malformed label, point, bound, option or edit body; 404 unknown instance
+or label without voxels; 409 a write (merge, split, split-coarse, area) to a committed version.
 """
 
 
@@ -187,6 +211,10 @@ class LabelVol(Datatype):
         Route("nextlabel", ("GET",), "handle_get_nextlabel", mutates=False),
         # a repo-wide reservation, not version data: allowed on committed versions too
         Route("nextlabel", ("POST",), "handle_post_nextlabel", mutates=False),
+        Route("merge", ("POST",), "handle_merge", heavy=True),
+        Route("split", ("POST",), "handle_split", heavy=True),
+        Route("split-coarse", ("POST",), "handle_split_coarse", heavy=True),
+        Route("area", ("DELETE",), "handle_delete_area", heavy=True),
     )
 
     def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
@@ -304,6 +332,148 @@ class LabelVol(Datatype):
             root.put(REPO_MAXLABEL_TKEY, struct.pack("<Q", end))
             return start, end
 
+    # ---- edits: merge, split, area delete ----------------------------------------------------
+    def edit_blocks(
+        self,
+        ancestry: Ancestry,
+        find_blocks: Callable[[DataContext, DataContext], list[Point]],
+        relabel: Callable[[Point, np.ndarray], np.ndarray | None],
+    ) -> int:
+        """Rewrite label blocks of the synced labelblk and the runs derived from them, atomically.
+
+        Under the labelblk's write lock: ``find_blocks(labelblk ctx, own ctx)`` lists the blocks to
+        edit (it may validate and raise), ``relabel(coord, block)`` returns the new block (or None
+        if unchanged; it may raise, e.g. for runs outside a body). Every new block and the runs of
+        every synced labelvol (this one included) go into one batch, so an error leaves everything
+        as it was. Returns the number of blocks rewritten.
+        """
+        labelblk = self.synced_labelblk()
+        lb_ctx = labelblk.context(ancestry)
+        codec = labelblk.blocks.codec
+        listeners = labelblk.block_listeners()
+        results: list[Any] = []
+        with labelblk.write_lock:
+            coords = find_blocks(lb_ctx, self._ctx_at(ancestry))
+            written: list[BlockChange] = []
+            for coord in coords:
+                stored = lb_ctx.get(block_tkey(*coord))
+                if stored is None:  # only split runs can point there
+                    raise BadRequest(f"block {tuple(coord)} of {labelblk.name!r} holds no labels to edit")
+                new = relabel(coord, codec.decode(stored))
+                if new is not None:
+                    written.append((coord, stored, codec.encode(new)))
+            if written:
+                with lb_ctx.batch() as batch:
+                    for coord, _, value in written:
+                        batch.put(block_tkey(*coord), value)
+                    decode = codec.decode
+                    results = [lst.blocks_changed(batch, ancestry, written, decode) for lst in listeners]
+        for listener, result in zip(listeners, results, strict=False):
+            listener.blocks_committed(ancestry, result)
+        if written and labelblk.pyramid_levels:
+            box = block_box(written[0][0], self.block_size)
+            for coord, _, _ in written[1:]:
+                box = box.union(block_box(coord, self.block_size))
+            labelblk.update_pyramid(lb_ctx, box)
+        return len(written)
+
+    def merge(self, ancestry: Ancestry, target: int, merged: list[int]) -> int:
+        """Relabel every voxel of the ``merged`` labels as ``target`` (all must exist: else 404)."""
+        lookup = np.array(merged, dtype=np.uint64)
+
+        def find_blocks(_: DataContext, ctx: DataContext) -> list[Point]:
+            for label in (target, *merged):
+                if not self.has_label(ctx, label):
+                    raise NotFound(f"label {label} has no voxels in {self.name!r} at this version")
+            coords = np.concatenate([self.label_blocks(ctx, label) for label in merged])
+            return [tuple(c) for c in np.unique(coords[:, ::-1], axis=0)[:, ::-1].tolist()]
+
+        def relabel(_: Point, block: np.ndarray) -> np.ndarray | None:
+            hit = np.isin(block, lookup)
+            if not hit.any():
+                return None
+            out = block.copy()
+            out[hit] = target
+            return out
+
+        return self.edit_blocks(ancestry, find_blocks, relabel)
+
+    def _check_split_label(self, ctx: DataContext, label: int, new_label: int) -> None:
+        if new_label == label:
+            raise BadRequest(f"splitlabel {new_label} is the label being split")
+        if self.has_label(ctx, new_label):
+            raise BadRequest(f"splitlabel {new_label} is already in use at this version")
+
+    def split(self, ancestry: Ancestry, label: int, new_label: int, runs: np.ndarray) -> int:
+        """Give the voxels of ``runs`` (all of which must have ``label``) the label ``new_label``."""
+        bs = self.block_size
+        by_block = rle.split_runs_by_block(runs, bs)
+        shape = (bs[2], bs[1], bs[0])
+
+        def find_blocks(_: DataContext, ctx: DataContext) -> list[Point]:
+            self._check_split_label(ctx, label, new_label)
+            return list(by_block)
+
+        def relabel(coord: Point, block: np.ndarray) -> np.ndarray | None:
+            origin = (coord[0] * bs[0], coord[1] * bs[1], coord[2] * bs[2])
+            mask = rle.runs_mask_in_block(by_block[coord], origin, shape)
+            if (block[mask] != label).any():
+                z, y, x = (int(v[0]) for v in np.nonzero(mask & (block != label)))
+                raise BadRequest(
+                    f"split runs include voxel {(origin[0] + x, origin[1] + y, origin[2] + z)}"
+                    f" which is not part of label {label}"
+                )
+            out = block.copy()
+            out[mask] = new_label
+            return out
+
+        return self.edit_blocks(ancestry, find_blocks, relabel)
+
+    def split_coarse(self, ancestry: Ancestry, label: int, new_label: int, blocks: np.ndarray) -> int:
+        """Give every voxel of ``label`` inside the listed blocks the label ``new_label``."""
+        wanted = {tuple(c) for c in blocks.tolist()}
+
+        def find_blocks(_: DataContext, ctx: DataContext) -> list[Point]:
+            self._check_split_label(ctx, label, new_label)
+            if not self.has_label(ctx, label):
+                raise NotFound(f"label {label} has no voxels in {self.name!r} at this version")
+            return [c for c in map(tuple, self.label_blocks(ctx, label).tolist()) if c in wanted]
+
+        def relabel(_: Point, block: np.ndarray) -> np.ndarray | None:
+            hit = block == label
+            if not hit.any():
+                return None
+            out = block.copy()
+            out[hit] = new_label
+            return out
+
+        return self.edit_blocks(ancestry, find_blocks, relabel)
+
+    def delete_area(self, ancestry: Ancestry, label: int, box: Box) -> int:
+        """Set the voxels of ``label`` inside ``box`` to 0 (background)."""
+        bs = self.block_size
+        first, last = box.block_range(bs)
+        lo = np.array(box.offset, dtype=np.int64)
+        hi = lo + np.array(box.size, dtype=np.int64)
+
+        def find_blocks(_: DataContext, ctx: DataContext) -> list[Point]:
+            coords = self.label_blocks(ctx, label)
+            inside = ((coords >= np.array(first)) & (coords <= np.array(last))).all(axis=1)
+            return [tuple(c) for c in coords[inside].tolist()]
+
+        def relabel(coord: Point, block: np.ndarray) -> np.ndarray | None:
+            b0 = np.array(coord, dtype=np.int64) * np.array(bs)
+            a, b = np.maximum(lo, b0) - b0, np.minimum(hi, b0 + np.array(bs)) - b0
+            region = (slice(a[2], b[2]), slice(a[1], b[1]), slice(a[0], b[0]))
+            hit = block[region] == label
+            if not hit.any():
+                return None
+            out = block.copy()
+            out[region][hit] = 0
+            return out
+
+        return self.edit_blocks(ancestry, find_blocks, relabel)
+
     # ---- reads -------------------------------------------------------------------------------
     def _label_range(self, label: int, bounds: Bounds | None) -> tuple[bytes, bytes]:
         lo_z, hi_z = bounds.block_limits(2) if bounds is not None else (_I32_MIN, _I32_MAX)
@@ -408,3 +578,63 @@ class LabelVol(Datatype):
         assert req.ancestry is not None
         start, end = await asyncio.to_thread(self.reserve_labels, req.ancestry, count)
         return json_response({"start": start, "end": end})
+
+    @staticmethod
+    def _merge_labels(body: Any) -> list[int]:
+        if not isinstance(body, list) or len(body) < 2:
+            raise BadRequest("merge needs a JSON list [toLabel, fromLabel1, ...] of at least 2 labels")
+        labels = []
+        for v in body:
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= MAX_LABEL:
+                raise BadRequest(f"merge labels must be integers between 1 and 2^64-1, got {v!r}")
+            labels.append(v)
+        if len(set(labels)) != len(labels):
+            raise BadRequest(f"merge labels must be distinct, got {labels}")
+        return labels
+
+    async def handle_merge(self, req: InstanceRequest) -> web.StreamResponse:
+        target, *merged = self._merge_labels(await req.json())
+        assert req.ancestry is not None
+        count = await asyncio.to_thread(self.merge, req.ancestry, target, merged)
+        return json_response({"label": target, "merged": merged, "blocks": count})
+
+    def _split_label(self, req: InstanceRequest) -> int | None:
+        text = req.query.get("splitlabel")
+        return None if text is None or text == "" else parse_label(text)
+
+    async def _do_split(self, req: InstanceRequest, label: int, edit: Callable[[int], int]) -> web.Response:
+        assert req.ancestry is not None
+        new_label = self._split_label(req)
+        if new_label is None:
+            new_label, _ = await asyncio.to_thread(self.reserve_labels, req.ancestry, 1)
+        await asyncio.to_thread(edit, new_label)
+        return json_response({"label": new_label})
+
+    async def handle_split(self, req: InstanceRequest) -> web.StreamResponse:
+        label = parse_label(req.arg(0, "a label"))
+        runs = rle.decode_sparsevol(await req.body())
+        if not len(runs):
+            raise BadRequest("split body holds no runs")
+        ancestry = req.ancestry
+        return await self._do_split(req, label, lambda new: self.split(ancestry, label, new, runs))
+
+    async def handle_split_coarse(self, req: InstanceRequest) -> web.StreamResponse:
+        label = parse_label(req.arg(0, "a label"))
+        runs = rle.decode_sparsevol(await req.body())
+        if not len(runs):
+            raise BadRequest("split-coarse body holds no block spans")
+        total = int(runs[:, 3].astype(np.int64).sum())
+        if total > MAX_SPLIT_BLOCKS:
+            raise PayloadTooLarge(f"split-coarse body lists {total} blocks, more than {MAX_SPLIT_BLOCKS}")
+        blocks = rle.coarse_runs_to_blocks(runs)
+        ancestry = req.ancestry
+        return await self._do_split(req, label, lambda new: self.split_coarse(ancestry, label, new, blocks))
+
+    async def handle_delete_area(self, req: InstanceRequest) -> web.StreamResponse:
+        label = parse_label(req.arg(0, "a label"))
+        size = parse_ints(req.arg(1, "a size nx_ny_nz"), 3, "size", positive=True)
+        offset = parse_ints(req.arg(2, "an offset x_y_z"), 3, "offset")
+        box = Box(offset, size)  # type: ignore[arg-type]
+        assert req.ancestry is not None
+        count = await asyncio.to_thread(self.delete_area, req.ancestry, label, box)
+        return json_response({"blocks": count})
