@@ -16,11 +16,12 @@ from typing import Any
 from bench import workloads
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
+from bench.labels import labels
 from bench.report import WorkloadReport, render, write_json
 from bench.workloads import DEFAULT_WORKLOADS, Env, Options, summary
 
-#: Every workload by name (``image`` is not in the default set: it writes ~1.3 GiB and takes minutes).
-WORKLOADS = {**workloads.WORKLOADS, "image": image}
+#: Every workload by name (``image`` and ``labels`` are not in the default set: they take minutes).
+WORKLOADS = {**workloads.WORKLOADS, "image": image, "labels": labels}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -47,6 +48,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="image: uint8blk BlockSize edge (default 32, DVID's default; 64 is neuroglancer-style)",
     )
     parser.add_argument("--image-repeats", type=int, help="image: interleaved rounds per figure (default 15)")
+    parser.add_argument(
+        "--labels-repeats", type=int, help="labels: interleaved rounds per figure (default 15)"
+    )
     parser.add_argument("--no-access-log", action="store_true", help="run dvid with access_log = false")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="run dvid under cProfile, stats to DIR")
     parser.add_argument(
@@ -54,13 +58,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         metavar="DIR",
         dest="pyspy",
-        help="image: record the dvid server with py-spy (all threads), raw stacks to DIR, top printed",
+        help="image, labels: record the dvid server with py-spy (all threads), stacks to DIR, top printed",
     )
     args = parser.parse_args(argv)
     unknown = [w for w in args.workloads if w not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
-    for name in ("seconds", "concurrency", "keys", "depth", "image_repeats"):
+    for name in ("seconds", "concurrency", "keys", "depth", "image_repeats", "labels_repeats"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
@@ -76,6 +80,7 @@ def make_options(args: argparse.Namespace) -> Options:
         depth=args.depth,
         image_block=args.image_block,
         image_repeats=args.image_repeats,
+        labels_repeats=args.labels_repeats,
         access_log=False if args.no_access_log else None,
         profile_dir=args.profile,
         pyspy_dir=args.pyspy,

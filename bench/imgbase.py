@@ -1,13 +1,14 @@
 """Image baselines that use none of dvid's code: the in-process limit, EM-like test data, PNG decoding.
 
-- :class:`InprocBlocks` is the in-process limit a uint8blk raw GET/POST is compared with:
-  plyvel + lz4 + numpy directly on a LevelDB (LevelDB's compression off, 64 MiB write buffer,
-  as dvid opens its store). Blocks of ``bs``^3 voxels are stored as lz4 blocks (python-lz4's
-  ``lz4.block`` with its 4-byte length prefix) under 1 + 12-byte keys, the block's (z, y, x)
-  sign-biased big-endian like DVID's IZYX index so one X-row of blocks is one key range. A GET
+- :class:`InprocBlocks` is the in-process limit a uint8blk (or, with ``dtype="<u8"``, a labelblk)
+  raw GET/POST is compared with: plyvel + lz4 + numpy directly on a LevelDB (LevelDB's
+  compression off, 64 MiB write buffer, as dvid opens its store). Blocks of ``bs``^3 voxels are
+  stored as lz4 blocks (python-lz4's ``lz4.block`` with its 4-byte length prefix) under 1 +
+  12-byte keys, the block's (z, y, x) sign-biased big-endian like DVID's IZYX index so one X-row
+  of blocks is one key range. A GET
   scans one iterator range per (z, y) row of blocks, decompresses each block and assembles a
   fresh numpy array; a POST splits an array into blocks, compresses them and writes them in one
-  write batch.
+  write batch; ``labels_at`` reads the voxels at many points (one get + decompression per block).
 - :class:`EMVolumes` makes realistic grayscale: a smooth random field (blurred Gaussian noise,
   mean 128) plus per-voxel noise, which lz4 barely compresses, like real EM.
 - :func:`decode_png_gray8` decodes an 8-bit grayscale PNG (zlib + PNG row filters; no Pillow).
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import lz4.block
 import numpy as np
+import numpy.typing as npt
 import plyvel
 
 MiB = 1 << 20
@@ -40,10 +42,12 @@ def _key_x(key: bytes) -> int:
 
 
 class InprocBlocks:
-    """uint8 ``bs``^3 blocks stored lz4-compressed in a LevelDB of their own (see the module doc)."""
+    """``bs``^3 blocks of ``dtype`` voxels stored lz4-compressed in a LevelDB of their own (see the
+    module doc)."""
 
-    def __init__(self, path: Path, block: int) -> None:
+    def __init__(self, path: Path, block: int, dtype: npt.DTypeLike = np.uint8) -> None:
         self.bs = block
+        self.dtype = np.dtype(dtype)
         self.db = plyvel.DB(str(path), create_if_missing=True, compression=None, write_buffer_size=64 * MiB)
         self.raw_bytes = 0  # totals of every POST, for the compression ratio
         self.stored_bytes = 0
@@ -60,8 +64,10 @@ class InprocBlocks:
         return x // bs, y // bs, z // bs, nx // bs, ny // bs, nz // bs
 
     def post(self, volume: np.ndarray, offset: Point) -> None:
-        """Split a block-aligned (z, y, x) uint8 ``volume`` at voxel ``offset`` into blocks; one batch."""
+        """Split a block-aligned (z, y, x) ``volume`` at voxel ``offset`` into blocks; one batch."""
         bs = self.bs
+        if volume.dtype != self.dtype:
+            raise ValueError(f"volume of {volume.dtype}, store of {self.dtype}")
         bx0, by0, bz0, nbx, nby, nbz = self._grid(volume.shape, offset)
         blocks = volume.reshape(nbz, bs, nby, bs, nbx, bs)
         compress = lz4.block.compress
@@ -73,7 +79,7 @@ class InprocBlocks:
                         value = compress(np.ascontiguousarray(blocks[kz, :, ky, :, kx, :]))
                         stored += len(value)
                         wb.put(block_key(bx0 + kx, by0 + ky, bz0 + kz), value)
-        self.raw_bytes += volume.size
+        self.raw_bytes += volume.nbytes
         self.stored_bytes += stored
 
     def get(self, size: Point, offset: Point) -> np.ndarray:
@@ -81,7 +87,7 @@ class InprocBlocks:
         bs = self.bs
         nx, ny, nz = size
         bx0, by0, bz0, nbx, nby, nbz = self._grid((nz, ny, nx), offset)
-        out = np.zeros((nz, ny, nx), np.uint8)  # missing blocks read as 0, as in DVID
+        out = np.zeros((nz, ny, nx), self.dtype)  # missing blocks read as 0, as in DVID
         decompress = lz4.block.decompress
         for kz in range(nbz):
             zs = slice(kz * bs, (kz + 1) * bs)
@@ -91,8 +97,29 @@ class InprocBlocks:
                 stop = block_key(bx0 + nbx, by0 + ky, bz0 + kz)
                 for key, value in self.db.iterator(start=start, stop=stop):
                     kx = _key_x(key) - bx0
-                    block = np.frombuffer(decompress(value), np.uint8).reshape(bs, bs, bs)
+                    block = np.frombuffer(decompress(value), self.dtype).reshape(bs, bs, bs)
                     out[zs, ys, kx * bs : (kx + 1) * bs] = block
+        return out
+
+    def labels_at(self, points: np.ndarray) -> np.ndarray:
+        """The voxels at (n, 3) integer (x, y, z) ``points``: one get and decompression per distinct
+        block, numpy fancy indexing within it; 0 where no block is stored."""
+        bs = self.bs
+        out = np.zeros(len(points), self.dtype)
+        blocks = points // bs
+        local = points - blocks * bs
+        uniq, inverse = np.unique(blocks, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(uniq) + 1))
+        decompress = lz4.block.decompress
+        for i, (bx, by, bz) in enumerate(uniq.tolist()):
+            value = self.db.get(block_key(bx, by, bz))
+            if value is None:
+                continue
+            block = np.frombuffer(decompress(value), self.dtype).reshape(bs, bs, bs)
+            sel = order[bounds[i] : bounds[i + 1]]
+            out[sel] = block[local[sel, 2], local[sel, 1], local[sel, 0]]
         return out
 
     @property

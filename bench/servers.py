@@ -8,7 +8,9 @@ listen on 127.0.0.1 only and stop gracefully on SIGTERM/SIGINT.
   the server runs under cProfile and the stats are written when it stops.
 - ``baseline``: a bare aiohttp app under the same event loop policy, with the handlers the
   workloads compare against: a small JSON body, 2 KiB of bytes, a POST sink (bodies up to
-  2 GiB), ``/bytes/{n}`` (the first n bytes, n <= 16 MiB, of a preallocated buffer, in one
+  2 GiB, ``request.read()``), ``/recv`` (a POST body read piece by piece into a buffer, as dvid
+  receives a volume; the buffer is kept and reused, so the figure is the transfer alone),
+  ``/bytes/{n}`` (the first n bytes, n <= 16 MiB, of a preallocated buffer, in one
   ``web.Response``) and ``/stream/{n}`` (n bytes of it repeated, written in 1 MiB pieces).
 """
 
@@ -54,6 +56,26 @@ def baseline_app() -> web.Application:
         await request.read()
         return web.Response()
 
+    recv_buffer = [bytearray()]  # reused (grown to the largest body seen): no per-request page faults
+
+    async def recv_handler(request: web.Request) -> web.Response:
+        n = request.content_length
+        if n is None or n > SINK_MAX_BYTES:
+            raise web.HTTPBadRequest(text="needs a Content-Length of at most 2 GiB")
+        if len(recv_buffer[0]) < n:
+            recv_buffer[0] = bytearray(n)
+        buf = memoryview(recv_buffer[0])
+        got = 0
+        async for chunk in request.content.iter_any():
+            end = got + len(chunk)
+            if end > n:
+                raise web.HTTPBadRequest(text="body longer than its Content-Length")
+            buf[got:end] = chunk
+            got = end
+        if got != n:
+            raise web.HTTPBadRequest(text=f"body of {got} bytes, Content-Length {n}")
+        return web.Response()
+
     big = memoryview(os.urandom(BIG_BUFFER_BYTES))
 
     async def n_bytes_handler(request: web.Request) -> web.Response:
@@ -80,6 +102,7 @@ def baseline_app() -> web.Application:
     app.router.add_get("/json", json_handler)
     app.router.add_get("/bytes", bytes_handler)
     app.router.add_post("/sink", sink_handler)
+    app.router.add_post("/recv", recv_handler)
     app.router.add_get(r"/bytes/{n:\d+}", n_bytes_handler)
     app.router.add_get(r"/stream/{n:\d+}", stream_handler)
     app.router.add_get("/ready", json_handler)

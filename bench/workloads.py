@@ -53,6 +53,11 @@ class Options:
     image_random: int = 50  # random 64^3 GETs
     image_depth: int = 50  # versions (1% of the blocks rewritten in each) above the deep read
     image_big: int = 1024  # edge of the volume written and then streamed in one GET (1024: 1 GiB)
+    # labels (bench/labels.py)
+    labels_repeats: int = 15  # interleaved rounds (one timed request per alternative) per labels figure
+    labels_random: int = 50  # random 64^3 GETs
+    labels_points: int = 1000  # points per GET labels
+    labels_codec_passes: int = 5  # alternating passes per block codec (best reported)
 
     @classmethod
     def quick(cls) -> Options:
@@ -66,6 +71,8 @@ class Options:
             repeats=20,
             image_repeats=5,
             image_big=512,
+            labels_repeats=5,
+            labels_codec_passes=2,
         )
 
     def with_overrides(self, **changes: object) -> Options:
