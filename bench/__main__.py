@@ -17,11 +17,12 @@ from bench import workloads
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
 from bench.labels import labels
+from bench.labelvol import labelvol
 from bench.report import WorkloadReport, render, write_json
 from bench.workloads import DEFAULT_WORKLOADS, Env, Options, summary
 
-#: Every workload by name (``image`` and ``labels`` are not in the default set: they take minutes).
-WORKLOADS = {**workloads.WORKLOADS, "image": image, "labels": labels}
+#: Every workload by name (``image``, ``labels`` and ``labelvol`` are not in the default set: minutes).
+WORKLOADS = {**workloads.WORKLOADS, "image": image, "labels": labels, "labelvol": labelvol}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -51,6 +52,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--labels-repeats", type=int, help="labels: interleaved rounds per figure (default 15)"
     )
+    parser.add_argument(
+        "--labelvol-repeats", type=int, help="labelvol: timed repeats per figure (default 5, quick 2)"
+    )
     parser.add_argument("--no-access-log", action="store_true", help="run dvid with access_log = false")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="run dvid under cProfile, stats to DIR")
     parser.add_argument(
@@ -64,7 +68,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = [w for w in args.workloads if w not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
-    for name in ("seconds", "concurrency", "keys", "depth", "image_repeats", "labels_repeats"):
+    positive = (
+        *("seconds", "concurrency", "keys", "depth"),
+        *("image_repeats", "labels_repeats", "labelvol_repeats"),
+    )
+    for name in positive:
         value = getattr(args, name)
         if value is not None and value <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
@@ -81,6 +89,7 @@ def make_options(args: argparse.Namespace) -> Options:
         image_block=args.image_block,
         image_repeats=args.image_repeats,
         labels_repeats=args.labels_repeats,
+        labelvol_repeats=args.labelvol_repeats,
         access_log=False if args.no_access_log else None,
         profile_dir=args.profile,
         pyspy_dir=args.pyspy,

@@ -58,6 +58,8 @@ class Options:
     labels_random: int = 50  # random 64^3 GETs
     labels_points: int = 1000  # points per GET labels
     labels_codec_passes: int = 5  # alternating passes per block codec (best reported)
+    # labelvol (bench/labelvol.py)
+    labelvol_repeats: int = 5  # timed repeats of each labelvol figure (merge/split: one fresh version each)
 
     @classmethod
     def quick(cls) -> Options:
@@ -73,6 +75,7 @@ class Options:
             image_big=512,
             labels_repeats=5,
             labels_codec_passes=2,
+            labelvol_repeats=2,
         )
 
     def with_overrides(self, **changes: object) -> Options:

@@ -671,16 +671,21 @@ class ImageBlk(Datatype):
             )
         return compression
 
-    async def handle_subvolblocks(self, req: InstanceRequest) -> web.StreamResponse:
+    def aligned_box(self, req: InstanceRequest) -> Box:
+        """The block-aligned box ``<size>/<offset>`` that block streams take, or a 400."""
         if len(req.args) < 2:
-            raise BadRequest("expect subvolblocks/<size>/<offset>")
-        sub = parse_subvolume("0_1_2", req.args[0], req.args[1])
-        if not sub.box.is_aligned(self.block_size):
-            raise BadRequest(f"subvolblocks needs a box aligned to the block size {list(self.block_size)}")
+            raise BadRequest(f"expect {req.endpoint}/<size>/<offset> (a block-aligned box)")
+        box = parse_subvolume("0_1_2", req.args[0], req.args[1]).box
+        if not box.is_aligned(self.block_size):
+            raise BadRequest(f"{req.endpoint} needs a box aligned to the block size {list(self.block_size)}")
+        return box
+
+    async def handle_subvolblocks(self, req: InstanceRequest) -> web.StreamResponse:
+        box = self.aligned_box(req)
         compression = self._block_compression(req)
         inst, ctx = self._target(req)
-        req.limits.check_voxels(sub.box.voxels)
-        first, last = sub.box.block_range(inst.block_size)
+        req.limits.check_voxels(box.voxels)
+        first, last = box.block_range(inst.block_size)
 
         def pieces():
             for coord, stored in inst.blocks.iter_stored(ctx, first, last):

@@ -215,17 +215,13 @@ class LabelBlk(ImageBlk):
         return web.Response(body=await asyncio.to_thread(render), content_type=fmt.content_type)
 
     async def handle_label_blocks(self, req: InstanceRequest) -> web.StreamResponse:
-        if len(req.args) < 2:
-            raise BadRequest("expect blocks/<size>/<offset> (a block-aligned box)")
-        sub = parse_subvolume("0_1_2", req.args[0], req.args[1])
-        if not sub.box.is_aligned(self.block_size):
-            raise BadRequest(f"blocks needs a box aligned to the block size {list(self.block_size)}")
+        box = self.aligned_box(req)
         compression = req.query.get("compression", "lz4") or "lz4"
         if compression not in ("lz4", "uncompressed"):
             raise BadRequest(f'compression for label blocks must be lz4 or uncompressed, got "{compression}"')
         inst, ctx = self._target(req)
-        req.limits.check_voxels(sub.box.voxels)
-        first, last = sub.box.block_range(inst.block_size)
+        req.limits.check_voxels(box.voxels)
+        first, last = box.block_range(inst.block_size)
         codec = inst.blocks.codec
 
         def payload(stored: bytes) -> bytes:
