@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import struct
-from pathlib import Path
 
 import lz4.block
 import numpy as np
@@ -15,7 +14,8 @@ import pytest
 import requests
 from PIL import Image
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.shared_data import DATA
+
 TIMEOUT = 30
 
 

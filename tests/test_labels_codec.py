@@ -6,7 +6,6 @@ import gzip
 import itertools
 import struct
 from collections import Counter
-from pathlib import Path
 
 import compressed_segmentation
 import numpy as np
@@ -18,8 +17,8 @@ from hypothesis.extra import numpy as hnp
 from dvid.datatype.common import labels
 from dvid.datatype.common.labels import downsample_labels_2x, encode_google, encode_googlegzip, pseudocolor
 from dvid.errors import BadRequest
+from tests.shared_data import DATA
 
-DATA = Path(__file__).parents[2] / "shared" / "data"
 U64_MAX = 2**64 - 1
 
 

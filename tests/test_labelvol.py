@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import gzip
 import struct
-from pathlib import Path
 
 import lz4.block
 import numpy as np
 import pytest
 import requests
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.shared_data import DATA
+
 TIMEOUT = 30
 OFFSET = (40, -8, 16)  # x, y, z of the volume's first voxel: not block-aligned, partly negative
 BS = 32

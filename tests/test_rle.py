@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,8 +26,8 @@ from dvid.datatype.common.rle import (
     split_runs_by_block,
 )
 from dvid.errors import BadRequest
+from tests.shared_data import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SAMPLES = ["fib19-64x64x64-sample1.dat.gz", "cx-64x64x64-sample1.dat.gz"]
 
 
