@@ -349,6 +349,11 @@ class RepoManager:
             self._save_mutation_id(repo)
             return repo
 
+    def repo_info(self, repo: Repo) -> dict[str, Any]:
+        """A repo's info JSON, taken under the lock so no concurrent change is seen half-made."""
+        with self._lock:
+            return repo.info()
+
     def iter_repos(self) -> Iterator[Repo]:
         with self._lock:
             return iter(sorted(self.repos.values(), key=lambda r: r.repo_id))

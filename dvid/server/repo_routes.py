@@ -81,7 +81,7 @@ async def new_repo(request: web.Request) -> web.StreamResponse:
 @routes.get("/api/repos/info")
 async def repos_info(request: web.Request) -> web.StreamResponse:
     manager = state_of(request).manager
-    return json_response({repo.root_uuid: repo.info() for repo in manager.iter_repos()})
+    return json_response({repo.root_uuid: manager.repo_info(repo) for repo in manager.iter_repos()})
 
 
 @routes.route("*", "/api/repo/{rest:.*}")
@@ -113,7 +113,7 @@ async def repo_dispatch(request: web.Request) -> web.StreamResponse:
 
     if action == "info":
         if method in ("GET", "HEAD"):
-            return json_response(repo.info())
+            return json_response(manager.repo_info(repo))
         if method == "POST":
             body = jsonio.loads_object(await request.read())
             lowered = {k.lower(): v for k, v in body.items()}
