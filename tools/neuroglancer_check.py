@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""End-to-end check that Neuroglancer (the browser viewer) displays dvid grayscale volumes.
+"""End-to-end check that Neuroglancer (the browser viewer) displays dvid grayscale and label volumes.
 
 One command does everything (see tools/README.md):
 
@@ -8,18 +8,23 @@ One command does everything (see tools/README.md):
    (lz4 storage, so the viewer fetches ``raw/0_1_2/{size}/{pos}/jpeg``) and ``grayjpeg`` (JPEG
    storage, so the viewer fetches ``subvolblocks/{size}/{pos}``), and POSTs the same 256x256x128
    test volume into both: an x gradient, a bright sphere in the middle and a black square near
-   the (x, y) origin;
+   the (x, y) origin; and a ``labelblk`` instance ``segmentation`` (BlockSize 64) holding four
+   quadrant labels (11, 22, 33, 44) and a sphere of label 55 (the viewer fetches
+   ``raw/0_1_2/{size}/{pos}?compression=googlegzip``);
 3. serves the Neuroglancer client that the PyPI wheel ``neuroglancer`` ships from a small HTTP
    server on 127.0.0.1, and opens it in Debian's headless Chromium (driven with selenium and
    /usr/bin/chromedriver) with a URL-fragment state whose layer source is
-   ``dvid://http://127.0.0.1:<port>/<uuid>/<instance>``;
+   ``dvid://http://127.0.0.1:<port>/<uuid>/<instance>`` (an image layer, or for ``segmentation``
+   a segmentation layer with every segment listed, a fixed colour each and alpha 1);
 4. polls screenshots until the pattern is visible, then checks the pixels: the disc's size at two
    z planes (z=64 and z=30, so z addressing and both block layers are exercised), the black
    square's position (orientation), the gradient's values (bytes), and that dvid answered
    ``/api/repos/info`` and the chunk requests with 200 (dvid's access log and Chromium's network
-   log both).
+   log both). For the segmentation: the sphere's disc size, each quadrant's colour at its place
+   (orientation), the quadrant boundaries at x=128 and y=128, nothing outside the volume, and a
+   replayed googlegzip chunk decoded (compressed_segmentation) to the right labels.
 
-Exit status 0 when both instances were displayed correctly. Screenshots and logs go to
+Exit status 0 when all three instances were displayed correctly. Screenshots and logs go to
 /tmp/ng-check/ (``--out``). Not part of the pytest suite: it needs Chromium from Debian
 (``apt-get install chromium chromium-driver``) and ``pip install neuroglancer selenium``.
 """
@@ -69,6 +74,20 @@ INSTANCES = (
 )
 VIEWS = (64, 30)  # z planes shown in the xy panel
 
+# The segmentation check: a labelblk instance (BlockSize 64) whose quadrants in (x, y) carry four
+# labels, with a sphere of a fifth label (the grayscale sphere's centre and radius) in the middle.
+SEG_INSTANCE = "segmentation"
+QUADRANT_LABELS = {(0, 0): 11, (1, 0): 22, (0, 1): 33, (1, 1): 44}  # (x >= 128, y >= 128) -> label
+SEG_SPHERE_LABEL = 55
+# Fixed colours via the layer's segmentColors, so the pixels can be told apart exactly.
+SEG_COLORS = {
+    11: (255, 0, 0),
+    22: (0, 255, 0),
+    33: (0, 0, 255),
+    44: (255, 255, 0),
+    55: (255, 0, 255),
+}
+
 
 def gradient_value(x: float) -> float:
     return 30 + x * 0.5
@@ -84,6 +103,43 @@ def make_volume() -> np.ndarray:
     lo, hi = SQUARE
     vol[:, lo:hi, lo:hi] = 0
     return vol
+
+
+def make_labels() -> np.ndarray:
+    """The label volume as a (z, y, x) uint64 array: four quadrant labels and a sphere label."""
+    nx, ny, nz = VOL_SIZE
+    z, y, x = np.mgrid[0:nz, 0:ny, 0:nx]
+    labels = np.zeros((nz, ny, nx), np.uint64)
+    for (qx, qy), label in QUADRANT_LABELS.items():
+        labels[((x >= nx // 2) == bool(qx)) & ((y >= ny // 2) == bool(qy))] = label
+    cx, cy, cz = SPHERE_CENTER
+    labels[(x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2 < SPHERE_RADIUS**2] = SEG_SPHERE_LABEL
+    return labels
+
+
+def decode_compressed_segmentation(data: bytes, size: tuple[int, int, int]) -> np.ndarray:
+    """Neuroglancer's compressed_segmentation (uint64, one channel, 8^3 blocks) to (z, y, x)."""
+    words = np.frombuffer(data, "<u4")
+    ch = words[int(words[0]) :]  # one channel: its offset (in words) is the only header word
+    sx, sy, sz = size
+    gx, gy, gz = (sx + 7) // 8, (sy + 7) // 8, (sz + 7) // 8
+    out = np.zeros((gz * 8, gy * 8, gx * 8), np.uint64)
+    pos = np.arange(512)
+    for b in range(gx * gy * gz):
+        h0, values_off = int(ch[2 * b]), int(ch[2 * b + 1])
+        table_off, bits = h0 & 0xFFFFFF, h0 >> 24
+        if bits == 0:
+            idx = np.zeros(512, np.int64)
+        else:
+            bitpos = pos * bits
+            w = ch[values_off + bitpos // 32].astype(np.int64)
+            idx = (w >> (bitpos % 32)) & ((1 << bits) - 1)
+        n = int(idx.max()) + 1
+        table = ch[table_off : table_off + 2 * n].astype(np.uint64)
+        values = table[0::2] | (table[1::2] << np.uint64(32))
+        bx, by, bz = b % gx, (b // gx) % gy, b // (gx * gy)
+        out[bz * 8 : bz * 8 + 8, by * 8 : by * 8 + 8, bx * 8 : bx * 8 + 8] = values[idx].reshape(8, 8, 8)
+    return out[:sz, :sy, :sx]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,6 +450,108 @@ def analyse_xy(png_path: Path, z: int) -> Analysis:
     return res
 
 
+def analyse_seg(png_path: Path, z: int) -> Analysis:
+    """Is the label volume's z plane displayed with each segment's colour where it belongs?"""
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(png_path).convert("RGB")).astype(np.int16)
+    res = Analysis(ok=False)
+
+    def is_color(label: int) -> np.ndarray:
+        return (np.abs(rgb - np.array(SEG_COLORS[label], np.int16)) <= 30).all(axis=2)
+
+    masks = {label: is_color(label) for label in SEG_COLORS}
+    res.facts["pixels_per_segment"] = {str(k): int(m.sum()) for k, m in masks.items()}
+    comps = [c for c in _components(masks[SEG_SPHERE_LABEL]) if len(c) >= 200]
+    if not comps:
+        res.problems.append(
+            f"no disc in the sphere's colour (label {SEG_SPHERE_LABEL}): nothing displayed yet"
+        )
+        return res
+    disc = max(comps, key=len)
+    area = len(disc)
+    rows, cols = disc[:, 0], disc[:, 1]
+    cy, cx = rows.mean(), cols.mean()
+    h, w = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+    r_px = float(np.sqrt(area / np.pi))
+    r_vox = float(np.sqrt(SPHERE_RADIUS**2 - (z - SPHERE_CENTER[2]) ** 2))
+    scale = r_px / r_vox
+    fill = area / float(w * h)
+    res.facts.update(
+        disc_center_px=(round(cx, 1), round(cy, 1)),
+        disc_bbox_px=(int(w), int(h)),
+        disc_radius_px=round(r_px, 1),
+        expected_radius_vox=round(r_vox, 1),
+        px_per_voxel=round(scale, 3),
+        disc_fill=round(fill, 3),
+    )
+    expected_scale = 1 / CROSS_SECTION_SCALE
+    if abs(w - h) > 0.1 * max(w, h) + 3 or not 0.7 <= fill <= 0.86:
+        res.problems.append(f"the sphere's segment is not a disc (bbox {w}x{h}, fill {fill:.2f})")
+    if not 0.85 * expected_scale <= scale <= 1.15 * expected_scale:
+        res.problems.append(
+            f"disc radius {r_px:.1f} px at z={z} gives {scale:.2f} px/voxel, expected {expected_scale:.2f}"
+        )
+        return res
+
+    def to_screen(x: float, y: float) -> tuple[int, int]:
+        return round(cy + (y - SPHERE_CENTER[1]) * scale), round(cx + (x - SPHERE_CENTER[0]) * scale)
+
+    def label_at(x: float, y: float) -> int | None:
+        """The segment whose colour covers a 5x5 patch at voxel (x, y); 0 for none, None off screen."""
+        r, c = to_screen(x, y)
+        if not (2 <= r < rgb.shape[0] - 2 and 2 <= c < rgb.shape[1] - 2):
+            return None
+        for label, m in masks.items():
+            if m[r - 2 : r + 3, c - 2 : c + 3].all():
+                return label
+        return 0
+
+    nx, ny, _ = VOL_SIZE
+    samples: dict[str, Any] = {}
+    # Each quadrant's label at its centre and near its outer corner (orientation and axis order),
+    # the sphere at the centre, and no segment colour just outside the volume.
+    checks = {(nx / 2, ny / 2): SEG_SPHERE_LABEL}
+    for (qx, qy), label in QUADRANT_LABELS.items():
+        for fx, fy in ((nx / 4, ny / 4), (12, 12)):
+            x = nx - fx if qx else fx
+            y = ny - fy if qy else fy
+            checks[(x, y)] = label
+    for x, y in ((-6, ny / 4), (nx + 6, ny / 4), (nx / 4, -6), (nx / 4, ny + 6)):
+        checks[(x, y)] = 0
+    for (x, y), want in checks.items():
+        got = label_at(x, y)
+        samples[f"voxel ({x:g}, {y:g})"] = got
+        if got != want:
+            res.problems.append(f"voxel ({x:g}, {y:g}): screen shows label {got}, expected {want}")
+
+    # The quadrant boundaries: along a row at y=16 the colour changes from label 11 to 22 at x=128,
+    # along a column at x=16 from 11 to 33 at y=128 (both well away from the sphere).
+    r16, c16 = to_screen(16, 16)
+    edges = {}
+    for axis, line, a, b in (
+        ("x", rgb[r16], 11, 22),
+        ("y", rgb[:, c16], 11, 33),
+    ):
+        in_a = (np.abs(line - np.array(SEG_COLORS[a])) <= 30).all(axis=1)
+        in_b = (np.abs(line - np.array(SEG_COLORS[b])) <= 30).all(axis=1)
+        ia, ib = np.flatnonzero(in_a), np.flatnonzero(in_b)
+        if len(ia) == 0 or len(ib) == 0 or ia.max() >= ib.min():
+            res.problems.append(f"no {a} -> {b} boundary along {axis}")
+            continue
+        edge = (ia.max() + ib.min() + 1) / 2  # screen coordinate of the boundary
+        centre = cx if axis == "x" else cy
+        # the disc's centre is the middle of voxel 128, the boundary the start of it
+        edge_vox = SPHERE_CENTER[0 if axis == "x" else 1] + 0.5 + (edge - centre) / scale
+        edges[axis] = round(float(edge_vox), 1)
+        if abs(edge_vox - 128) > 2:
+            res.problems.append(f"the {a}/{b} boundary is at {axis}={edge_vox:.1f} voxels, expected 128")
+    res.facts["quadrant_boundaries_vox"] = edges
+    res.facts["samples"] = samples
+    res.ok = not res.problems
+    return res
+
+
 # ---------------------------------------------------------------------------------------------
 # Logs
 # ---------------------------------------------------------------------------------------------
@@ -465,20 +623,33 @@ def network_events(driver: Any, dvid_base: str) -> list[dict[str, Any]]:
 
 def viewer_state(dvid_base: str, uuid: str, instance: str, z: int) -> dict[str, Any]:
     m = [VOXEL_NM * 1e-9, "m"]
+    source = f"dvid://{dvid_base}/{uuid}/{instance}"
+    if instance == SEG_INSTANCE:
+        layer = {
+            "type": "segmentation",
+            "name": instance,
+            "source": source,
+            # every segment visible and opaque, in a fixed colour, and no hover highlight
+            "segments": [str(label) for label in SEG_COLORS],
+            "segmentColors": {str(k): "#{:02x}{:02x}{:02x}".format(*v) for k, v in SEG_COLORS.items()},
+            "selectedAlpha": 1,
+            "notSelectedAlpha": 1,
+            "hoverHighlight": False,
+        }
+    else:
+        layer = {
+            "type": "image",
+            "name": instance,
+            "source": source,
+            "opacity": 1.0,
+            # values shown as they are: screen gray = voxel value
+            "shader": "void main() { emitGrayscale(toNormalized(getDataValue())); }",
+        }
     return {
         "dimensions": {"x": m, "y": m, "z": m},
         "position": [VOL_SIZE[0] / 2, VOL_SIZE[1] / 2, z + 0.5],
         "crossSectionScale": CROSS_SECTION_SCALE,
-        "layers": [
-            {
-                "type": "image",
-                "name": instance,
-                "source": f"dvid://{dvid_base}/{uuid}/{instance}",
-                "opacity": 1.0,
-                # values shown as they are: screen gray = voxel value
-                "shader": "void main() { emitGrayscale(toNormalized(getDataValue())); }",
-            }
-        ],
+        "layers": [layer],
         "layout": "xy",
         "showAxisLines": False,
         "showDefaultAnnotations": False,
@@ -511,6 +682,23 @@ def setup_data(base: str, vol: np.ndarray) -> str:
         err = np.abs(back.astype(int) - vol).mean()
         if err > 5:
             raise RuntimeError(f"{name}: the volume read back differs from the one written (mean {err:.1f})")
+    http_call(
+        "POST",
+        f"{base}/api/repo/{uuid}/instance",
+        {
+            "dataname": SEG_INSTANCE,
+            "typename": "labelblk",
+            "BlockSize": f"{BLOCK_SIZE},{BLOCK_SIZE},{BLOCK_SIZE}",
+            "VoxelSize": f"{VOXEL_NM},{VOXEL_NM},{VOXEL_NM}",
+            "VoxelUnits": "nanometers,nanometers,nanometers",
+        },
+    )
+    labels = make_labels()
+    raw = f"{base}/api/node/{uuid}/{SEG_INSTANCE}/raw/0_1_2/{nx}_{ny}_{nz}/0_0_0"
+    http_call("POST", raw, labels.tobytes())
+    back = np.frombuffer(http_call("GET", raw), np.uint64).reshape(labels.shape)
+    if not np.array_equal(back, labels):
+        raise RuntimeError(f"{SEG_INSTANCE}: the labels read back differ from the ones written")
     return uuid
 
 
@@ -537,7 +725,9 @@ def layer_states(driver: Any) -> list[dict[str, Any]]:
         return [{"name": "?", "sources": [f"unknown ({type(exc).__name__})"]}]
 
 
-def show(driver: Any, url: str, shot: Path, z: int, timeout: float) -> tuple[Analysis, float]:
+def show(
+    driver: Any, url: str, shot: Path, z: int, timeout: float, seg: bool = False
+) -> tuple[Analysis, float]:
     driver.get("about:blank")  # a fresh page load for every view, not a hash change
     driver.get(url)
     start = time.monotonic()
@@ -545,7 +735,7 @@ def show(driver: Any, url: str, shot: Path, z: int, timeout: float) -> tuple[Ana
     while True:
         time.sleep(1.0)
         driver.save_screenshot(str(shot))
-        result = analyse_xy(shot, z)
+        result = analyse_seg(shot, z) if seg else analyse_xy(shot, z)
         layers = layer_states(driver)
         result.facts["layers"] = layers
         errors = [s for layer in layers for s in layer["sources"] if s.startswith("error")]
@@ -613,6 +803,50 @@ def replay_chunk(base: str, path: str, origin: str, vol: np.ndarray) -> tuple[di
     return facts, problems
 
 
+def replay_seg_chunk(
+    base: str, path: str, origin: str, labels: np.ndarray
+) -> tuple[dict[str, Any], list[str]]:
+    """GET one segmentation chunk as Neuroglancer does (``?compression=googlegzip``, with an Origin
+    and Accept-Encoding gzip) and check the status, CORS, Content-Encoding and the decoded labels.
+    dvid's access log has no query strings, so the query is the one Neuroglancer's source sends."""
+    import gzip
+
+    problems: list[str] = []
+    query = "?compression=googlegzip"
+    headers = {"Origin": origin, "Accept-Encoding": "gzip"}
+    req = urllib.request.Request(base + path + query, headers=headers)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        body = resp.read()
+        facts: dict[str, Any] = {
+            "path": path + query,
+            "status": resp.status,
+            "bytes": len(body),
+            "content_type": resp.headers.get("Content-Type"),
+            "content_encoding": resp.headers.get("Content-Encoding"),
+            "access_control_allow_origin": resp.headers.get("Access-Control-Allow-Origin"),
+        }
+    if facts["access_control_allow_origin"] not in ("*", origin):
+        problems.append(f"{path}: Access-Control-Allow-Origin is {facts['access_control_allow_origin']!r}")
+    if facts["content_encoding"] != "gzip":
+        problems.append(f"{path}: Content-Encoding is {facts['content_encoding']!r}, expected gzip")
+    else:
+        body = gzip.decompress(body)
+    m = re.search(r"/(\d+)_(\d+)_(\d+)/(\d+)_(\d+)_(\d+)$", path)
+    if not m:
+        return facts, [*problems, f"{path}: cannot read size and offset"]
+    sx, sy, sz, ox, oy, oz = map(int, m.groups())
+    try:
+        got = decode_compressed_segmentation(body, (sx, sy, sz))
+    except Exception as exc:
+        return facts, [*problems, f"{path}: not compressed_segmentation ({type(exc).__name__}: {exc})"]
+    want = labels[oz : oz + sz, oy : oy + sy, ox : ox + sx]
+    facts["labels"] = sorted(int(v) for v in np.unique(got))
+    facts["voxels_wrong"] = int((got != want).sum())
+    if facts["voxels_wrong"]:
+        problems.append(f"{path}: {facts['voxels_wrong']} decoded labels differ from the volume")
+    return facts, problems
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -632,7 +866,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    outputs = [out / f"{name}-xy-z{z}.png" for name, _, _ in INSTANCES for z in VIEWS]
+    shown = [*INSTANCES, (SEG_INSTANCE, "lz4", "googlegzip")]  # name, storage, chunk endpoint
+    outputs = [out / f"{name}-xy-z{z}.png" for name, _, _ in shown for z in VIEWS]
     outputs += [out / n for n in ("report.json", "dvid.log", "console.log", "chromedriver.log")]
     for old in outputs:  # this run's files only: nothing stale can pass for a result
         old.unlink(missing_ok=True)
@@ -647,21 +882,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dvid: {dvid.base} (store {work / 'store'}, log {out / 'dvid.log'})")
         vol = make_volume()
         uuid = setup_data(dvid.base, vol)
-        print(f"repo {uuid}: uint8blk instances " + ", ".join(f"{n} ({c})" for n, c, _ in INSTANCES))
+        labels = make_labels()
+        print(
+            f"repo {uuid}: uint8blk instances "
+            + ", ".join(f"{n} ({c})" for n, c, _ in INSTANCES)
+            + f", labelblk instance {SEG_INSTANCE}"
+        )
         page = ViewerPageServer(client_dir)
         print(f"viewer page: http://127.0.0.1:{page.port}/v/{VIEWER_TOKEN}/ (client from {client_dir})")
         driver = start_browser(
             args.chromium, args.chromedriver, work / "chromium-profile", out / "chromedriver.log"
         )
         console: list[str] = []
-        for name, compression, endpoint in INSTANCES:
+        for name, compression, endpoint in shown:
             inst_report: dict[str, Any] = {"compression": compression, "views": {}}
             report["instances"][name] = inst_report
             log_mark = len(dvid.log_lines())
             for z in VIEWS:
                 shot = out / f"{name}-xy-z{z}.png"
                 url = page.page_url(viewer_state(dvid.base, uuid, name, z))
-                result, elapsed = show(driver, url, shot, z, args.timeout)
+                result, elapsed = show(driver, url, shot, z, args.timeout, seg=name == SEG_INSTANCE)
                 inst_report["views"][f"z{z}"] = {
                     "screenshot": str(shot),
                     "ok": result.ok,
@@ -696,18 +936,35 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  requests seen by dvid: {inst_report['dvid_access_log']}")
             if by_kind.get(("repos/info", 200), 0) < 1:
                 failures.append(f"{name}: the viewer never got GET /api/repos/info with 200")
-            want = "raw/jpeg" if endpoint == "raw" else "subvolblocks"
+            want = {"raw": "raw/jpeg", "subvolblocks": "subvolblocks", "googlegzip": "raw"}[endpoint]
             if by_kind.get((want, 200), 0) < 1:
                 failures.append(f"{name}: no {want} chunk request answered with 200")
             chunk_paths = [p for _, p, s, _ in entries if s == 200 and endpoint_kind(p) == want]
             if chunk_paths:
                 origin = f"http://127.0.0.1:{page.port}"
-                facts, problems = replay_chunk(dvid.base, chunk_paths[0], origin, vol)
+                if endpoint == "googlegzip":
+                    # The access log has no query string, but the sizes tell: a 64^3 uint64 chunk is
+                    # 2 MiB raw; compressed_segmentation of a few labels, gzipped, is ~1 KiB.
+                    sizes = {p: n for _, p, s, n in entries if s == 200 and endpoint_kind(p) == want}
+                    inst_report["chunk_bytes"] = {"min": min(sizes.values()), "max": max(sizes.values())}
+                    if max(sizes.values()) >= BLOCK_SIZE**3 * 8 // 4:
+                        failures.append(
+                            f"{name}: chunk answers of {max(sizes.values())} bytes: not googlegzip?"
+                        )
+                    busiest = max(chunk_paths, key=sizes.__getitem__)  # the one with most labels
+                    facts, problems = replay_seg_chunk(dvid.base, busiest, origin, labels)
+                    print(
+                        f"  replayed {facts['path']}: {facts['status']} {facts['content_type']} "
+                        f"Content-Encoding {facts['content_encoding']}, {facts['bytes']} bytes, "
+                        f"labels {facts.get('labels')}, {facts.get('voxels_wrong')} wrong"
+                    )
+                else:
+                    facts, problems = replay_chunk(dvid.base, chunk_paths[0], origin, vol)
+                    print(
+                        f"  replayed {facts['path']}: {facts['status']} {facts['content_type']} "
+                        f"{facts['bytes']} bytes, {facts.get('image')}, error {facts.get('mean_abs_error')}"
+                    )
                 inst_report["chunk_replay"] = facts
-                print(
-                    f"  replayed {facts['path']}: {facts['status']} {facts['content_type']} "
-                    f"{facts['bytes']} bytes, {facts.get('image')}, error {facts.get('mean_abs_error')}"
-                )
                 failures.extend(f"{name}: {p}" for p in problems)
             bad = [(m, p, s) for m, p, s, _ in entries if s >= 400]
             if bad:
