@@ -128,7 +128,7 @@ def test_head_missing_and_label_zero(synced, volume):
     assert r.status_code == 404 and r.content == b""
     for path in ("sparsevol/0", "sparsevol-coarse/0", "sparsevol/abc", "sparsevol-coarse/-3"):
         assert requests.get(api(server, uuid, "bodies", path), timeout=TIMEOUT).status_code == 400
-    for path in ("resync/5", "nosuch"):
+    for path in ("resyncs", "nosuch"):
         assert requests.post(api(server, uuid, "bodies", path), timeout=TIMEOUT).status_code == 404
     for path in ("merge", "split/5", "split-coarse/5"):  # empty bodies (the edits: test_labelvol_edits.py)
         assert requests.post(api(server, uuid, "bodies", path), timeout=TIMEOUT).status_code == 400

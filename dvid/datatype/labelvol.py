@@ -26,7 +26,7 @@ from aiohttp import web
 from dvid.dag.ancestry import Ancestry
 from dvid.datatype.base import Datatype, InstanceMeta, Route
 from dvid.datatype.common import rle
-from dvid.datatype.common.blockstore import BlockChange, block_tkey
+from dvid.datatype.common.blockstore import BLOCK_CLASS, BlockChange, block_coord, block_tkey
 from dvid.datatype.common.geometry import Box, Point, block_box, parse_ints
 from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
 from dvid.datatype.imageblk import ImageSettings
@@ -43,6 +43,7 @@ REPO_MAXLABEL_TKEY = keys.tkey(REPO_MAXLABEL_CLASS)
 MAX_LABEL = 2**64 - 1
 MAX_RESERVE = 2**32  # labels one nextlabel POST may reserve
 MAX_SPLIT_BLOCKS = 1_000_000  # blocks one split-coarse body may list
+RESYNC_BATCH_BLOCKS = 256  # label blocks whose runs one resync batch writes
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 BOUND_NAMES = ("minx", "maxx", "miny", "maxy", "minz", "maxz")
 
@@ -65,7 +66,7 @@ Creation (POST /api/repo/{uuid}/instance), settings are strings:
 Setting up the sync (DVID needs both directions; this server derives the runs from the first):
     POST /api/node/{uuid}/bodies/sync          {"sync": "segmentation"}
     POST /api/node/{uuid}/segmentation/sync    {"sync": "bodies"}
-Blocks written to the labelblk before the sync are not indexed.
+Blocks written to the labelblk before the sync are not indexed until POST resync.
 
 Paths below are under /api/node/{uuid}/{dataname}. <label> is a decimal uint64 other than 0.
 
@@ -103,6 +104,19 @@ GET  nextlabel                {"nextlabel": N}: one more than the largest label 
                               in the repo (any version).
 POST nextlabel/<k>            Reserve k new labels: {"start": a, "end": b} with b - a + 1 = k. The
                               reservation is persisted, so no label is handed out twice.
+POST resync                   Rebuild this instance's runs at this version from every block of the
+                              synced labelblk visible at this version: for data written to the
+                              labelblk before the sync existed, or to repair. Runs that differ are
+                              rewritten and runs of labels no longer in a block (or of blocks not in
+                              the labelblk) are deleted, at this version only (ancestors keep theirs);
+                              unchanged runs are left alone, so a second resync changes nothing.
+                              maxlabel and nextlabel are raised to the largest label seen. Done under
+                              the labelblk's write lock (its writes and edits wait), block by block:
+                              the runs of each group of up to 256 blocks go in one atomic batch, so a
+                              resync that fails midway leaves the groups done rebuilt and the rest as
+                              they were (POST resync again to finish). Reply {"blocks": n label blocks
+                              read, "labels": m distinct labels other than 0 found}. 400 without a
+                              synced labelblk.
 
 Edits (need the synced labelblk; each rewrites the labelblk's voxels and this instance's runs in the
 blocks touched, under the labelblk's write lock in ONE atomic batch, so on any error nothing changes;
@@ -127,11 +141,12 @@ DELETE area/<label>/<size>/<offset>
                               The voxels of <label> inside the box (nx_ny_nz, x_y_z; any alignment)
                               become 0 in the labelblk, and its runs there go. Reply {"blocks": n}.
 
-Not implemented yet (404, as any unknown endpoint): resync and the instance-config PUT. Writes to a
+Not implemented yet (404, as any unknown endpoint): the instance-config PUT. Writes to a
 labelblk's pyramid levels (NAME_1 ...) do not feed labelvols (edits do update the levels).
 
 Errors: 400 label 0 or a malformed label, point, bound, option or edit body; 404 unknown instance
-or label without voxels; 409 a write (merge, split, split-coarse, area) to a committed version.
+or label without voxels; 409 a write (merge, split, split-coarse, area, resync) to a committed
+version.
 """
 
 
@@ -215,6 +230,7 @@ class LabelVol(Datatype):
         Route("split", ("POST",), "handle_split", heavy=True),
         Route("split-coarse", ("POST",), "handle_split_coarse", heavy=True),
         Route("area", ("DELETE",), "handle_delete_area", heavy=True),
+        Route("resync", ("POST",), "handle_resync", heavy=True),
     )
 
     def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
@@ -331,6 +347,68 @@ class LabelVol(Datatype):
                 raise BadRequest(f"cannot reserve {count} labels: the labels above {start - 1} run out")
             root.put(REPO_MAXLABEL_TKEY, struct.pack("<Q", end))
             return start, end
+
+    # ---- resync --------------------------------------------------------------------------------
+    def resync(self, ancestry: Ancestry) -> tuple[int, int]:
+        """Rebuild this instance's runs at a version from the synced labelblk's blocks visible there.
+
+        Under the labelblk's write lock. Every visible run key is indexed by block first (keys only);
+        then block by block the labels' runs are recomputed: changed or new runs are put, unchanged
+        ones left alone, indexed labels the block no longer holds are tombstoned, and after the last
+        block so is every key of a block the labelblk does not hold. Writes are committed in atomic
+        batches of ``RESYNC_BATCH_BLOCKS`` blocks (documented in the help text). Returns (number of
+        label blocks read, number of distinct non-zero labels found); maxlabel is raised to the largest.
+        """
+        labelblk = self.synced_labelblk()
+        lb_ctx = labelblk.context(ancestry)
+        ctx = self._ctx_at(ancestry)
+        decode = labelblk.blocks.codec.decode
+        bs = self.block_size
+        n_blocks, max_label = 0, 0
+        seen: set[int] = set()
+        with labelblk.write_lock:
+            indexed: dict[Point, set[int]] = {}
+            for tk in ctx.keys(keys.min_tkey(RUNS_CLASS), keys.max_tkey(RUNS_CLASS)):
+                if len(tk) == 22:
+                    label = struct.unpack_from(">Q", tk, 2)[0]
+                    indexed.setdefault(runs_tkey_coord(tk), set()).add(label)
+            batch, pending = ctx.batch(), 0
+            for tk, stored in lb_ctx.range(keys.min_tkey(BLOCK_CLASS), keys.max_tkey(BLOCK_CLASS)):
+                if len(tk) != 14:  # not a block key
+                    continue
+                coord = block_coord(tk)
+                origin = (coord[0] * bs[0], coord[1] * bs[1], coord[2] * bs[2])
+                labels, runs, offsets = rle.block_runs_by_label(decode(stored), origin)
+                old = indexed.pop(coord, set())
+                for i, label in enumerate(labels.tolist()):
+                    value = rle.runs_to_bytes(runs[offsets[i] : offsets[i + 1]])
+                    key = runs_tkey(label, *coord)
+                    if label in old:
+                        old.discard(label)
+                        if ctx.get(key) == value:
+                            continue
+                    batch.put(key, value)
+                for label in old:
+                    batch.delete(runs_tkey(label, *coord))
+                if len(labels):
+                    seen.update(labels.tolist())
+                    max_label = max(max_label, int(labels[-1]))
+                n_blocks += 1
+                pending += 1
+                if pending >= RESYNC_BATCH_BLOCKS:
+                    batch.commit()
+                    batch, pending = ctx.batch(), 0
+            for coord, old in indexed.items():  # runs of blocks the labelblk does not hold
+                for label in old:
+                    batch.delete(runs_tkey(label, *coord))
+                pending += 1
+                if pending >= RESYNC_BATCH_BLOCKS:
+                    batch.commit()
+                    batch, pending = ctx.batch(), 0
+            batch.commit()
+            if max_label:
+                self.raise_maxlabel(ancestry, max_label)
+        return n_blocks, len(seen)
 
     # ---- edits: merge, split, area delete ----------------------------------------------------
     def edit_blocks(
@@ -638,3 +716,9 @@ class LabelVol(Datatype):
         assert req.ancestry is not None
         count = await asyncio.to_thread(self.delete_area, req.ancestry, label, box)
         return json_response({"blocks": count})
+
+    async def handle_resync(self, req: InstanceRequest) -> web.StreamResponse:
+        assert req.ancestry is not None
+        self.synced_labelblk()  # 400 before any work
+        blocks, labels = await asyncio.to_thread(self.resync, req.ancestry)
+        return json_response({"blocks": blocks, "labels": labels})
