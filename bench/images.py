@@ -32,7 +32,7 @@ import random
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +94,53 @@ class Series:
 
     def figure(self) -> TimedFigure:
         return TimedFigure.of(self.name, self.times, self.nbytes, self.cpu_s if self.server else None)
+
+
+class TimedRun:
+    """What the volume workloads share: named series, publishing them, and running the steps so
+    that ratios and notes are reported even when a step fails."""
+
+    #: The datatype the run needs; None when the run checks for itself.
+    typename: str | None = None
+
+    def __init__(self, report: WorkloadReport) -> None:
+        self.report = report
+        self.series: dict[str, Series] = {}
+        self.uuid: str | None = None  # None: the datatype is not served, only baselines are measured
+
+    def new_series(self, key: str, name: str, nbytes: int, server: ServerProcess | None) -> Series:
+        s = Series(name, nbytes, server)
+        self.series[key] = s
+        return s
+
+    def publish(self, *keys: str) -> None:
+        self.report.timed += [
+            self.series[k].figure() for k in keys if k in self.series and self.series[k].times
+        ]
+
+    def ratios(self) -> list[Ratio]:
+        raise NotImplementedError
+
+    def notes(self) -> list[str]:
+        return []
+
+    def finish(self) -> None:
+        """Report what was measured (runs after the steps, whether they succeeded or not)."""
+        self.report.ratios = self.ratios()
+        self.report.notes = [*self.notes(), *self.report.notes]
+
+    async def run_steps(self, steps: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await steps()
+        except BenchError as exc:
+            self.report.error = str(exc)
+        finally:
+            self.finish()
+        if self.typename and self.uuid is None and not self.report.error:
+            self.report.error = (
+                f"{self.typename} is not served by this dvid (GET /api/help/{self.typename} is not 200):"
+                " only the in-process and bare-aiohttp baselines were measured"
+            )
 
 
 async def _call(fn: StepFn, i: int) -> None:
@@ -305,24 +352,24 @@ def image(env: Env) -> WorkloadReport:
     return report
 
 
-class ImageRun:
+class ImageRun(TimedRun):
+    typename = TYPENAME
+
     def __init__(
         self, env: Env, report: WorkloadReport, dvid: ServerProcess, base: ServerProcess, store: InprocBlocks
     ) -> None:
+        super().__init__(report)
         self.o = env.options
-        self.report = report
         self.dvid = dvid
         self.base = base
         self.store = store
         self.bs = self.o.image_block
         self.rounds = self.o.image_repeats
         self.gen = EMVolumes(SEED)
-        self.uuid: str | None = None  # None: uint8blk not served, only baselines are measured
         self.chunks: list[bytes] = []  # the 256^3 volumes POSTed to regions 0..rounds
         self.api: DvidAPI
         self.s_dvid: aiohttp.ClientSession
         self.s_base: aiohttp.ClientSession
-        self.series: dict[str, Series] = {}
         self.deep_blocks = (0, 0)  # blocks rewritten per version, blocks in the 256^3
         self.rss: dict[str, list[RSSWatch]] = {"dvid": [], "bare": []}  # per streamed GET
         self.settled: dict[str, float] = {}  # seconds waited for idle servers after write phases
@@ -342,14 +389,6 @@ class ImageRun:
         url = self.api.raw_url(uuid or self.uuid or "", INSTANCE, dims, size, offset)
         return URL(f"{url}/{fmt}", encoded=True) if fmt else url
 
-    def new_series(self, key: str, name: str, nbytes: int, server: ServerProcess | None) -> Series:
-        s = Series(name, nbytes, server)
-        self.series[key] = s
-        return s
-
-    def publish(self, *keys: str) -> None:
-        self.report.timed += [self.series[k].figure() for k in keys if self.series[k].times]
-
     def expected_row(self, x: int, y: int, z: int, n: int) -> np.ndarray:
         """The n^3 box at (x, y, z) of the row of 256^3 volumes (x may cross volume borders)."""
         parts, xx = [], x
@@ -364,27 +403,19 @@ class ImageRun:
     async def run(self) -> None:
         async with client_session(1) as self.s_dvid, client_session(1) as self.s_base:
             self.api = DvidAPI(self.s_dvid, self.dvid.base)
-            try:
-                if await self.api.has_type(TYPENAME):
-                    self.uuid = await self.setup_repo("bench-image")
-                self.chunks = [self.gen.volume((EDGE, EDGE, EDGE)).tobytes() for _ in range(self.rounds + 1)]
-                await self.post_256()
-                await self.get_256()
-                if self.uuid is not None:
-                    await self.random_64()
-                    await self.png_slice()
-                    await self.deep()
-                await self.big()
-            except BenchError as exc:
-                self.report.error = str(exc)
-            finally:
-                self.report.ratios = self.ratios()
-                self.report.notes = [*self.notes(), *self.report.notes]
-            if self.uuid is None and not self.report.error:
-                self.report.error = (
-                    f"{TYPENAME} is not served by this dvid (GET /api/help/{TYPENAME} is not 200): only the"
-                    " in-process and bare-aiohttp baselines were measured"
-                )
+            await self.run_steps(self.steps)
+
+    async def steps(self) -> None:
+        if await self.api.has_type(TYPENAME):
+            self.uuid = await self.setup_repo("bench-image")
+        self.chunks = [self.gen.volume((EDGE, EDGE, EDGE)).tobytes() for _ in range(self.rounds + 1)]
+        await self.post_256()
+        await self.get_256()
+        if self.uuid is not None:
+            await self.random_64()
+            await self.png_slice()
+            await self.deep()
+        await self.big()
 
     async def setup_repo(self, alias: str) -> str:
         uuid = await self.api.new_repo(alias)

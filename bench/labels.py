@@ -46,7 +46,19 @@ from yarl import URL
 
 from bench.dvidapi import DvidAPI
 from bench.harness import REQUEST_TIMEOUT_S, BenchError, PySpy, ServerProcess, run_async
-from bench.images import BIG_TIMEOUT, Series, StepFn, alternate, fetch, per_round, ratio, send, settle, stream
+from bench.images import (
+    BIG_TIMEOUT,
+    Series,
+    StepFn,
+    TimedRun,
+    alternate,
+    fetch,
+    per_round,
+    ratio,
+    send,
+    settle,
+    stream,
+)
 from bench.imgbase import InprocBlocks
 from bench.report import Ratio, WorkloadReport
 from bench.workloads import Env, _div, _profile_notes
@@ -209,7 +221,9 @@ def _session() -> aiohttp.ClientSession:
     )
 
 
-class LabelsRun:
+class LabelsRun(TimedRun):
+    typename = TYPENAME
+
     def __init__(
         self,
         env: Env,
@@ -219,8 +233,8 @@ class LabelsRun:
         store: InprocBlocks,
         bodies: list[bytes],
     ) -> None:
+        super().__init__(report)
         self.o = env.options
-        self.report = report
         self.dvid = dvid
         self.base = base
         self.store = store
@@ -228,11 +242,9 @@ class LabelsRun:
         self.volumes = [np.frombuffer(b, VOXEL).reshape(EDGE, EDGE, EDGE) for b in bodies]
         self.rounds = self.o.labels_repeats
         self.current = 0  # the variant last POSTed everywhere
-        self.uuid: str | None = None  # None: labelblk not served, only baselines are measured
         self.api: DvidAPI
         self.s_dvid: aiohttp.ClientSession
         self.s_base: aiohttp.ClientSession
-        self.series: dict[str, Series] = {}
         self.wire: dict[str, int] = {}  # bytes on the wire of the compressed GETs
         self.settled: dict[str, float] = {}
 
@@ -240,37 +252,19 @@ class LabelsRun:
         url = self.api.raw_url(self.uuid or "", INSTANCE, "0_1_2", (size,) * 3, offset)
         return URL(f"{url}?{query}", encoded=True) if query else url
 
-    def new_series(self, key: str, name: str, nbytes: int, server: ServerProcess | None) -> Series:
-        s = Series(name, nbytes, server)
-        self.series[key] = s
-        return s
-
-    def publish(self, *keys: str) -> None:
-        self.report.timed += [
-            self.series[k].figure() for k in keys if k in self.series and self.series[k].times
-        ]
-
     async def run(self) -> None:
         async with _session() as self.s_dvid, _session() as self.s_base:
             self.api = DvidAPI(self.s_dvid, self.dvid.base)
-            try:
-                if await self.api.has_type(TYPENAME):
-                    await self.setup_repo()
-                await self.post_256()
-                await self.get_256()
-                if self.uuid is not None:
-                    await self.random_64()
-                    await self.points()
-            except BenchError as exc:
-                self.report.error = str(exc)
-            finally:
-                self.report.ratios = self.ratios()
-                self.report.notes = [*self.notes(), *self.report.notes]
-            if self.uuid is None and not self.report.error:
-                self.report.error = (
-                    f"{TYPENAME} is not served by this dvid (GET /api/help/{TYPENAME} is not 200): only the"
-                    " in-process and bare-aiohttp baselines were measured"
-                )
+            await self.run_steps(self.steps)
+
+    async def steps(self) -> None:
+        if await self.api.has_type(TYPENAME):
+            await self.setup_repo()
+        await self.post_256()
+        await self.get_256()
+        if self.uuid is not None:
+            await self.random_64()
+            await self.points()
 
     async def setup_repo(self) -> None:
         self.uuid = await self.api.new_repo("bench-labels")

@@ -37,7 +37,7 @@ from yarl import URL
 
 from bench.dvidapi import DvidAPI
 from bench.harness import BenchError, ServerProcess, run_async
-from bench.images import BIG_TIMEOUT, Series, settle, timed
+from bench.images import BIG_TIMEOUT, TimedRun, settle, timed
 from bench.imgbase import InprocBlocks
 from bench.report import Ratio, WorkloadReport
 from bench.workloads import Env, _profile_notes
@@ -111,27 +111,21 @@ def labelvol(env: Env) -> WorkloadReport:
     return report
 
 
-class LabelvolRun:
+class LabelvolRun(TimedRun):
     def __init__(
         self, env: Env, report: WorkloadReport, dvid: ServerProcess, store: InprocBlocks, vol: np.ndarray
     ) -> None:
+        super().__init__(report)
         self.o = env.options
-        self.report = report
         self.dvid = dvid
         self.store = store
         self.vol = vol
         self.repeats = self.o.labelvol_repeats
         self.counts = {k: int(v) for k, v in zip(*np.unique(vol, return_counts=True), strict=True)}
-        self.series: dict[str, Series] = {}
         self.api: DvidAPI
         self.session: aiohttp.ClientSession
         self.root = ""
         self.children = 0
-
-    def new_series(self, key: str, name: str, nbytes: int, server: ServerProcess | None) -> Series:
-        s = Series(name, nbytes, server)
-        self.series[key] = s
-        return s
 
     def url(self, uuid: str, path: str) -> URL:
         return self.api.url(f"node/{uuid}/{LABELVOL}/{path}")
@@ -163,19 +157,22 @@ class LabelvolRun:
         connector = aiohttp.TCPConnector(limit=1)
         async with aiohttp.ClientSession(connector=connector, timeout=BIG_TIMEOUT) as self.session:
             self.api = DvidAPI(self.session, self.dvid.base)
-            try:
-                if not (await self.api.has_type("labelblk") and await self.api.has_type("labelvol")):
-                    raise BenchError("labelblk or labelvol is not served by this dvid")
-                await self.setup()
-                await self.sparsevol()
-                await self.merge()
-                await self.split()
-            except BenchError as exc:
-                self.report.error = str(exc)
-            finally:
-                self.report.timed += [s.figure() for s in self.series.values() if s.times]
-                self.report.ratios = self.ratios()
-                self.report.notes.insert(0, self.note())
+            await self.run_steps(self.steps)
+
+    async def steps(self) -> None:
+        if not (await self.api.has_type("labelblk") and await self.api.has_type("labelvol")):
+            raise BenchError("labelblk or labelvol is not served by this dvid")
+        await self.setup()
+        await self.sparsevol()
+        await self.merge()
+        await self.split()
+
+    def finish(self) -> None:
+        self.publish(*self.series)
+        super().finish()
+
+    def notes(self) -> list[str]:
+        return [self.note()]
 
     async def setup(self) -> None:
         api = self.api
