@@ -373,20 +373,9 @@ class Analysis:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def analyse_xy(png_path: Path, z: int) -> Analysis:
-    """Is the test volume's z plane displayed at the expected place, size, orientation and values?"""
-    from PIL import Image
-
-    rgb = np.asarray(Image.open(png_path).convert("RGB")).astype(np.int16)
-    gray = rgb.mean(axis=2)
-    neutral = (rgb.max(axis=2) - rgb.min(axis=2)) <= 12
-    res = Analysis(ok=False)
-    bright = neutral & (gray >= 215)
-    comps = [c for c in _components(bright) if len(c) >= 200] if bright.sum() < 400_000 else []
-    if not comps:
-        res.problems.append("no bright disc (the sphere) on screen: nothing displayed yet")
-        return res
-    disc = max(comps, key=len)
+def measure_disc(res: Analysis, disc: np.ndarray, z: int, what: str) -> tuple[float, float, float] | None:
+    """Centre (x, y) in screen pixels and pixels per voxel of the sphere's cross-section at ``z``,
+    recorded in ``res.facts``; None (with a problem recorded) when its size gives the wrong scale."""
     area = len(disc)
     rows, cols = disc[:, 0], disc[:, 1]
     cy, cx = rows.mean(), cols.mean()
@@ -405,13 +394,33 @@ def analyse_xy(png_path: Path, z: int) -> Analysis:
     )
     expected_scale = 1 / CROSS_SECTION_SCALE
     if abs(w - h) > 0.1 * max(w, h) + 3 or not 0.7 <= fill <= 0.86:
-        res.problems.append(f"the bright blob is not a disc (bbox {w}x{h}, fill {fill:.2f})")
+        res.problems.append(f"{what} is not a disc (bbox {w}x{h}, fill {fill:.2f})")
     if not 0.85 * expected_scale <= scale <= 1.15 * expected_scale:
         res.problems.append(
             f"disc radius {r_px:.1f} px at z={z} gives {scale:.2f} px/voxel, expected {expected_scale:.2f}"
             " (wrong z plane, voxel size or extents?)"
         )
+        return None
+    return float(cx), float(cy), scale
+
+
+def analyse_xy(png_path: Path, z: int) -> Analysis:
+    """Is the test volume's z plane displayed at the expected place, size, orientation and values?"""
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(png_path).convert("RGB")).astype(np.int16)
+    gray = rgb.mean(axis=2)
+    neutral = (rgb.max(axis=2) - rgb.min(axis=2)) <= 12
+    res = Analysis(ok=False)
+    bright = neutral & (gray >= 215)
+    comps = [c for c in _components(bright) if len(c) >= 200] if bright.sum() < 400_000 else []
+    if not comps:
+        res.problems.append("no bright disc (the sphere) on screen: nothing displayed yet")
         return res
+    measured = measure_disc(res, max(comps, key=len), z, "the bright blob")
+    if measured is None:
+        return res
+    cx, cy, scale = measured
 
     def screen_value(x: float, y: float) -> float | None:
         px = cx + (x - SPHERE_CENTER[0]) * scale
@@ -468,31 +477,10 @@ def analyse_seg(png_path: Path, z: int) -> Analysis:
             f"no disc in the sphere's colour (label {SEG_SPHERE_LABEL}): nothing displayed yet"
         )
         return res
-    disc = max(comps, key=len)
-    area = len(disc)
-    rows, cols = disc[:, 0], disc[:, 1]
-    cy, cx = rows.mean(), cols.mean()
-    h, w = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
-    r_px = float(np.sqrt(area / np.pi))
-    r_vox = float(np.sqrt(SPHERE_RADIUS**2 - (z - SPHERE_CENTER[2]) ** 2))
-    scale = r_px / r_vox
-    fill = area / float(w * h)
-    res.facts.update(
-        disc_center_px=(round(cx, 1), round(cy, 1)),
-        disc_bbox_px=(int(w), int(h)),
-        disc_radius_px=round(r_px, 1),
-        expected_radius_vox=round(r_vox, 1),
-        px_per_voxel=round(scale, 3),
-        disc_fill=round(fill, 3),
-    )
-    expected_scale = 1 / CROSS_SECTION_SCALE
-    if abs(w - h) > 0.1 * max(w, h) + 3 or not 0.7 <= fill <= 0.86:
-        res.problems.append(f"the sphere's segment is not a disc (bbox {w}x{h}, fill {fill:.2f})")
-    if not 0.85 * expected_scale <= scale <= 1.15 * expected_scale:
-        res.problems.append(
-            f"disc radius {r_px:.1f} px at z={z} gives {scale:.2f} px/voxel, expected {expected_scale:.2f}"
-        )
+    measured = measure_disc(res, max(comps, key=len), z, "the sphere's segment")
+    if measured is None:
         return res
+    cx, cy, scale = measured
 
     def to_screen(x: float, y: float) -> tuple[int, int]:
         return round(cy + (y - SPHERE_CENTER[1]) * scale), round(cx + (x - SPHERE_CENTER[0]) * scale)
