@@ -224,14 +224,21 @@ async def _kv_load(
             Phase("dvid GET key", s_dvid, lambda: ("GET", rnd.choice(get_urls), None), dvid),
             Phase("dvid POST key", s_dvid, lambda: ("POST", rnd.choice(post_urls), rnd.choice(values)), dvid),
         ]
-        return await interleaved(
-            phases,
-            rounds=o.rounds,
-            seconds_per_round=o.seconds / o.rounds,
-            warmup=o.warmup,
-            concurrency=c,
-            max_requests_per_round=MAX_REQUESTS_PER_ROUND,
-        )
+        return await _interleave(o, phases, o.rounds)
+
+
+async def _interleave(
+    o: Options, phases: list[Phase], rounds: int
+) -> tuple[list[LoadResult], list[list[LoadResult]]]:
+    """Run the phases in ``rounds`` alternating rounds over ``o.seconds`` at ``o.concurrency``."""
+    return await interleaved(
+        phases,
+        rounds=rounds,
+        seconds_per_round=o.seconds / rounds,
+        warmup=o.warmup,
+        concurrency=o.concurrency,
+        max_requests_per_round=MAX_REQUESTS_PER_ROUND,
+    )
 
 
 # ---- deep ------------------------------------------------------------------------------------
@@ -284,14 +291,7 @@ async def _deep_load(o: Options, dvid: ServerProcess) -> tuple[list[LoadResult],
             Phase("dvid GET at root", session, getter(root), dvid),
             Phase(f"dvid GET {o.depth} versions deep", session, getter(node), dvid),
         ]
-        return await interleaved(
-            phases,
-            rounds=o.deep_rounds,
-            seconds_per_round=o.seconds / o.deep_rounds,
-            warmup=o.warmup,
-            concurrency=c,
-            max_requests_per_round=MAX_REQUESTS_PER_ROUND,
-        )
+        return await _interleave(o, phases, o.deep_rounds)
 
 
 # ---- accesslog -------------------------------------------------------------------------------
@@ -333,14 +333,7 @@ async def _accesslog_load(
             phases.append(Phase(f"dvid GET key, log {label}", session, _random_get(rnd, urls), server))
         json_url = base.url("/json")
         phases.append(Phase("baseline GET json", s_base, lambda: ("GET", json_url, None), base))
-        return await interleaved(
-            phases,
-            rounds=o.rounds,
-            seconds_per_round=o.seconds / o.rounds,
-            warmup=o.warmup,
-            concurrency=c,
-            max_requests_per_round=MAX_REQUESTS_PER_ROUND,
-        )
+        return await _interleave(o, phases, o.rounds)
 
 
 def _random_get(rnd: random.Random, urls: list[URL]) -> RequestFn:
