@@ -315,3 +315,23 @@ def test_shared_batch_needs_one_engine():
     assert a.get(b"k") is None and c.get(b"k") is None
     batch.commit()
     assert a.get(b"k") == b"1" and c.get(b"k") == b"2"
+
+
+def test_labelvol_synced_to_a_pyramid_level_follows_level_0_writes(server, volume):
+    """Writes to a labelblk update its pyramid levels; a labelvol synced to level 1 sees them too."""
+    from dvid.datatype.common.labels import downsample_labels_2x
+
+    uuid = server.new_repo()
+    server.new_instance(uuid, "labelblk", "seg", BlockSize=f"{BS},{BS},{BS}")
+    post_raw(server, uuid, np.zeros((64, 64, 64), "<u8"), (0, 0, 0))
+    assert requests.post(api(server, uuid, "seg", "pyramid?levels=1"), timeout=TIMEOUT).status_code == 200
+    server.new_instance(uuid, "labelvol", "half", BlockSize=f"{BS},{BS},{BS}")
+    assert sync(server, uuid, "half", "seg_1").status_code == 200
+    post_raw(server, uuid, volume, (0, 0, 0))
+    half = downsample_labels_2x(volume)
+    labels = [int(v) for v in np.unique(half) if v]
+    assert len(labels) > 5
+    for label in labels:
+        r = requests.get(api(server, uuid, "half", f"sparsevol/{label}"), timeout=TIMEOUT)
+        assert r.status_code == 200, (label, r.text)
+        np.testing.assert_array_equal(rasterize(decode(r.content), (0, 0, 0), half.shape), half == label)

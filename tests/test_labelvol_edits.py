@@ -235,3 +235,38 @@ def test_merge_updates_pyramid(server, volume):
     url = api(server, uuid, "seg", f"raw/0_1_2/32_32_32/{x}_{y}_{z}")
     half = requests.get(url, params={"scale": "1"}, timeout=TIMEOUT).content
     assert half == downsample_labels_2x(want).tobytes()
+
+
+def test_split_updates_two_pyramid_levels_block_by_block(server, volume):
+    from dvid.datatype.common.labels import downsample_labels_2x
+
+    uuid = setup(server, volume)
+    a, _, _ = big_labels(volume)
+    r = requests.post(api(server, uuid, "seg", "pyramid"), params={"levels": 2}, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    part = (volume == a) & (np.arange(64)[:, None, None] < 20)  # the body's voxels with z < 20
+    r = post(server, uuid, f"split/{a}", data=rle_payload(mask_runs(part)))
+    assert r.status_code == 200, r.text
+    want = volume.copy()
+    want[part] = r.json()["label"]
+    half = downsample_labels_2x(want)
+    for level, expected in ((1, half), (2, downsample_labels_2x(half))):
+        x, y, z = (v // 2**level for v in OFFSET)
+        n = 64 // 2**level
+        url = api(server, uuid, "seg", f"raw/0_1_2/{n}_{n}_{n}/{x}_{y}_{z}")
+        got = requests.get(url, params={"scale": str(level)}, timeout=TIMEOUT).content
+        np.testing.assert_array_equal(np.frombuffer(got, "<u8").reshape(expected.shape), expected)
+
+
+def test_block_row_boxes_cover_exactly_the_blocks():
+    from dvid.datatype.imageblk import _block_row_boxes
+
+    coords = np.array([[3, 0, 0], [1, 0, 0], [2, 0, 0], [-1, 0, 0], [5, -2, 1], [6, -2, 1], [0, 1, 0]])
+    boxes = _block_row_boxes(coords, (8, 4, 2))
+    assert [(b.offset, b.size) for b in boxes] == [
+        ((-8, 0, 0), (8, 4, 2)),
+        ((8, 0, 0), (24, 4, 2)),
+        ((0, 4, 0), (8, 4, 2)),
+        ((40, -8, 2), (16, 4, 2)),
+    ]
+    assert _block_row_boxes(np.zeros((0, 3), np.int64), (8, 8, 8)) == []

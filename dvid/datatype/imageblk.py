@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import gzip
 import json
 import os
 import threading
+import zlib
+from collections.abc import Callable
 from typing import Any, ClassVar
 
+import cramjam
 import lz4.block
 import numpy as np
 from aiohttp import web
@@ -33,6 +37,7 @@ from dvid.datatype.common.blockstore import (
     block_tkey,
     frame_block,
 )
+from dvid.datatype.common.buffers import VOLUME_BUFFERS
 from dvid.datatype.common.geometry import Box, Point, parse_ints, parse_subvolume
 from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
 from dvid.datatype.common.streaming import stream_pieces
@@ -86,7 +91,7 @@ GET  raw/<dims>/<size>/<offset>[/<format>]
                               Query: scale=N reads level N of the pyramid (instance NAME_N);
                               compression=lz4 (a bare LZ4 block) or gzip compresses a volume;
                               throttle=true (503 while the server runs its maximum of throttled
-                              requests); roi=<name> is not available yet (400).
+                              requests); roi=<name>[&attenuation=n] masks (roi help).
 GET  isotropic/<dims>/<size>/<offset>[/<format>]
                               As raw; a slice across axes of different voxel sizes is resampled so
                               its pixels are square.
@@ -292,10 +297,13 @@ class ImageBlk(Datatype):
     def version_extents(self, ctx: DataContext) -> tuple[Point, Point] | None:
         return _extents_from(ctx.get(EXTENTS_TKEY))
 
-    def write(self, ctx: DataContext, box: Box, data: np.ndarray, plan: WritePlan | None = None) -> None:
+    def write(
+        self, ctx: DataContext, box: Box, data: np.ndarray, plan: WritePlan | None = None, roi: Any = None
+    ) -> None:
         """Store a box of voxels (any alignment), grow extents, and update pyramid levels.
 
-        ``plan`` holds the blocks already encoded (e.g. in parallel by the handler), if given.
+        ``plan`` holds the blocks already encoded (e.g. in parallel by the handler), if given;
+        ``roi`` (a :class:`~dvid.datatype.roi.RoiFilter`), if given, keeps only its blocks.
         """
 
         def also(batch: VersionedBatch) -> None:  # runs under the write lock, in the same batch
@@ -306,6 +314,22 @@ class ImageBlk(Datatype):
 
         if plan is None:
             plan = self.blocks.plan_write(box, data)
+        if roi is not None:
+            plan = roi.filter_plan(plan)
+        self.commit_blocks(ctx, data, plan, also=also)
+        self._grow_instance_extents(box)
+        self.update_pyramid(ctx, box)
+
+    def commit_blocks(
+        self,
+        ctx: DataContext,
+        data: np.ndarray,
+        plan: WritePlan,
+        *,
+        also: Callable[[VersionedBatch], None] | None = None,
+    ) -> None:
+        """Write a plan's blocks under the write lock in one atomic batch, together with what the
+        block listeners (labelvol, annotation) derive from them."""
         listeners = self.block_listeners()
         changes = None
         results: list[Any] = []
@@ -319,8 +343,6 @@ class ImageBlk(Datatype):
         self.blocks.commit_write(ctx, data, plan, self.write_lock, also=also, changes=changes)
         for listener, result in zip(listeners, results, strict=False):
             listener.blocks_committed(ctx.ancestry, result)
-        self._grow_instance_extents(box)
-        self.update_pyramid(ctx, box)
 
     def block_listeners(self) -> list[Any]:
         """Instances that sync from this one and keep data derived from its blocks (labelvol): those
@@ -381,7 +403,7 @@ class ImageBlk(Datatype):
                 )
                 with dst.pyramid_lock:
                     data = src.downsample(src.blocks.read_box(src_ctx, src_box))
-                    dst.blocks.write_box(dst_ctx, dst_box, data, dst.write_lock)
+                    dst.commit_blocks(dst_ctx, data, dst.blocks.plan_write(dst_box, data))
                 dst._grow_instance_extents(dst_box)
             src, src_ctx, region = (
                 dst,
@@ -428,6 +450,31 @@ class ImageBlk(Datatype):
             with contextlib.suppress(NotFound):  # a level deleted since the pyramid was built
                 self.build_pyramid(self._sibling_ctx_factory(ctx), levels, "", box)
 
+    def update_pyramid_blocks(self, ctx: DataContext, coords: list[Point]) -> None:
+        """After rewriting the level-0 blocks ``coords`` (a merge or split), recompute just the
+        blocks above them at every pyramid level: each level block from its 2x2x2 children."""
+        levels = self.pyramid_levels
+        if not levels or not coords or self.repo_access is None:
+            return
+        ctx_for = self._sibling_ctx_factory(ctx)
+        src, src_ctx = self, ctx
+        current = np.asarray(coords, dtype=np.int64)
+        with contextlib.suppress(NotFound):  # a level deleted since the pyramid was built
+            for level in range(1, levels + 1):
+                dst = self.level_instance(level)
+                dst_ctx = ctx_for(dst)
+                current = np.unique(np.floor_divide(current, 2), axis=0)
+                for dst_box in _block_row_boxes(current, dst.block_size):
+                    src_box = Box(
+                        tuple(2 * o for o in dst_box.offset),  # type: ignore[arg-type]
+                        tuple(2 * s for s in dst_box.size),  # type: ignore[arg-type]
+                    )
+                    with dst.pyramid_lock:
+                        data = src.downsample(src.blocks.read_box(src_ctx, src_box))
+                        dst.commit_blocks(dst_ctx, data, dst.blocks.plan_write(dst_box, data))
+                    dst._grow_instance_extents(dst_box)
+                src, src_ctx = dst, dst_ctx
+
     def _sibling_ctx_factory(self, ctx: DataContext) -> Any:
         def ctx_for(inst: Datatype) -> DataContext:
             if inst is self:
@@ -444,10 +491,22 @@ class ImageBlk(Datatype):
         inst = self.level_instance(scale) if scale else self
         return inst, (req.ctx if inst is self else req.context_for(inst))
 
-    @staticmethod
-    def _check_roi(req: InstanceRequest) -> None:
-        if req.query.get("roi"):
-            raise BadRequest("roi masking needs the roi datatype, which this server does not have yet")
+    def _roi_filter(self, req: InstanceRequest, *, for_write: bool = False) -> Any:
+        """The ``?roi=<name>[&attenuation=n]`` filter of a request (None without ``roi``)."""
+        from dvid.datatype.roi import RoiFilter
+
+        return RoiFilter.from_request(req, self, for_write=for_write)
+
+    def _masked(self, req: InstanceRequest, inst: ImageBlk) -> ImageBlk:
+        """``inst`` reading through the request's ``?roi=`` mask (``inst`` itself without one)."""
+        roi = self._roi_filter(req)
+        if roi is None:
+            return inst
+        if inst is not self:
+            raise BadRequest("roi masking applies to scale 0 only")
+        masked = copy.copy(inst)  # a shallow twin whose reads go through the masking block store
+        masked.blocks = roi.masked_store(inst.blocks)
+        return masked
 
     async def handle_metadata(self, req: InstanceRequest) -> web.StreamResponse:
         ext = self.version_extents(req.ctx) or self.instance_extents()
@@ -517,8 +576,8 @@ class ImageBlk(Datatype):
             raise BadRequest(f"expect <dims>/<size>/<offset> after '{req.endpoint}'")
         sub = parse_subvolume(req.args[0], req.args[1], req.args[2])
         fmt_text = req.args[3] if len(req.args) > 3 else None
-        self._check_roi(req)
         inst, ctx = self._target(req)
+        inst = self._masked(req, inst)
         req.limits.check_voxels(sub.box.voxels)
         if sub.is_3d:
             if fmt_text:
@@ -565,55 +624,99 @@ class ImageBlk(Datatype):
         sub = parse_subvolume(req.args[0], req.args[1], req.args[2])
         if not sub.is_3d:
             raise BadRequest("only 3-D volumes (raw/0_1_2/...) can be stored")
-        self._check_roi(req)
+        roi = self._roi_filter(req, for_write=True)
         if req.query_int("scale", 0):
             raise BadRequest("write to the pyramid level's own instance (NAME_N) rather than with scale=")
         req.limits.check_voxels(sub.box.voxels)
         expected = sub.box.voxels * self.fmt.bytes_per_voxel
         req.limits.check_in_memory(expected, "request body")  # also when chunked (no Content-Length)
         wire = wire_compression(req, INPUT_COMPRESSIONS)
-        if wire:
-            raw = await asyncio.to_thread(decompress_wire, await req.body(), wire, expected)
-            shape = self.fmt.array_shape(sub.box.shape)
-            data = np.frombuffer(raw, dtype=self.fmt.dtype).reshape(shape)
-        else:
-            length = req.request.content_length
-            if length is not None and length != expected:
-                need = f"{sub.box.size} voxels of {self.voxel_kind} need {expected}"
-                raise BadRequest(f"body holds {length} bytes, but {need}")
-            data = await self._receive_volume(req, sub.box, expected)
-        plan = await self._encode_in_parallel(sub.box, data)
-        await asyncio.to_thread(self.write, req.ctx, sub.box, data, plan)
+        if wire == "gzip":
+            raw = await asyncio.to_thread(gunzip_body, await req.body(), expected)
+            data = self._volume_view(np.frombuffer(raw, dtype=np.uint8), sub.box)
+            plan = await self._encode_layers(sub.box, data, self._block_layers(sub.box))
+            await asyncio.to_thread(self.write, req.ctx, sub.box, data, plan, roi)
+            return web.Response()
+        with VOLUME_BUFFERS.borrow(expected) as buf:
+            if wire == "lz4":
+                await asyncio.to_thread(lz4_decompress_into, await req.body(), buf)
+                data = self._volume_view(buf, sub.box)
+                plan = await self._encode_layers(sub.box, data, self._block_layers(sub.box))
+            else:
+                length = req.request.content_length
+                if length is not None and length != expected:
+                    need = f"{sub.box.size} voxels of {self.voxel_kind} need {expected}"
+                    raise BadRequest(f"body holds {length} bytes, but {need}")
+                data, plan = await self._receive_and_encode(req, sub.box, buf)
+            await asyncio.to_thread(self.write, req.ctx, sub.box, data, plan, roi)
         return web.Response()
 
-    async def _receive_volume(self, req: InstanceRequest, box: Box, expected: int) -> np.ndarray:
-        """Read the body straight into the volume's buffer, refusing a wrong length as it arrives."""
-        buf = np.empty(expected, dtype=np.uint8)
-        need = f"{box.size} voxels of {self.voxel_kind} need {expected}"
-        received = 0
-        async for chunk in req.request.content.iter_any():
-            end = received + len(chunk)
-            if end > expected:
-                raise BadRequest(f"body holds more bytes than the {need}")
-            buf[received:end] = np.frombuffer(chunk, dtype=np.uint8)
-            received = end
-        if received != expected:
-            raise BadRequest(f"body holds {received} bytes, but {need}")
+    def _volume_view(self, buf: np.ndarray, box: Box) -> np.ndarray:
+        """The voxels of ``box`` in a byte buffer of exactly their size."""
         return buf.view(self.fmt.dtype).reshape(self.fmt.array_shape(box.shape))
 
-    async def _encode_in_parallel(self, box: Box, data: np.ndarray) -> WritePlan:
-        """Encode the whole blocks of a received volume in one worker thread per CPU, each taking a
-        run of block layers. (Encoding while the body still arrived was slower: the workers' GIL
-        holds stalled the event loop's receive.)"""
+    def _block_layers(self, box: Box) -> list[int]:
         first, last = box.block_range(self.block_size)
-        layers = list(range(first[2], last[2] + 1))
+        return list(range(first[2], last[2] + 1))
+
+    async def _receive_and_encode(
+        self, req: InstanceRequest, box: Box, buf: np.ndarray
+    ) -> tuple[np.ndarray, WritePlan]:
+        """Read the body straight into ``buf``, refusing a wrong length as it arrives.
+
+        With large blocks (labels: 2 MiB each) every block layer is encoded in a worker thread as
+        soon as its last byte has arrived, overlapping the receive; the workers spend their time in
+        numpy copies and lz4, which release the GIL. With small blocks (uint8blk's 32 KiB) that
+        overlap was measured slower (per-block GIL holds stall the event loop's receive), so their
+        layers are encoded after the receive, in parallel.
+        """
+        expected = buf.nbytes
+        data = self._volume_view(buf, box)
+        need = f"{box.size} voxels of {self.voxel_kind} need {expected}"
+        layers = self._block_layers(box)
+        overlap = self.blocks.codec.block_nbytes >= OVERLAP_MIN_BLOCK_BYTES and len(layers) > 1
+        row_bytes = expected // box.size[2]
+        z0, z1, bsz = box.offset[2], box.offset[2] + box.size[2], self.block_size[2]
+        layer_ends = [(min((bz + 1) * bsz, z1) - z0) * row_bytes for bz in layers]
+        encoding: list[asyncio.Future[WritePlan]] = []
+        received = 0
+        try:
+            async for chunk in req.request.content.iter_any():
+                end = received + len(chunk)
+                if end > expected:
+                    raise BadRequest(f"body holds more bytes than the {need}")
+                buf[received:end] = np.frombuffer(chunk, dtype=np.uint8)
+                received = end
+                while overlap and len(encoding) < len(layers) and received >= layer_ends[len(encoding)]:
+                    layer = layers[len(encoding)]
+                    encoding.append(
+                        asyncio.ensure_future(
+                            asyncio.to_thread(self.blocks.plan_write, box, data, range(layer, layer + 1))
+                        )
+                    )
+            if received != expected:
+                raise BadRequest(f"body holds {received} bytes, but {need}")
+        finally:
+            done = await asyncio.gather(*encoding, return_exceptions=True)
+        plan = await self._encode_layers(box, data, layers[len(encoding) :])
+        for part in done:
+            if isinstance(part, BaseException):
+                raise part
+            plan.merge(part)
+        return data, plan
+
+    async def _encode_layers(self, box: Box, data: np.ndarray, layers: list[int]) -> WritePlan:
+        """Encode the whole blocks of the given block layers of a received volume in one worker
+        thread per CPU, each taking a run of layers."""
+        plan = WritePlan()
+        if not layers:
+            return plan
         workers = max(1, min(os.cpu_count() or 1, len(layers)))
         step = -(-len(layers) // workers)
         runs = [layers[i : i + step] for i in range(0, len(layers), step)]
         parts = await asyncio.gather(
             *(asyncio.to_thread(self.blocks.plan_write, box, data, range(r[0], r[-1] + 1)) for r in runs)
         )
-        plan = WritePlan()
         for part in parts:
             plan.merge(part)
         return plan
@@ -725,6 +828,8 @@ class ImageBlk(Datatype):
 
 
 INPUT_COMPRESSIONS = ("lz4", "gzip")
+#: Blocks at least this large are encoded while the rest of a raw POST body still arrives.
+OVERLAP_MIN_BLOCK_BYTES = 1 << 20
 
 
 def wire_compression(req: InstanceRequest, allowed: tuple[str, ...]) -> str:
@@ -742,23 +847,52 @@ def compress_wire(raw: memoryview, wire: str) -> bytes:
     return gzip.compress(raw, compresslevel=1)
 
 
-def decompress_wire(body: bytes, wire: str, expected: int) -> bytes:
-    """Inflate a compressed POST body to exactly ``expected`` bytes, or refuse it."""
+def lz4_decompress_into(body: bytes, out: np.ndarray) -> None:
+    """Inflate an lz4 block (no size prefix, as DVID's clients send) into exactly ``out``, or refuse it."""
     try:
-        if wire == "lz4":
-            raw = lz4.block.decompress(body, uncompressed_size=expected)
-        else:
-            raw = gzip.decompress(body)
-    except (lz4.block.LZ4BlockError, OSError, EOFError) as exc:
-        raise BadRequest(f"body is not valid {wire} data: {exc}") from None
+        written = cramjam.lz4.decompress_block_into(body, out)
+    except cramjam.DecompressionError as exc:
+        raise BadRequest(f"body is not valid lz4 data for {out.nbytes} bytes: {exc}") from None
+    if written != out.nbytes:
+        raise BadRequest(f"lz4 body inflates to {written} bytes, expected {out.nbytes}")
+
+
+def gunzip_body(body: bytes, expected: int) -> bytes:
+    """Inflate a gzip POST body to exactly ``expected`` bytes, or refuse it."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        raw = inflater.decompress(body, expected + 1)  # a gzip bomb stops one byte past the size
+    except zlib.error as exc:
+        raise BadRequest(f"body is not valid gzip data: {exc}") from None
+    if len(raw) > expected:
+        raise BadRequest(f"gzip body inflates to more than the {expected} bytes expected")
+    if not inflater.eof:
+        raise BadRequest("gzip body is truncated")
     if len(raw) != expected:
-        raise BadRequest(f"{wire} body inflates to {len(raw)} bytes, expected {expected}")
+        raise BadRequest(f"gzip body inflates to {len(raw)} bytes, expected {expected}")
     return raw
 
 
 #: Pyramid work goes tile by tile (at most this many voxels across in x and y, whole blocks), so
 #: building the levels of a large volume holds only a few tiles in memory.
 PYRAMID_TILE = 512
+
+
+def _block_row_boxes(coords: np.ndarray, block_size: Point) -> list[Box]:
+    """Boxes covering the blocks ``coords`` (an (n, 3) array of x, y, z block coordinates): one
+    box per run of x-consecutive blocks in a row."""
+    if not len(coords):
+        return []
+    order = np.lexsort((coords[:, 0], coords[:, 1], coords[:, 2]))
+    c = coords[order]
+    breaks = np.flatnonzero((np.diff(c[:, 0]) != 1) | (np.diff(c[:, 1]) != 0) | (np.diff(c[:, 2]) != 0))
+    starts = np.concatenate(([0], breaks + 1))
+    ends = np.concatenate((breaks + 1, [len(c)]))
+    bx, by, bz = block_size
+    return [
+        Box((int(c[i, 0]) * bx, int(c[i, 1]) * by, int(c[i, 2]) * bz), ((j - i) * bx, by, bz))
+        for i, j in zip(starts.tolist(), ends.tolist(), strict=True)
+    ]
 
 
 def _tiles(lo: Point, hi: Point, block_size: Point) -> list[Box]:

@@ -27,7 +27,7 @@ from dvid.dag.ancestry import Ancestry
 from dvid.datatype.base import Datatype, InstanceMeta, Route
 from dvid.datatype.common import rle
 from dvid.datatype.common.blockstore import BLOCK_CLASS, BlockChange, block_coord, block_tkey
-from dvid.datatype.common.geometry import Box, Point, block_box, parse_ints
+from dvid.datatype.common.geometry import Box, Point, parse_ints
 from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
 from dvid.datatype.imageblk import ImageSettings
 from dvid.datatype.registry import register
@@ -448,11 +448,7 @@ class LabelVol(Datatype):
                     results = [lst.blocks_changed(batch, ancestry, written, decode) for lst in listeners]
         for listener, result in zip(listeners, results, strict=False):
             listener.blocks_committed(ancestry, result)
-        if written and labelblk.pyramid_levels:
-            box = block_box(written[0][0], self.block_size)
-            for coord, _, _ in written[1:]:
-                box = box.union(block_box(coord, self.block_size))
-            labelblk.update_pyramid(lb_ctx, box)
+        labelblk.update_pyramid_blocks(lb_ctx, [coord for coord, _, _ in written])
         return len(written)
 
     def merge(self, ancestry: Ancestry, target: int, merged: list[int]) -> int:
