@@ -57,7 +57,8 @@ GET  raw/<dims>/<size>/<offset>[/<format>]
                               google (neuroglancer compressed_segmentation, sizes multiples of 8);
                               googlegzip (the same gzipped, sent with Content-Encoding: gzip, as
                               neuroglancer asks). scale=N reads pyramid level N (NAME_N).
-                              throttle=true as for uint8blk.
+                              throttle=true as for uint8blk. roi=<name> masks: blocks outside
+                              the ROI read as 0 (see the roi help).
 GET  isotropic/<dims>/<size>/<offset>[/<format>]
                               As raw; slices resampled by nearest neighbour to square pixels.
 GET  pseudocolor/<dims>/<size>/<offset>[/<format>]
@@ -66,6 +67,7 @@ GET  pseudocolor/<dims>/<size>/<offset>[/<format>]
 POST raw/0_1_2/<size>/<offset>[?compression=lz4|gzip]
                               Store labels: nx*ny*nz*8 bytes (or their lz4 block / gzip stream).
                               Any offset and size; atomic; extents grow; pyramid levels follow.
+                              roi=<name>: only the blocks inside the ROI are written.
 GET  blocks/<size>/<offset>[?compression=lz4|uncompressed]
                               The stored blocks of a block-aligned box in (z, y, x) order, each
                               framed as int32 bx, by, bz, int32 length, then a bare LZ4 block
@@ -206,6 +208,7 @@ class LabelBlk(ImageBlk):
             raise BadRequest("pseudocolor gives 2-D images: use dims 0_1, 0_2 or 1_2")
         fmt = imageio.parse_image_format(req.args[3] if len(req.args) > 3 else None)
         inst, ctx = self._target(req)
+        inst = self._masked(req, inst)
         req.limits.check_in_memory(sub.box.voxels * 8)
 
         def render() -> bytes:
