@@ -114,13 +114,21 @@ def serve_baseline(port: int) -> None:
     web.run_app(baseline_app(), host=LOOPBACK, port=port, access_log=None, print=None, shutdown_timeout=5.0)
 
 
-def serve_dvid(port: int, store: str, *, access_log: bool, profile: str | None) -> None:
+def serve_dvid(
+    port: int, store: str, *, access_log: bool, profile: str | None, postgres: str | None = None
+) -> None:
     from dvid.config import Config, ServerSettings, StoreSettings
     from dvid.server.app import run_server
 
+    settings = StoreSettings(engine="leveldb", path=store)
+    if postgres:  # a fresh table per store directory, pool as large as the harness's concurrency
+        import hashlib
+
+        table = "bench_" + hashlib.sha1(store.encode()).hexdigest()[:20]
+        settings = StoreSettings(engine="postgres", dsn=postgres, table=table, pool_min=2, pool_max=17)
     config = Config(
         server=ServerSettings(host=LOOPBACK, port=port, access_log=access_log),
-        store={"default": StoreSettings(engine="leveldb", path=store)},
+        store={"default": settings},
     )
     if profile is None:
         run_server(config)
@@ -139,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("kind", choices=("dvid", "baseline"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--store", help="LevelDB directory (dvid only)")
+    parser.add_argument(
+        "--postgres", metavar="DSN", help="dvid: store in a table of this PostgreSQL database"
+    )
     parser.add_argument("--no-access-log", action="store_true", help="dvid: access_log = false")
     parser.add_argument("--profile", help="dvid: write cProfile stats here on exit")
     args = parser.parse_args(argv)
@@ -147,7 +158,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         if not args.store:
             parser.error("dvid needs --store")
-        serve_dvid(args.port, args.store, access_log=not args.no_access_log, profile=args.profile)
+        serve_dvid(
+            args.port,
+            args.store,
+            access_log=not args.no_access_log,
+            profile=args.profile,
+            postgres=args.postgres,
+        )
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ class Options:
     access_log: bool = True  # dvid's default
     profile_dir: Path | None = None
     pyspy_dir: Path | None = None  # image: py-spy record the dvid server (all threads) into this dir
+    postgres_dsn: str | None = None  # --engine postgres: dvid servers store in tables of this database
     # image (bench/images.py)
     image_block: int = 32  # uint8blk BlockSize edge (DVID's default; neuroglancer-oriented stores use 64)
     image_repeats: int = 15  # interleaved rounds (one timed request per alternative) per image figure
@@ -96,6 +97,8 @@ class Env:
         """A dvid server on a fresh LevelDB store (start it with ``with``)."""
         workdir = self._workdir(f"dvid-{label}")
         args = ["--store", str(workdir / "store")]
+        if self.options.postgres_dsn:
+            args += ["--postgres", self.options.postgres_dsn]
         if not (self.options.access_log if access_log is None else access_log):
             args.append("--no-access-log")
         if self.options.profile_dir is not None:

@@ -18,11 +18,29 @@ Layout (DVID's, trimmed to what dvid implements)::
     min_mutation_id_start = 1000000000
 
     [store.main]
-    engine = "leveldb"         # or "memory"
+    engine = "leveldb"         # or "memory", "postgres"
     path = "dvid-data"         # relative paths are relative to the TOML file
+
+    [store.pg]
+    engine = "postgres"
+    dsn = "postgresql://dvid@dbhost:5432/dvid"   # or url = ...; libpq key=value strings work too
+    table = "dvid_kv"          # one table per store
+    pool_min = 1
+    pool_max = 8
+    connect_timeout = 5.0      # seconds
 
     [backend.default]
     store = "main"             # needed only when several stores are defined
+    [backend.metadata]         # optional: where repos and the DAG live (else the default store)
+    store = "main"
+    [backend.labelmap]         # by datatype name
+    store = "pg"
+    [backend."grayscale:<rootUUID>"]   # by instance name and its repo's root UUID
+    store = "pg"
+    [backend."type=meshes"]    # by instance tag (tagkey=tagvalue)
+    store = "pg"
+    [backend."<dataUUID>"]     # by data UUID (highest precedence)
+    store = "pg"
 """
 
 from __future__ import annotations
@@ -32,7 +50,15 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dvid.errors import BadRequest
 
@@ -78,10 +104,24 @@ class ServerSettings(BaseModel):
 class StoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    engine: Literal["leveldb", "memory"] = "leveldb"
+    engine: Literal["leveldb", "memory", "postgres"] = "leveldb"
     path: str = DEFAULT_STORE_DIR
     write_buffer_mib: int = Field(64, gt=0, alias="WriteBufferSize")
     cache_mib: int = Field(256, gt=0, alias="CacheSize")
+    # postgres
+    dsn: str | None = Field(None, validation_alias=AliasChoices("dsn", "url", "DSN", "URL"))
+    table: str = Field("dvid_kv", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    pool_min: int = Field(1, ge=0)
+    pool_max: int = Field(8, ge=2)
+    connect_timeout: float = Field(5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _postgres_needs_dsn(self) -> StoreSettings:
+        if self.engine == "postgres" and not self.dsn:
+            raise ValueError('a postgres store needs dsn = "postgresql://user@host:port/dbname"')
+        if self.pool_min > self.pool_max:
+            raise ValueError("pool_min must not exceed pool_max")
+        return self
 
 
 class BackendSettings(BaseModel):
@@ -108,11 +148,15 @@ class Config(BaseModel):
 
     @model_validator(mode="after")
     def _default_backend(self) -> Config:
-        if "default" in self.backend:
-            if self.backend["default"].store not in self.store:
-                raise ValueError(f"[backend.default] names unknown store {self.backend['default'].store!r}")
-        elif len(self.store) != 1:
-            raise ValueError("with several stores defined, [backend.default] must name the default store")
+        for spec, backend in self.backend.items():
+            if backend.store not in self.store:
+                known = ", ".join(sorted(self.store))
+                raise ValueError(f"[backend.{spec}] names unknown store {backend.store!r} (stores: {known})")
+        if "default" not in self.backend and len(self.store) != 1:
+            raise ValueError(
+                "if no default backend specified, must have exactly one store defined in config file"
+                " (add [backend.default] store = NAME)"
+            )
         return self
 
     def default_store_name(self) -> str:
@@ -122,6 +166,30 @@ class Config(BaseModel):
 
     def default_store(self) -> StoreSettings:
         return self.store[self.default_store_name()]
+
+    def metadata_store_name(self) -> str:
+        """``[backend.metadata]``'s store, else the default store."""
+        if "metadata" in self.backend:
+            return self.backend["metadata"].store
+        return self.default_store_name()
+
+    def store_for_instance(
+        self, *, data_uuid: str, name: str, root_uuid: str, type_name: str, tags: dict[str, str] | None = None
+    ) -> str:
+        """The store a new instance goes to, with DVID's precedence: ``backend."<dataUUID>"``,
+        ``backend."<name>:<rootUUID>"``, ``backend."<tagkey>=<tagvalue>"``, ``backend.<typename>``,
+        then ``backend.default``."""
+        b = self.backend
+        if data_uuid in b:
+            return b[data_uuid].store
+        if f"{name}:{root_uuid}" in b:
+            return b[f"{name}:{root_uuid}"].store
+        for key, value in sorted((tags or {}).items()):
+            if f"{key}={value}" in b:
+                return b[f"{key}={value}"].store
+        if type_name in b:
+            return b[type_name].store
+        return self.default_store_name()
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -140,6 +208,8 @@ def load_config(path: str | Path | None = None) -> Config:
     except ValidationError as exc:
         raise BadRequest(f"config file {path} is invalid:\n{exc}") from None
     for store in config.store.values():
+        if store.engine != "leveldb":
+            continue
         p = Path(store.path)
         if not p.is_absolute():
             store.path = str((path.parent / p).resolve())

@@ -393,7 +393,7 @@ def test_close_is_idempotent(engine):
 
 
 def test_describe_names_the_engine(engine):
-    assert engine.name in ("memory", "leveldb")
+    assert engine.name in ("memory", "leveldb", "postgres")
     assert engine.describe().startswith(engine.name)
 
 

@@ -36,7 +36,7 @@ def server_info(request: web.Request) -> dict[str, str]:
         "DVID Version": DVID_API_VERSION,
         "Server": "dvid (Python)",
         "Server Version": __version__,
-        "Storage backend": state.manager.engine.describe(),
+        "Storage backend": state.manager.stores.describe(),
         "Server time": datetime.now().astimezone().isoformat(),
         "Server uptime": f"{uptime:.0f}s",
         "RPC Address": "",
