@@ -683,6 +683,87 @@ def help_(ctx: click.Context, typename: str | None) -> None:
     click.echo(_obj(ctx).client.help(typename).rstrip("\n"))
 
 
+# ---- push / pull -----------------------------------------------------------------------------------
+def _transfer(
+    ctx: click.Context, source: str, dest: str, uuid: str, data: tuple[str, ...], flatten: bool, quiet: bool
+) -> None:
+    from dvid.client import normalize_server
+    from dvid.transfer.pipe import Progress, transfer
+
+    obj = _obj(ctx)
+    src = DVIDClient(source, admin_token=obj.admin_token, timeout=obj.timeout)
+    dst = DVIDClient(dest, admin_token=obj.admin_token, timeout=obj.timeout)
+    if normalize_server(source) == normalize_server(dest):
+        fail("source and destination are the same server")
+    with src, dst:
+        result = transfer(
+            src, dst, uuid, data=list(data), flatten=flatten, progress=Progress(False if quiet else None)
+        )
+    mode = "flattened version" if flatten else "version"
+    click.echo(
+        f"Transferred {mode} {result['target']} of repo {result['root']} to {dst.server}: "
+        f"{result['versions']} new version(s), {result['kvs']} key-values, {result['bytes']} bytes"
+    )
+
+
+_DATA_OPTION = click.option(
+    "--data", "data", multiple=True, metavar="NAME", help="Send only this instance (repeatable) [all]."
+)
+_FLATTEN_OPTION = click.option(
+    "--flatten", is_flag=True, help="Send only the version's visible state, as the root of a new repo."
+)
+_QUIET_OPTION = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+_SERVER_OPTION = click.option(
+    "--server", "local", default=None, metavar="URL", help="The local side's server [the global --server]."
+)
+
+
+@cli.command("push", context_settings=CONTEXT_SETTINGS)
+@click.argument("uuid")
+@click.argument("remote")
+@_DATA_OPTION
+@_FLATTEN_OPTION
+@_QUIET_OPTION
+@_SERVER_OPTION
+@click.pass_context
+def push(
+    ctx: click.Context,
+    uuid: str,
+    remote: str,
+    data: tuple[str, ...],
+    flatten: bool,
+    quiet: bool,
+    local: str | None,
+) -> None:
+    """Send version UUID of --server, with its ancestors REMOTE lacks, to the server at REMOTE.
+
+    Versions keep their UUIDs; a second push of a descendant sends only the new versions.
+    Refused if REMOTE's history of the repo diverged. A failed push changes nothing on REMOTE.
+    """
+    _transfer(ctx, local or _obj(ctx).server, remote, uuid, data, flatten, quiet)
+
+
+@cli.command("pull", context_settings=CONTEXT_SETTINGS)
+@click.argument("remote")
+@click.argument("uuid")
+@_DATA_OPTION
+@_FLATTEN_OPTION
+@_QUIET_OPTION
+@_SERVER_OPTION
+@click.pass_context
+def pull(
+    ctx: click.Context,
+    remote: str,
+    uuid: str,
+    data: tuple[str, ...],
+    flatten: bool,
+    quiet: bool,
+    local: str | None,
+) -> None:
+    """Fetch version UUID of the server at REMOTE, with its ancestors --server lacks (see push)."""
+    _transfer(ctx, remote, local or _obj(ctx).server, uuid, data, flatten, quiet)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="dvid")

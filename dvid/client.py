@@ -321,3 +321,28 @@ class DVIDClient:
 
     def is_locked(self, uuid: str) -> bool:
         return bool(self.status(uuid).get("Locked"))
+
+    # ---- transfers (push and pull) -----------------------------------------------------------
+    def transfer_have(self, uuid: str) -> dict[str, Any] | None:
+        """What this server holds of the repo of ``uuid`` (None if it has no such version)."""
+        try:
+            return self._json("GET", "repo", uuid, "transfer", "have")
+        except DVIDClientError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def transfer_export(
+        self, uuid: str, have: dict[str, Any] | None, data: list[str] | None = None, *, flatten: bool = False
+    ) -> requests.Response:
+        """The export stream of version ``uuid`` for a receiver holding ``have`` (a streaming response)."""
+        body = {"have": have, "data": list(data or []), "flatten": flatten}
+        return self.request("GET", "repo", uuid, "transfer", "export", json=body, stream=True, timeout=None)
+
+    def transfer_check(self, uuid: str, header: bytes) -> None:
+        """Ask the receiver whether it would accept a stream with this (msgpack) header."""
+        self.request("POST", "repo", uuid, "transfer", "check", data=header)
+
+    def transfer_import(self, uuid: str, chunks: Iterable[bytes]) -> dict[str, Any]:
+        """Stream a transfer into this server (chunked upload); returns its summary."""
+        return self._json("POST", "repo", uuid, "transfer", "import", data=chunks, timeout=None)

@@ -2,13 +2,20 @@
 
 Metadata layout (DVID's keys, msgpack values instead of Go gob):
 
-=====================  ===========================================================
-``00 03 01``           next repo id, next version id, next instance id (3 x u32be)
-``00 04 01 <repo>``    the repo record: alias, description, log, DAG, instances
-``00 05 01``           metadata format marker
-``00 07 01 <repo>``    saved mutation id (u64 little-endian)
-``00 08 01 <inst>``    an instance whose data is still being deleted
-=====================  ===========================================================
+======================  ===========================================================
+``00 03 01``            next repo id, next version id, next instance id (3 x u32be)
+``00 04 01 <repo>``     the repo record: alias, description, log, DAG, instances
+``00 05 01``            metadata format marker
+``00 07 01 <repo>``     saved mutation id (u64 little-endian)
+``00 08 01 <inst>``     an instance whose data is still being deleted (value: its store's name)
+``00 20 01 <token>``    an import in progress or its garbage (dvid/transfer)
+``00 20 01 replica v``  an open version an import created (a replica a later push may replace)
+======================  ===========================================================
+
+With several stores (``[store.NAME]`` + ``[backend]``), metadata lives in the metadata store and
+each instance's data in the store chosen for it at creation; that store's name is kept in the repo
+record (``instance_stores``: data UUID -> store name), so a changed configuration cannot silently
+point an existing instance at another (empty) store: the manager refuses to start instead.
 
 Every change rewrites the affected repo record in one atomic batch together with the id
 counters, so a restarted server sees exactly what it had. Version ids are allocated server-wide
@@ -24,7 +31,7 @@ import re
 import struct
 import threading
 import uuid as uuidlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +42,10 @@ from dvid.dag.dag import Node, VersionDAG, log_entry, now_rfc3339
 from dvid.datatype import registry
 from dvid.datatype.base import Datatype, InstanceMeta, parse_bool_setting, parse_tags_setting
 from dvid.datatype.common.envelope import Compression
-from dvid.errors import BadRequest, Conflict, NotFound
+from dvid.errors import BadRequest, Conflict, DVIDError, NotFound
 from dvid.storage import keys
 from dvid.storage.engine import Engine
+from dvid.storage.stores import Stores
 from dvid.storage.versioned import VersionedStore
 
 log = logging.getLogger("dvid.repos")
@@ -47,6 +55,7 @@ FORMAT_KEY = keys.metadata_key(5)
 REPO_CLASS = 4
 MUTATION_ID_CLASS = 7
 PENDING_DELETE_CLASS = 8
+TRANSFER_CLASS = 0x20  # import in progress, or garbage an import left (dvid/transfer)
 METADATA_FORMAT = {"format": "dvid-python-msgpack", "version": 1}
 MUTATION_ID_STRIDE = 100
 
@@ -84,6 +93,8 @@ class Repo:
     instances: dict[str, Datatype] = field(default_factory=dict)
     mutation_id: int = 1_000_000_000
     saved_mutation_id: int = 1_000_000_000
+    #: data UUID -> name of the store holding the instance's data
+    instance_stores: dict[str, str] = field(default_factory=dict)
 
     @property
     def root_uuid(self) -> str:
@@ -128,6 +139,11 @@ class Repo:
             "updated": self.updated,
             "dag": self.dag.to_record(),
             "instances": [inst.meta.to_record() for inst in self.instances.values()],
+            "instance_stores": {
+                inst.meta.data_uuid: self.instance_stores[inst.meta.data_uuid]
+                for inst in self.instances.values()
+                if inst.meta.data_uuid in self.instance_stores
+            },
         }
 
 
@@ -136,14 +152,16 @@ class RepoManager:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | Stores,
         *,
         instance_id_gen: str = "sequential",
         instance_id_start: int = 1,
         min_mutation_id_start: int = 1_000_000_000,
     ) -> None:
-        self.engine = engine
-        self.store = VersionedStore(engine)
+        #: every store; ``engine`` is the metadata store's engine, ``store`` the default store's data
+        self.stores = engine if isinstance(engine, Stores) else Stores.single(engine)
+        self.engine = self.stores.metadata_engine
+        self.store: VersionedStore = self.stores.versioned(self.stores.default)
         self.instance_id_gen = instance_id_gen
         self.min_mutation_id_start = max(1_000_000_000, min_mutation_id_start)
         self._lock = threading.RLock()
@@ -173,12 +191,10 @@ class RepoManager:
         for _, value in self.engine.scan(start, keys.metadata_key(REPO_CLASS + 1)):
             repo = self._repo_from_record(msgpack.unpackb(value, strict_map_key=False))
             self._register(repo)
-        for k, _ in self.engine.scan(
-            keys.metadata_key(PENDING_DELETE_CLASS),
-            keys.metadata_key(PENDING_DELETE_CLASS + 1),
-            keys_only=True,
+        for k, value in self.engine.scan(
+            keys.metadata_key(PENDING_DELETE_CLASS), keys.metadata_key(PENDING_DELETE_CLASS + 1)
         ):
-            self._start_data_deletion(struct.unpack(">I", k[-4:])[0])
+            self._start_data_deletion(struct.unpack(">I", k[-4:])[0], value.decode() or None)
 
     def _ids_bytes(self) -> bytes:
         return struct.pack(">III", self._next_repo, self._next_version, self._next_instance)
@@ -197,6 +213,7 @@ class RepoManager:
             properties=dict(rec["properties"]),
             created=rec["created"],
             updated=rec["updated"],
+            instance_stores=dict(rec.get("instance_stores", {})),
         )
         saved = self.engine.get(keys.metadata_key(MUTATION_ID_CLASS, keys.u32be(repo.repo_id)))
         if saved is not None:
@@ -248,10 +265,14 @@ class RepoManager:
         return iid
 
     def _instance_has_data(self, instance_id: int) -> bool:
+        """Whether any store holds keys of this instance id (or its deletion is still pending)."""
+        if self.engine.get(keys.metadata_key(PENDING_DELETE_CLASS, keys.u32be(instance_id))) is not None:
+            return True
         prefix = keys.instance_prefix(instance_id)
-        return (
-            next(self.engine.scan(prefix, keys.instance_prefix(instance_id + 1), keys_only=True), None)
-            is not None
+        stop = keys.instance_prefix(instance_id + 1)
+        return any(
+            next(eng.scan(prefix, stop, keys_only=True), None) is not None
+            for eng in self.stores.engines.values()
         )
 
     def _new_child_uuid(self, assigned: Any) -> str:
@@ -379,17 +400,20 @@ class RepoManager:
     def delete_repo(self, repo: Repo) -> None:
         """Remove a repo's metadata at once and delete its instances' data in the background."""
         with self._lock:
-            iids = [inst.meta.instance_id for inst in repo.instances.values()]
+            iids = [
+                (inst.meta.instance_id, repo.instance_stores.get(inst.meta.data_uuid, self.stores.default))
+                for inst in repo.instances.values()
+            ]
             with self.engine.batch() as wb:
                 wb.delete(self._repo_key(repo.repo_id))
                 wb.delete(keys.metadata_key(MUTATION_ID_CLASS, keys.u32be(repo.repo_id)))
-                for iid in iids:
-                    wb.put(keys.metadata_key(PENDING_DELETE_CLASS, keys.u32be(iid)), b"")
+                for iid, store_name in iids:
+                    wb.put(keys.metadata_key(PENDING_DELETE_CLASS, keys.u32be(iid)), store_name.encode())
             del self.repos[repo.repo_id]
             for uuid in list(repo.dag.by_uuid):
                 self._unindex_uuid(uuid)
-        for iid in iids:
-            self._start_data_deletion(iid)
+        for iid, store_name in iids:
+            self._start_data_deletion(iid, store_name)
 
     # ---- versions ----------------------------------------------------------------------------
     def commit(self, repo: Repo, node: Node, note: str = "", log_messages: list[str] | None = None) -> Node:
@@ -469,8 +493,9 @@ class RepoManager:
                     repo, parent, f"conflict-{parent.uuid}", "Version for deleting conflicts before merge"
                 )
                 ancestry = repo.dag.ancestry(child.version)
+                by_id = {inst.meta.instance_id: inst for inst in instances}
                 for iid, tks in deletions[i].items():
-                    with self.store.context(iid, ancestry).batch() as b:
+                    with by_id[iid].store.context(iid, ancestry).batch() as b:
                         for tk in tks:
                             b.delete(tk)
                 self.commit(repo, child)
@@ -478,11 +503,32 @@ class RepoManager:
             return self.merge(repo, final_parents, note)
 
     # ---- instances ---------------------------------------------------------------------------
+    def instance_store_name(self, repo: Repo, meta: InstanceMeta) -> str:
+        """The store holding an instance's data: the recorded one, else the configuration's choice."""
+        name = repo.instance_stores.get(meta.data_uuid)
+        if name is None:
+            name = self.stores.choose(
+                data_uuid=meta.data_uuid,
+                name=meta.name,
+                root_uuid=repo.root_uuid,
+                type_name=meta.type_name,
+                tags=meta.tags,
+            )
+            repo.instance_stores[meta.data_uuid] = name
+        elif name not in self.stores.engines:
+            raise DVIDError(
+                f'data instance "{meta.name}" (data UUID {meta.data_uuid}) of repo {repo.root_uuid} is kept'
+                f' in store "{name}", which is not configured'
+                f" (stores: {', '.join(sorted(self.stores.engines))}); add [store.{name}] back",
+                status=500,
+            )
+        return name
+
     def _attach_instance(self, repo: Repo, meta: InstanceMeta) -> Datatype:
         cls = registry.get_type(meta.type_name)
         inst = cls(
             meta,
-            self.store,
+            self.stores.versioned(self.instance_store_name(repo, meta)),
             save=lambda: self.save(repo),
             instance_names=lambda data_uuids: self._names_for(repo, data_uuids),
             repo_access=_RepoAccess(self, repo),
@@ -572,6 +618,7 @@ class RepoManager:
         with self._lock:
             inst = repo.instance(name)
             iid = inst.meta.instance_id
+            store_name = repo.instance_stores.pop(inst.meta.data_uuid, self.stores.default)
             del repo.instances[name]
             for other in repo.instances.values():
                 if inst.meta.data_uuid in other.meta.syncs:
@@ -580,12 +627,15 @@ class RepoManager:
             repo.touch()
             with self.engine.batch() as wb:
                 wb.put(self._repo_key(repo.repo_id), msgpack.packb(repo.to_record()))
-                wb.put(keys.metadata_key(PENDING_DELETE_CLASS, keys.u32be(iid)), b"")
-        self._start_data_deletion(iid)
+                wb.put(keys.metadata_key(PENDING_DELETE_CLASS, keys.u32be(iid)), store_name.encode())
+        self._start_data_deletion(iid, store_name)
 
-    def _start_data_deletion(self, instance_id: int) -> None:
+    def _start_data_deletion(self, instance_id: int, store_name: str | None = None) -> None:
+        """Delete an instance's data from its store in the background (every store if not known)."""
+        names = [store_name] if store_name in self.stores.engines else list(self.stores.engines)
+
         def run() -> None:
-            removed = self.store.delete_instance(instance_id)
+            removed = sum(self.stores.versioned(n).delete_instance(instance_id) for n in names)
             self.engine.delete(keys.metadata_key(PENDING_DELETE_CLASS, keys.u32be(instance_id)))
             log.info("deleted %d keys of instance id %d", removed, instance_id)
 
@@ -612,6 +662,102 @@ class RepoManager:
                 for repo in self.repos.values()
                 for inst in repo.instances.values()
             }
+
+    # ---- transfers (push and pull; the logic is in dvid/transfer) ------------------------------
+    # An import writes its data under version and instance ids no metadata refers to yet, listed
+    # in a marker ``00 20 01 <token>``; ``commit_transfer`` then registers everything in one
+    # metadata batch. Leftover markers (a failed or interrupted import, or garbage an import
+    # replaced) are cleaned by dvid.transfer.importer.clean_markers at startup.
+    # ``00 20 01 "replica" <version u32be>`` records a version an import created while it was open
+    # on the sender (a replica): a later push of that version may replace it. Version ids are never
+    # reused, so a record outliving its version (committed here, repo deleted) is inert.
+    def reserve_transfer(
+        self, n_versions: int, n_instances: int, marker: Callable[[list[int], list[int]], dict[str, Any]]
+    ) -> tuple[list[int], list[int], bytes]:
+        """Allocate version and instance ids for an import and persist them with its marker."""
+        with self._lock:
+            versions = [self._allocate_version() for _ in range(n_versions)]
+            iids = [self._allocate_instance_id() for _ in range(n_instances)]
+            key = keys.metadata_key(TRANSFER_CLASS, uuidlib.uuid4().bytes)
+            with self.engine.batch() as wb:
+                wb.put(NEW_IDS_KEY, self._ids_bytes())
+                wb.put(key, msgpack.packb(marker(versions, iids)))
+            return versions, iids, key
+
+    def transfer_markers(self) -> list[tuple[bytes, dict[str, Any]]]:
+        start = keys.metadata_key(TRANSFER_CLASS)
+        return [
+            (k, msgpack.unpackb(v, strict_map_key=False))
+            for k, v in self.engine.scan(start, keys.metadata_key(TRANSFER_CLASS + 1))
+            if not k.startswith(_REPLICA_PREFIX)
+        ]
+
+    def is_transfer_replica(self, version: int) -> bool:
+        """Whether local version ``version`` was created by an import while open on the sender."""
+        return self.engine.get(_replica_key(version)) is not None
+
+    def drop_transfer_marker(self, key: bytes) -> None:
+        self.engine.delete(key)
+
+    def detached_instance(self, root_uuid: str, meta: InstanceMeta) -> Datatype:
+        """An instance object for ``meta`` that belongs to no repo (to reach its store while importing)."""
+        scratch = Repo(repo_id=0, dag=VersionDAG(Node(uuid=root_uuid, version=0)))
+        found = self._by_uuid.get(root_uuid)
+        if found is not None:
+            scratch.instance_stores = dict(found[0].instance_stores)
+        return self._attach_instance(scratch, meta)
+
+    def attach_transferred(self, repo: Repo, meta: InstanceMeta) -> Datatype:
+        """Register an imported instance in its repo (caller holds the lock, then commits)."""
+        return self._attach_instance(repo, meta)
+
+    def commit_transfer(
+        self,
+        repo: Repo,
+        *,
+        new_repo: bool,
+        indexed: list[Node],
+        marker_key: bytes,
+        garbage: tuple[bytes, dict[str, Any]] | None,
+        replicas: dict[int, str] | None = None,
+        unreplicated: list[int] | None = None,
+    ) -> None:
+        """Persist an import: the repo record, the ids, the marker swapped for a garbage marker, at once.
+
+        The caller holds ``_lock`` and has already changed ``repo`` in memory; ``indexed`` are
+        its nodes that are new or got a new version id. ``replicas`` (version id -> UUID) are
+        recorded as replicas, ``unreplicated`` (replaced version ids) lose that record.
+        """
+        with self._lock:
+            if new_repo:
+                repo.repo_id = self._next_repo
+                self._next_repo += 1
+            with self.engine.batch() as wb:
+                wb.put(self._repo_key(repo.repo_id), msgpack.packb(repo.to_record()))
+                wb.put(NEW_IDS_KEY, self._ids_bytes())
+                if new_repo:
+                    key = keys.metadata_key(MUTATION_ID_CLASS, keys.u32be(repo.repo_id))
+                    wb.put(key, struct.pack("<Q", repo.saved_mutation_id))
+                wb.delete(marker_key)
+                if garbage is not None:
+                    wb.put(garbage[0], msgpack.packb(garbage[1]))
+                for version in unreplicated or ():
+                    wb.delete(_replica_key(version))
+                for version, uuid in (replicas or {}).items():
+                    wb.put(_replica_key(version), msgpack.packb({"uuid": uuid}))
+            if new_repo:
+                self._register(repo)
+            else:
+                for node in indexed:
+                    self._unindex_uuid(node.uuid)
+                    self._index_uuid(repo, node)
+
+
+_REPLICA_PREFIX = keys.metadata_key(TRANSFER_CLASS, b"replica")
+
+
+def _replica_key(version: int) -> bytes:
+    return _REPLICA_PREFIX + keys.u32be(version)
 
 
 class _RepoAccess:

@@ -9,40 +9,35 @@ import sys
 from aiohttp import web
 
 import dvid.datatype  # noqa: F401  (registers the datatypes)
-from dvid.config import Config, StoreSettings
+from dvid.config import Config
 from dvid.repos import RepoManager
-from dvid.server import node_routes, repo_routes, server_routes
+from dvid.server import node_routes, repo_routes, server_routes, transfer_routes
 from dvid.server.access_log import AccessLog
 from dvid.server.middleware import add_cors_headers, request_middleware
 from dvid.server.state import STATE_KEY, ServerState
 from dvid.storage.engine import Engine
+from dvid.storage.stores import Stores, open_engine
+
+__all__ = ["create_app", "open_engine", "run_server"]
 
 log = logging.getLogger("dvid.server")
 
 
-def open_engine(settings: StoreSettings) -> Engine:
-    """The storage engine a store configuration names."""
-    if settings.engine == "memory":
-        from dvid.storage.memory import MemoryEngine
-
-        return MemoryEngine()
-    from dvid.storage.leveldb import LevelDBEngine
-
-    return LevelDBEngine(
-        settings.path, write_buffer_mib=settings.write_buffer_mib, cache_mib=settings.cache_mib
-    )
-
-
 def create_app(config: Config, engine: Engine | None = None, *, close_engine: bool = True) -> web.Application:
-    """The dvid application over ``engine`` (opened from the config's default store if not given)."""
-    engine = engine if engine is not None else open_engine(config.default_store())
+    """The dvid application over ``engine`` (else over every store the config names)."""
+    stores = Stores.single(engine) if engine is not None else Stores.open(config)
     server = config.server
-    manager = RepoManager(
-        engine,
-        instance_id_gen=server.instance_id_gen,
-        instance_id_start=server.instance_id_start,
-        min_mutation_id_start=server.min_mutation_id_start,
-    )
+    try:
+        manager = RepoManager(
+            stores,
+            instance_id_gen=server.instance_id_gen,
+            instance_id_start=server.instance_id_start,
+            min_mutation_id_start=server.min_mutation_id_start,
+        )
+    except BaseException:
+        if close_engine:
+            stores.close()
+        raise
     app = web.Application(
         client_max_size=server.max_body_bytes,
         middlewares=[request_middleware],
@@ -50,6 +45,7 @@ def create_app(config: Config, engine: Engine | None = None, *, close_engine: bo
     access_log = AccessLog() if server.access_log else None
     app[STATE_KEY] = ServerState(config=config, manager=manager, access_log=access_log)
     app.add_routes(server_routes.routes)
+    transfer_routes.setup(app)  # before repo_routes' catch-all /api/repo/{rest}
     app.add_routes(repo_routes.routes)
     app.add_routes(node_routes.routes)
     app.on_response_prepare.append(add_cors_headers)
@@ -59,7 +55,7 @@ def create_app(config: Config, engine: Engine | None = None, *, close_engine: bo
             access_log.flush()
         await asyncio.to_thread(manager.wait_for_deletions, 10.0)
         if close_engine:
-            engine.close()
+            stores.close()
 
     app.on_cleanup.append(shutdown)
     return app
@@ -78,8 +74,7 @@ def run_server(config: Config) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     _install_fast_loop()
     app = create_app(config)
-    store = config.default_store()
-    where = "in memory" if store.engine == "memory" else f"{store.engine} at {store.path}"
+    where = app[STATE_KEY].manager.stores.describe()
     host, port = config.server.host, config.server.port
     log.info("dvid serving http://%s:%d/api/ with %s (mode %s)", host, port, where, config.server.rwmode)
     web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=30.0)

@@ -68,6 +68,29 @@ POST /api/repo/{uuid}/resolve        {"data": [instance, ...], "parents": [uuid,
                                      "note": ""}: merge where earlier parents win every
                                      conflicting key. Returns {"child": "<uuid>"}.
 
+Transfers (push and pull; dvid push / dvid pull drive them, see docs/operations.md)
+-------------------------------------------------------------------------------------
+GET  /api/repo/{uuid}/transfer/have  What this server holds of {uuid}'s repo: {"root",
+                                     "target" (the full UUID of {uuid}), "nodes": {uuid:
+                                     {"locked", "parents": [uuid]}}, "instances": {data
+                                     UUID: {"name", "versioned"}}}. 404 if unknown.
+GET  /api/repo/{uuid}/transfer/export
+                                     The transfer stream of version {uuid} (POST too). JSON
+                                     body: {"have": <the receiver's have, or null>, "data":
+                                     [names] (default all), "flatten": false}. Sends every
+                                     ancestor the receiver lacks or holds open, with the keys
+                                     written at each; "flatten": only {uuid}'s visible state,
+                                     as the root of a new repo.
+POST /api/repo/{uuid}/transfer/check The stream's header (msgpack): 200 if an import of it
+                                     would be accepted, else 409 saying why (diverged history,
+                                     name taken, ...).
+POST /api/repo/{uuid}/transfer/import
+                                     Import a transfer stream of version {uuid} (chunked
+                                     body). Atomic: nothing is visible until the stream's
+                                     CRC-32 checks at its end; a broken or corrupt
+                                     stream answers 400 and leaves this server unchanged.
+                                     Returns {"root", "target", "versions", "kvs", "bytes"}.
+
 Versions (nodes)
 ----------------
 GET  /api/node/{uuid}/note           {"note": "..."}.

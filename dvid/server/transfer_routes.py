@@ -1,0 +1,178 @@
+"""Push and pull endpoints: ``/api/repo/{uuid}/transfer/{have,export,check,import}`` (see dvid/transfer)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiohttp import web
+
+from dvid.datatype.common import jsonio
+from dvid.datatype.common.request import json_response
+from dvid.errors import BadRequest
+from dvid.server.state import state_of
+from dvid.transfer import stream
+from dvid.transfer.export import export_stream, have_record, plan_export
+from dvid.transfer.importer import Importer, clean_markers, wait_for_cleaning
+
+routes = web.RouteTableDef()
+CONTENT_TYPE = "application/x-dvid-transfer"
+
+
+@routes.get("/api/repo/{uuid}/transfer/have")
+async def have(request: web.Request) -> web.StreamResponse:
+    manager = state_of(request).manager
+    with manager._lock:
+        repo, node = manager.resolve(request.match_info["uuid"])
+        record = have_record(repo)
+    record["target"] = node.uuid
+    return json_response(record)
+
+
+async def _export_params(request: web.Request) -> dict[str, Any]:
+    body = jsonio.loads_object(await request.read(), allow_empty=True)
+    have_rec = body.get("have")
+    if have_rec is not None and not isinstance(have_rec, dict):
+        raise BadRequest("'have' must be an object (the receiver's transfer/have answer) or null")
+    data = body.get("data") or []
+    if not isinstance(data, list) or not all(isinstance(d, str) for d in data):
+        raise BadRequest("'data' must be a list of instance names")
+    flatten = body.get("flatten", False)
+    if not isinstance(flatten, bool):
+        raise BadRequest("'flatten' must be true or false")
+    return {"have": have_rec, "data": data, "flatten": flatten}
+
+
+@routes.route("GET", "/api/repo/{uuid}/transfer/export")
+@routes.route("POST", "/api/repo/{uuid}/transfer/export")
+async def export(request: web.Request) -> web.StreamResponse:
+    manager = state_of(request).manager
+    params = await _export_params(request)
+    plan = await asyncio.to_thread(
+        plan_export, manager, request.match_info["uuid"], params["have"], params["data"], params["flatten"]
+    )
+    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    chunks = export_stream(plan)
+    pending: asyncio.Future | None = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+    try:
+        while pending is not None:
+            chunk = await pending
+            pending = None
+            if chunk is None:
+                break
+            pending = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+            await response.write(chunk)
+    finally:
+        if pending is not None:
+            with contextlib.suppress(Exception):
+                await pending
+        await asyncio.to_thread(chunks.close)
+    await response.write_eof()
+    return response
+
+
+async def _read_record(content: Any) -> tuple[bytes, int, bytes]:
+    head = await content.readexactly(stream.RECORD_HEAD.size)
+    rtype, length = stream.RECORD_HEAD.unpack(head)
+    if length > stream.MAX_RECORD:
+        raise stream.StreamError(f"record of {length} bytes is over the limit")
+    payload = await content.readexactly(length) if length else b""
+    return head, rtype, payload
+
+
+@routes.post("/api/repo/{uuid}/transfer/check")
+async def check(request: web.Request) -> web.StreamResponse:
+    """Dry run of an import's checks for a stream header (msgpack body): 200 or the refusal."""
+    manager = state_of(request).manager
+    header = stream.unpackb(await request.read())
+    await asyncio.to_thread(Importer, manager, header)
+    return json_response({"ok": True})
+
+
+@routes.post("/api/repo/{uuid}/transfer/import")
+async def import_stream(request: web.Request) -> web.StreamResponse:
+    manager = state_of(request).manager
+    content = request.content
+    digest = stream.new_digest()
+    try:
+        preamble = await content.readexactly(len(stream.PREAMBLE))
+        stream.check_preamble(preamble)
+        digest.update(preamble)
+        head, rtype, payload = await _read_record(content)
+    except asyncio.IncompleteReadError:
+        raise BadRequest("the transfer stream ended before its header") from None
+    except stream.StreamError as exc:
+        raise BadRequest(str(exc)) from None
+    if rtype != stream.HEADER:
+        raise BadRequest("a transfer stream must start with its header")
+    digest.update(head)
+    digest.update(payload)
+    header = stream.unpackb(payload)
+    importer = await asyncio.to_thread(Importer, manager, header)
+    if header["target"] != request.match_info["uuid"]:
+        raise BadRequest(f"the stream carries version {header['target']}, not {request.match_info['uuid']}")
+    await asyncio.to_thread(importer.reserve)
+    received = len(preamble) + len(head) + len(payload)
+
+    def process(head: bytes, rtype: int, payload: bytes) -> None:
+        digest.update(head)
+        digest.update(payload)
+        if rtype == stream.KVS:
+            importer.write(payload)
+        elif rtype != stream.VERSION:
+            raise stream.StreamError(f"unknown record type {rtype}")
+
+    pending: asyncio.Future | None = None
+    try:
+        try:
+            while True:
+                head, rtype, payload = await _read_record(content)
+                received += len(head) + len(payload)
+                if pending is not None:
+                    fut, pending = pending, None
+                    await fut
+                if rtype == stream.END:
+                    end = stream.unpackb(payload)
+                    if end.get("digest") != digest.hexdigest():
+                        raise stream.StreamError("checksum mismatch: the stream was corrupted")
+                    if end.get("kvs") != importer.kvs:
+                        raise stream.StreamError(f"expected {end.get('kvs')} key-values, got {importer.kvs}")
+                    break
+                pending = asyncio.ensure_future(asyncio.to_thread(process, head, rtype, payload))
+            if await content.read(1):
+                raise stream.StreamError("data after the end of the transfer stream")
+        except asyncio.IncompleteReadError:
+            raise BadRequest(
+                "the transfer stream ended early (sender interrupted?): nothing was imported"
+            ) from None
+        except stream.StreamError as exc:
+            raise BadRequest(f"{exc}: nothing was imported") from None
+        result = await asyncio.to_thread(importer.commit)
+    except BaseException:
+        if pending is not None:
+            with contextlib.suppress(BaseException):
+                await pending
+        await asyncio.shield(asyncio.to_thread(importer.abort))
+        raise
+    result["bytes"] = received
+    return json_response(result)
+
+
+async def _startup(app: web.Application) -> None:
+    from dvid.server.state import STATE_KEY
+
+    await asyncio.to_thread(clean_markers, app[STATE_KEY].manager)
+
+
+async def _cleanup(app: web.Application) -> None:
+    await asyncio.to_thread(wait_for_cleaning, 10.0)
+
+
+def setup(app: web.Application) -> None:
+    """Register the transfer routes (before the catch-all /api/repo/{rest} route) and the marker cleanup."""
+    app.add_routes(routes)
+    app.on_startup.append(_startup)
+    app.on_cleanup.insert(0, _cleanup)

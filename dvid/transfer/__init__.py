@@ -1,0 +1,1 @@
+"""Push and pull: moving versions between servers as a checked, streamed transfer (see stream.py)."""

@@ -1,0 +1,218 @@
+"""The sending side: which versions and instances to send, and the stream that carries them.
+
+The receiver's ``have`` (its nodes with their parents and locked flags, and its instances' data
+UUIDs) decides what is sent: every version of the pushed version's ancestry the receiver lacks
+or holds open (an open version may have changed since), and for each such version the keys
+written at it. An instance the receiver lacks gets its keys at every version of the ancestry; an
+unversioned instance is sent whole (its one copy at the root). Data is read through each
+instance's own store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dvid.dag.dag import Node
+from dvid.datatype.base import Datatype
+from dvid.repos import Repo, RepoManager
+from dvid.storage import keys
+from dvid.storage.engine import prefix_successor
+from dvid.storage.versioned import resolve_version
+from dvid.transfer import stream
+
+#: Values fetched per engine.get_many call.
+_FETCH = 256
+
+
+@dataclass
+class ExportPlan:
+    repo: Repo
+    target: Node
+    flatten: bool
+    nodes: list[Node]  # header order (ascending local version: parents first)
+    send: set[str]  # node UUIDs whose data is sent
+    instances: list[Datatype]
+    full: list[bool]  # per instance: the receiver lacks it (versioned: every node's keys are sent)
+    header: dict[str, Any] = field(default_factory=dict)
+
+
+def node_record(node: Node, dag_nodes: dict[int, Node], *, as_root: bool = False) -> dict[str, Any]:
+    return {
+        "uuid": node.uuid,
+        "branch": "" if as_root else node.branch,
+        "note": node.note,
+        "log": list(node.log),
+        "locked": node.locked,
+        "parents": [] if as_root else [dag_nodes[p].uuid for p in node.parents],
+        "created": node.created,
+        "updated": node.updated,
+    }
+
+
+def have_record(repo: Repo) -> dict[str, Any]:
+    """What a receiver holds of a repo, for the sender to plan a transfer."""
+    dag = repo.dag
+    return {
+        "root": repo.root_uuid,
+        "nodes": {
+            n.uuid: {"locked": n.locked, "parents": [dag.nodes[p].uuid for p in n.parents]}
+            for n in dag.nodes.values()
+        },
+        "instances": {
+            inst.meta.data_uuid: {"name": name, "versioned": inst.versioned}
+            for name, inst in repo.instances.items()
+        },
+    }
+
+
+def plan_export(
+    manager: RepoManager,
+    uuid: str,
+    have: dict[str, Any] | None,
+    data: list[str] | None = None,
+    flatten: bool = False,
+) -> ExportPlan:
+    with manager._lock:
+        repo, target = manager.resolve(uuid)
+        dag = repo.dag
+        if data:
+            instances = [repo.instance(name) for name in data]
+        else:
+            instances = [repo.instances[n] for n in sorted(repo.instances)]
+        have_nodes: dict[str, Any] = (have or {}).get("nodes", {})
+        have_insts: dict[str, Any] = (have or {}).get("instances", {})
+        if flatten:
+            nodes = [target]
+            send = {target.uuid}
+            full = [True] * len(instances)
+            records = [node_record(target, dag.nodes, as_root=True)]
+            root_uuid = target.uuid
+        else:
+            versions = sorted(dag.ancestors(target.version) | {target.version})
+            nodes = [dag.nodes[v] for v in versions]
+            send = {n.uuid for n in nodes if n.uuid not in have_nodes or not have_nodes[n.uuid].get("locked")}
+            full = [not inst.versioned or inst.meta.data_uuid not in have_insts for inst in instances]
+            records = [node_record(n, dag.nodes) for n in nodes]
+            root_uuid = repo.root_uuid
+        inst_records = []
+        for inst, is_full in zip(instances, full, strict=True):
+            rec = inst.meta.to_record()
+            rec.pop("instance_id", None)
+            rec["full"] = is_full
+            inst_records.append(rec)
+        header = {
+            "mode": "flatten" if flatten else "full",
+            "repo": {
+                "root": root_uuid,
+                "alias": repo.alias,
+                "description": repo.description,
+                "log": list(repo.log),
+                "properties": dict(repo.properties),
+                "created": repo.created,
+                "updated": repo.updated,
+                "mutation_id": repo.mutation_id,
+            },
+            "target": target.uuid,
+            "nodes": records,
+            "send": [n.uuid for n in nodes if n.uuid in send],
+            "instances": inst_records,
+        }
+        return ExportPlan(repo, target, flatten, nodes, send, instances, full, header)
+
+
+def _short_key(k: bytes) -> bytes:
+    """The stream's form of a data key: tkey and mark byte."""
+    return k[keys.HEAD_LEN : -keys.SUFFIX_LEN] + k[-1:]
+
+
+def _fetch(inst: Datatype, full_keys: Iterator[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """``(short key, value)`` for full data keys, values read in batches."""
+    engine = inst.store.engine
+    chunk: list[bytes] = []
+
+    def flush() -> Iterator[tuple[bytes, bytes]]:
+        for k, v in zip(chunk, engine.get_many(chunk), strict=True):
+            if v is not None:
+                yield _short_key(k), v
+
+    for k in full_keys:
+        chunk.append(k)
+        if len(chunk) >= _FETCH:
+            yield from flush()
+            chunk = []
+    if chunk:
+        yield from flush()
+
+
+def _instance_keys(inst: Datatype) -> Iterator[bytes]:
+    prefix = keys.instance_prefix(inst.meta.instance_id)
+    for k, _ in inst.store.engine.scan(prefix, prefix_successor(prefix), keys_only=True):
+        yield k
+
+
+def version_delta(inst: Datatype, version: int) -> Iterator[tuple[bytes, bytes]]:
+    """The keys (values and tombstones) written at ``version``."""
+    return _fetch(inst, (k for k in _instance_keys(inst) if keys.version_of(k) == version))
+
+
+def visible_state(inst: Datatype, repo: Repo, version: int) -> Iterator[tuple[bytes, bytes]]:
+    """The key-values visible at ``version`` (tombstones dropped), for flatten."""
+    ancestry = repo.dag.ancestry(version)
+
+    def visible() -> Iterator[bytes]:
+        current: bytes | None = None
+        found: dict[int, tuple[bool, bytes]] = {}
+        for k in _instance_keys(inst):
+            tk = keys.tkey_of(k)
+            if tk != current:
+                if current is not None:
+                    yield from _pick(found)
+                current, found = tk, {}
+            found[keys.version_of(k)] = (keys.is_tombstone(k), k)
+        if current is not None:
+            yield from _pick(found)
+
+    def _pick(found: dict[int, tuple[bool, bytes]]) -> Iterator[bytes]:
+        v = resolve_version(found, ancestry)
+        if v is not None:
+            yield found[v][1]
+
+    return _fetch(inst, visible())
+
+
+def unversioned_state(inst: Datatype, repo: Repo) -> Iterator[tuple[bytes, bytes]]:
+    """An unversioned instance's one copy: its live keys at the repo root."""
+    root = repo.dag.root_version
+    return _fetch(
+        inst,
+        (k for k in _instance_keys(inst) if keys.version_of(k) == root and not keys.is_tombstone(k)),
+    )
+
+
+def export_stream(plan: ExportPlan) -> Iterator[bytes]:
+    """The whole stream, as chunks of about one KVS record each."""
+    framer = stream.Framer()
+    yield framer.preamble()
+    yield framer.meta(stream.HEADER, plan.header)
+    versioned = [(i, inst) for i, inst in enumerate(plan.instances) if inst.versioned]
+    any_full = any(plan.full[i] for i, _ in versioned)
+    for index, node in enumerate(plan.nodes):
+        sent = node.uuid in plan.send
+        wanted = [(i, inst) for i, inst in versioned if sent or plan.full[i]]
+        if not sent and not (any_full and wanted):
+            continue
+        yield framer.meta(stream.VERSION, {"node": index})
+        for i, inst in wanted:
+            if plan.flatten:
+                pairs = visible_state(inst, plan.repo, node.version)
+            else:
+                pairs = version_delta(inst, node.version)
+            yield from framer.kv_batches(index, i, pairs)
+    unversioned = [(i, inst) for i, inst in enumerate(plan.instances) if not inst.versioned]
+    if unversioned:
+        yield framer.meta(stream.VERSION, {"node": stream.ROOT_NODE})
+        for i, inst in unversioned:
+            yield from framer.kv_batches(stream.ROOT_NODE, i, unversioned_state(inst, plan.repo))
+    yield framer.end()
