@@ -397,14 +397,7 @@ class ImageBlk(Datatype):
             lo = tuple((o // 2) // b * b for o, b in zip(region.offset, bs, strict=True))
             hi = tuple(_ceil_div(_ceil_div(e, 2), b) * b for e, b in zip(region.end, bs, strict=True))
             for dst_box in _tiles(lo, hi, bs):
-                src_box = Box(
-                    tuple(2 * o for o in dst_box.offset),  # type: ignore[arg-type]
-                    tuple(2 * s for s in dst_box.size),  # type: ignore[arg-type]
-                )
-                with dst.pyramid_lock:
-                    data = src.downsample(src.blocks.read_box(src_ctx, src_box))
-                    dst.commit_blocks(dst_ctx, data, dst.blocks.plan_write(dst_box, data))
-                dst._grow_instance_extents(dst_box)
+                dst.downsample_from(src, src_ctx, dst_ctx, dst_box)
             src, src_ctx, region = (
                 dst,
                 dst_ctx,
@@ -450,6 +443,17 @@ class ImageBlk(Datatype):
             with contextlib.suppress(NotFound):  # a level deleted since the pyramid was built
                 self.build_pyramid(self._sibling_ctx_factory(ctx), levels, "", box)
 
+    def downsample_from(self, src: ImageBlk, src_ctx: DataContext, ctx: DataContext, box: Box) -> None:
+        """Fill ``box`` of this pyramid level from the twice-as-large box of the level below."""
+        src_box = Box(
+            tuple(2 * o for o in box.offset),  # type: ignore[arg-type]
+            tuple(2 * s for s in box.size),  # type: ignore[arg-type]
+        )
+        with self.pyramid_lock:
+            data = src.downsample(src.blocks.read_box(src_ctx, src_box))
+            self.commit_blocks(ctx, data, self.blocks.plan_write(box, data))
+        self._grow_instance_extents(box)
+
     def update_pyramid_blocks(self, ctx: DataContext, coords: list[Point]) -> None:
         """After rewriting the level-0 blocks ``coords`` (a merge or split), recompute just the
         blocks above them at every pyramid level: each level block from its 2x2x2 children."""
@@ -465,14 +469,7 @@ class ImageBlk(Datatype):
                 dst_ctx = ctx_for(dst)
                 current = np.unique(np.floor_divide(current, 2), axis=0)
                 for dst_box in _block_row_boxes(current, dst.block_size):
-                    src_box = Box(
-                        tuple(2 * o for o in dst_box.offset),  # type: ignore[arg-type]
-                        tuple(2 * s for s in dst_box.size),  # type: ignore[arg-type]
-                    )
-                    with dst.pyramid_lock:
-                        data = src.downsample(src.blocks.read_box(src_ctx, src_box))
-                        dst.commit_blocks(dst_ctx, data, dst.blocks.plan_write(dst_box, data))
-                    dst._grow_instance_extents(dst_box)
+                    dst.downsample_from(src, src_ctx, dst_ctx, dst_box)
                 src, src_ctx = dst, dst_ctx
 
     def _sibling_ctx_factory(self, ctx: DataContext) -> Any:

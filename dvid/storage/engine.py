@@ -1,6 +1,6 @@
 """The Engine interface: a synchronous, ordered bytes -> bytes store with atomic batches.
 
-Every engine (memory, leveldb, later postgres) implements this interface and passes the same
+Every engine (memory, leveldb, postgres) implements this interface and passes the same
 contract test suite. Keys order bytewise (as LevelDB's default comparator). Engines are safe to
 call from several threads at once.
 """
@@ -8,7 +8,7 @@ call from several threads at once.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
 
@@ -33,6 +33,31 @@ class WriteBatch(abc.ABC):
     ) -> None:
         if exc_type is None:
             self.commit()
+
+
+#: The value a :class:`QueuedWriteBatch` records for a deleted key.
+DELETED = object()
+
+
+class QueuedWriteBatch(WriteBatch):
+    """A batch that queues its operations (the last one per key wins) and hands them, as one dict
+    of key -> value or :data:`DELETED`, to ``apply`` on commit: for engines without batches of
+    their own (memory, postgres)."""
+
+    def __init__(self, apply: Callable[[dict[bytes, object]], None]) -> None:
+        self._apply = apply
+        self._ops: dict[bytes, object] = {}
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._ops[bytes(key)] = bytes(value)
+
+    def delete(self, key: bytes) -> None:
+        self._ops[bytes(key)] = DELETED
+
+    def commit(self) -> None:
+        ops, self._ops = self._ops, {}
+        if ops:
+            self._apply(ops)
 
 
 class Engine(abc.ABC):

@@ -7,25 +7,7 @@ from collections.abc import Iterator
 
 from sortedcontainers import SortedDict
 
-from dvid.storage.engine import Engine, WriteBatch
-
-_DELETE = object()
-
-
-class MemoryWriteBatch(WriteBatch):
-    def __init__(self, engine: MemoryEngine) -> None:
-        self._engine = engine
-        self._ops: dict[bytes, object] = {}
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self._ops[bytes(key)] = bytes(value)
-
-    def delete(self, key: bytes) -> None:
-        self._ops[bytes(key)] = _DELETE
-
-    def commit(self) -> None:
-        self._engine._apply(self._ops)
-        self._ops = {}
+from dvid.storage.engine import DELETED, Engine, QueuedWriteBatch
 
 
 class MemoryEngine(Engine):
@@ -58,13 +40,13 @@ class MemoryEngine(Engine):
             snapshot = [(k, b"") for k in keys] if keys_only else [(k, data[k]) for k in keys]
         return iter(snapshot)
 
-    def batch(self) -> MemoryWriteBatch:
-        return MemoryWriteBatch(self)
+    def batch(self) -> QueuedWriteBatch:
+        return QueuedWriteBatch(self._apply)
 
     def _apply(self, ops: dict[bytes, object]) -> None:
         with self._lock:
             for k, v in ops.items():
-                if v is _DELETE:
+                if v is DELETED:
                     self._data.pop(k, None)
                 else:
                     self._data[k] = v

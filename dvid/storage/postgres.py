@@ -37,14 +37,13 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from dvid.errors import DVIDError, ServiceUnavailable
-from dvid.storage.engine import Engine, WriteBatch
+from dvid.storage.engine import DELETED, Engine, QueuedWriteBatch
 
 log = logging.getLogger("dvid.storage.postgres")
 
 T = TypeVar("T")
 MiB = 1 << 20
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_DELETE = object()
 
 #: Rows of a scan's first page (small: most scans are a key's few versions).
 FIRST_PAGE_ROWS = 64
@@ -69,23 +68,6 @@ def _where(dsn: str) -> str:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
-
-
-class PostgresWriteBatch(WriteBatch):
-    def __init__(self, engine: PostgresEngine) -> None:
-        self._engine = engine
-        self._ops: dict[bytes, object] = {}
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self._ops[bytes(key)] = bytes(value)
-
-    def delete(self, key: bytes) -> None:
-        self._ops[bytes(key)] = _DELETE
-
-    def commit(self) -> None:
-        ops, self._ops = self._ops, {}
-        if ops:
-            self._engine._apply(ops)
 
 
 class PostgresEngine(Engine):
@@ -285,12 +267,12 @@ class PostgresEngine(Engine):
     def delete(self, key: bytes) -> None:
         self._run(lambda conn: conn.execute(self._q_delete, (bytes(key),)), "delete")
 
-    def batch(self) -> PostgresWriteBatch:
-        return PostgresWriteBatch(self)
+    def batch(self) -> QueuedWriteBatch:
+        return QueuedWriteBatch(self._apply)
 
     def _apply(self, ops: dict[bytes, object]) -> None:
-        deletes = [k for k, v in ops.items() if v is _DELETE]
-        puts = [(k, v) for k, v in ops.items() if v is not _DELETE]
+        deletes = [k for k, v in ops.items() if v is DELETED]
+        puts = [(k, v) for k, v in ops.items() if v is not DELETED]
         chunks: list[tuple[list[bytes], list[bytes]]] = []
         ks: list[bytes] = []
         vs: list[bytes] = []
