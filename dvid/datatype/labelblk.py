@@ -162,7 +162,8 @@ class LabelBlk(ImageBlk):
 
     # ---- model -------------------------------------------------------------------------------
     def labels_at(self, ctx: Any, points: np.ndarray) -> np.ndarray:
-        """The labels at (n, 3) voxel points: one block read per distinct block, vectorized lookups."""
+        """The labels at (n, 3) voxel points: each distinct block read once (one range read per block
+        row where they are dense in it), vectorized lookups."""
         out = np.zeros(len(points), dtype=np.uint64)
         if not len(points):
             return out
@@ -171,13 +172,24 @@ class LabelBlk(ImageBlk):
         uniq, inverse = np.unique(blocks, axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
         local = points - blocks * bs
-        for i, coord in enumerate(uniq):
-            stored = ctx.get(block_tkey(int(coord[0]), int(coord[1]), int(coord[2])))
-            if stored is None:
-                continue
-            block = self.blocks.codec.decode(stored)
-            sel = np.flatnonzero(inverse == i)
-            out[sel] = block[local[sel, 2], local[sel, 1], local[sel, 0]]
+        order = np.argsort(inverse, kind="stable")  # the points of block i: order[bounds[i]:bounds[i + 1]]
+        bounds = np.searchsorted(inverse[order], np.arange(len(uniq) + 1)).tolist()
+        rows: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for i, (bx, by, bz) in enumerate(uniq.tolist()):
+            rows.setdefault((by, bz), []).append((bx, i))
+        for (by, bz), row in rows.items():
+            lo, hi = row[0][0], row[-1][0]  # uniq is sorted: x ascends within a row
+            if len(row) > 1 and hi - lo + 1 <= 2 * len(row) + 8:
+                stored_row = self.blocks.read_row(ctx, lo, hi, by, bz)
+                values = [(i, stored_row.get(bx)) for bx, i in row]
+            else:
+                values = [(i, ctx.get(block_tkey(bx, by, bz))) for bx, i in row]
+            for i, stored in values:
+                if stored is None:
+                    continue
+                block = self.blocks.codec.decode(stored)
+                sel = order[bounds[i] : bounds[i + 1]]
+                out[sel] = block[local[sel, 2], local[sel, 1], local[sel, 0]]
         return out
 
     # ---- handlers ----------------------------------------------------------------------------
