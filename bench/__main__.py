@@ -14,15 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from bench import workloads
+from bench.annotations import annotations
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
 from bench.labels import labels
 from bench.labelvol import labelvol
 from bench.report import WorkloadReport, render, write_json
+from bench.rois import rois
+from bench.transfer import transfer
 from bench.workloads import DEFAULT_WORKLOADS, Env, Options, summary
 
 #: Every workload by name (``image``, ``labels`` and ``labelvol`` are not in the default set: minutes).
-WORKLOADS = {**workloads.WORKLOADS, "image": image, "labels": labels, "labelvol": labelvol}
+WORKLOADS = {**workloads.WORKLOADS, "image": image, "labels": labels, "labelvol": labelvol, "rois": rois}
+WORKLOADS["annotations"] = annotations
+WORKLOADS["transfer"] = transfer
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -56,6 +61,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--labelvol-repeats", type=int, help="labelvol: timed repeats per figure (default 5, quick 2)"
     )
     parser.add_argument("--no-access-log", action="store_true", help="run dvid with access_log = false")
+    parser.add_argument(
+        "--engine",
+        choices=("leveldb", "postgres"),
+        default="leveldb",
+        help="dvid's store: leveldb, or postgres (a throwaway local PostgreSQL cluster, or the database"
+        " named by env DVID_BENCH_POSTGRES_DSN)",
+    )
     parser.add_argument("--profile", type=Path, metavar="DIR", help="run dvid under cProfile, stats to DIR")
     parser.add_argument(
         "--py-spy",
@@ -96,7 +108,12 @@ def make_options(args: argparse.Namespace) -> Options:
     )
 
 
-def run(names: Sequence[str], options: Options) -> list[WorkloadReport]:
+def run(names: Sequence[str], options: Options, engine: str = "leveldb") -> list[WorkloadReport]:
+    if engine == "postgres":
+        from bench.pg import postgres_dsn
+
+        with postgres_dsn() as dsn:
+            return run(names, options.with_overrides(postgres_dsn=dsn))
     reports: list[WorkloadReport] = []
     with tempfile.TemporaryDirectory(prefix="dvid-bench-") as tmp:
         env = Env(options, Path(tmp))
@@ -127,10 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seconds/phase": options.seconds,
         "quick": args.quick,
         "access_log": options.access_log,
+        "engine": args.engine,
         "argv": sys.argv[1:] if argv is None else list(argv),
     }
     try:
-        reports = run(names, options)
+        reports = run(names, options, args.engine)
     except KeyboardInterrupt:
         print("interrupted: servers stopped, temp dirs removed", file=sys.stderr)
         return 130

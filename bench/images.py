@@ -143,6 +143,34 @@ class TimedRun:
             )
 
 
+class SessionRun(TimedRun):
+    """A TimedRun whose ``steps`` talk to one dvid server over one keep-alive connection."""
+
+    def __init__(self, report: WorkloadReport, dvid: ServerProcess) -> None:
+        super().__init__(report)
+        self.dvid = dvid
+        self.api: DvidAPI
+        self.session: aiohttp.ClientSession
+
+    async def request(self, method: str, url: URL, body: bytes | None = None) -> bytes:
+        """The body of a 200 reply, else :class:`BenchError`."""
+        async with self.session.request(method, url, data=body, timeout=BIG_TIMEOUT) as resp:
+            payload = await resp.read()
+            if resp.status != 200:
+                text = payload[:300].decode(errors="replace").strip()
+                raise BenchError(f"{method} {url.path} -> {resp.status}: {text}")
+            return payload
+
+    async def run(self) -> None:
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(connector=connector, timeout=BIG_TIMEOUT) as self.session:
+            self.api = DvidAPI(self.session, self.dvid.base)
+            await self.run_steps(self.steps)
+
+    async def steps(self) -> None:
+        raise NotImplementedError
+
+
 async def _call(fn: StepFn, i: int) -> None:
     result = fn(i)
     if inspect.isawaitable(result):

@@ -31,13 +31,11 @@ from __future__ import annotations
 import json
 import struct
 
-import aiohttp
 import numpy as np
 from yarl import URL
 
-from bench.dvidapi import DvidAPI
 from bench.harness import BenchError, ServerProcess, run_async
-from bench.images import BIG_TIMEOUT, TimedRun, settle, timed
+from bench.images import BIG_TIMEOUT, SessionRun, settle, timed
 from bench.imgbase import InprocBlocks
 from bench.report import Ratio, WorkloadReport
 from bench.workloads import Env, _profile_notes
@@ -111,32 +109,21 @@ def labelvol(env: Env) -> WorkloadReport:
     return report
 
 
-class LabelvolRun(TimedRun):
+class LabelvolRun(SessionRun):
     def __init__(
         self, env: Env, report: WorkloadReport, dvid: ServerProcess, store: InprocBlocks, vol: np.ndarray
     ) -> None:
-        super().__init__(report)
+        super().__init__(report, dvid)
         self.o = env.options
-        self.dvid = dvid
         self.store = store
         self.vol = vol
         self.repeats = self.o.labelvol_repeats
         self.counts = {k: int(v) for k, v in zip(*np.unique(vol, return_counts=True), strict=True)}
-        self.api: DvidAPI
-        self.session: aiohttp.ClientSession
         self.root = ""
         self.children = 0
 
     def url(self, uuid: str, path: str) -> URL:
         return self.api.url(f"node/{uuid}/{LABELVOL}/{path}")
-
-    async def request(self, method: str, url: URL, body: bytes | None = None) -> bytes:
-        async with self.session.request(method, url, data=body, timeout=BIG_TIMEOUT) as resp:
-            payload = await resp.read()
-            if resp.status != 200:
-                text = payload[:300].decode(errors="replace").strip()
-                raise BenchError(f"{method} {url.path} -> {resp.status}: {text}")
-            return payload
 
     async def sparsevol_count(self, uuid: str, label: int) -> int:
         """Voxels of ``label`` at ``uuid`` per its sparsevol (0 when 404)."""
@@ -152,12 +139,6 @@ class LabelvolRun(TimedRun):
         got = await self.sparsevol_count(uuid, label)
         if got != count:
             raise BenchError(f"{what}: sparsevol/{label} has {got:,} voxels, expected {count:,}")
-
-    async def run(self) -> None:
-        connector = aiohttp.TCPConnector(limit=1)
-        async with aiohttp.ClientSession(connector=connector, timeout=BIG_TIMEOUT) as self.session:
-            self.api = DvidAPI(self.session, self.dvid.base)
-            await self.run_steps(self.steps)
 
     async def steps(self) -> None:
         if not (await self.api.has_type("labelblk") and await self.api.has_type("labelvol")):

@@ -16,12 +16,10 @@ from __future__ import annotations
 import json
 import time
 
-import aiohttp
 import numpy as np
 
-from bench.dvidapi import DvidAPI
 from bench.harness import BenchError, ServerProcess, run_async
-from bench.images import BIG_TIMEOUT, TimedRun, timed
+from bench.images import BIG_TIMEOUT, SessionRun, timed
 from bench.report import Ratio, WorkloadReport
 from bench.workloads import Env
 
@@ -68,12 +66,11 @@ def rois(env: Env) -> WorkloadReport:
     return report
 
 
-class RoisRun(TimedRun):
+class RoisRun(SessionRun):
     typename = "roi"
 
     def __init__(self, env: Env, report: WorkloadReport, dvid: ServerProcess) -> None:
-        super().__init__(report)
-        self.dvid = dvid
+        super().__init__(report, dvid)
         self.repeats = env.options.labelvol_repeats
         rng = np.random.default_rng(7)
         self.spans = make_spans(rng)
@@ -82,14 +79,6 @@ class RoisRun(TimedRun):
         blocks = {(x, y, z) for z, y, x0, x1 in self.spans.tolist() for x in range(x0, x1 + 1)}
         b = (self.points // BS).tolist()
         self.expected = np.array([(p[0], p[1], p[2]) in blocks for p in b])
-        self.api: DvidAPI
-        self.session: aiohttp.ClientSession
-
-    async def run(self) -> None:
-        connector = aiohttp.TCPConnector(limit=1)
-        async with aiohttp.ClientSession(connector=connector, timeout=BIG_TIMEOUT) as self.session:
-            self.api = DvidAPI(self.session, self.dvid.base)
-            await self.run_steps(self.steps)
 
     async def steps(self) -> None:
         if not await self.api.has_type("roi"):

@@ -1,3 +1,11 @@
 """Datatypes: importing this package registers every compiled-in type."""
 
-from dvid.datatype import imageblk, keyvalue, labelblk, labelvol  # noqa: F401
+from dvid.datatype import (  # noqa: F401
+    annotation,
+    imageblk,
+    keyvalue,
+    labelblk,
+    labelsz,
+    labelvol,
+    roi,
+)
