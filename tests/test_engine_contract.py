@@ -254,6 +254,21 @@ def test_get_many(engine):
 # ---- batches --------------------------------------------------------------------------------------
 
 
+def test_scan_ranges_reads_each_range_in_order(engine):
+    for k in (b"a", b"b", b"b\x00", b"c", b"d\xff", b"e"):
+        engine.put(k, k.upper())
+    ranges = [(b"b", b"d"), (b"", b"a\x00"), (b"d", b"d"), (b"e", b"a"), (b"d", b"\xff")]
+    got = list(engine.scan_ranges(ranges))
+    assert got == [
+        [(b"b", b"B"), (b"b\x00", b"B\x00"), (b"c", b"C")],
+        [(b"a", b"A")],
+        [],  # empty range
+        [],  # stop before start
+        [(b"d\xff", b"D\xff"), (b"e", b"E")],
+    ]
+    assert list(engine.scan_ranges([])) == []
+
+
 def test_batch_commits_on_exit_and_is_visible_at_once(engine):
     engine.put(b"gone", b"x")
     with engine.batch() as wb:
@@ -494,6 +509,11 @@ class EngineVsDict(RuleBasedStateMachine):
         if keys_only:
             want = [(k, b"") for k, _ in want]
         assert got == want
+
+    @rule(ranges=st.lists(st.tuples(small_keys, small_keys), max_size=4))
+    def scan_ranges(self, ranges):
+        got = list(self.engine.scan_ranges(ranges))
+        assert got == [_model_scan(self.model, start, stop, False) for start, stop in ranges]
 
     @rule(start=small_keys, stop=bounds, chunk=st.integers(1, 4))
     def delete_range(self, start, stop, chunk):

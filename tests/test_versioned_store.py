@@ -348,6 +348,9 @@ def test_range_resolves_each_key_and_omits_tombstoned(repo):
         (tk("e"), b""),
     ]
     assert list(root.range(tk("a"), tk("z"))) == [(tk(n), f"{n}1".encode()) for n in "abcd"]
+    bounds = [(tk("a"), tk("z")), (tk("c"), tk("c")), (tk("d"), tk("b")), (tk("b"), tk("d"))]
+    for ctx in (root, c2, c3):
+        assert list(ctx.ranges(bounds)) == [list(ctx.range(b, e)) for b, e in bounds]
     assert list(c3.keys(tk("a"), tk("c"))) == [tk("b"), tk("c")]
 
 

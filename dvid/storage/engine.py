@@ -90,6 +90,14 @@ class Engine(abc.ABC):
         With ``keys_only`` the values are ``b""``. The iterator reads a consistent snapshot.
         """
 
+    def scan_ranges(self, ranges: list[tuple[bytes, bytes]]) -> Iterator[list[tuple[bytes, bytes]]]:
+        """The pairs of several bounded ranges ``[start, stop)``, one list per range in key order:
+        for reads whose size the caller has already bounded (a box of blocks). Here each range is
+        scanned when the caller reaches it; engines with a round trip per query (postgres) override
+        this with one query for all."""
+        for start, stop in ranges:
+            yield list(self.scan(start, stop))
+
     @abc.abstractmethod
     def batch(self) -> WriteBatch:
         """A new atomic write batch."""

@@ -139,6 +139,15 @@ class PostgresEngine(Engine):
             .format(t)
             .as_string()
         )
+        self._q_scan_ranges = (
+            sql.SQL(
+                "SELECT r.i, t.k, t.v FROM unnest(%b::bytea[], %b::bytea[]) WITH ORDINALITY AS r(lo, hi, i)"
+                " CROSS JOIN LATERAL (SELECT k, v FROM {} WHERE k >= r.lo AND k < r.hi) AS t"
+                " ORDER BY r.i, t.k"
+            )
+            .format(t)
+            .as_string()
+        )
         self._q_delete = sql.SQL("DELETE FROM {} WHERE k = %b").format(t).as_string()
         self._q_delete_many = sql.SQL("DELETE FROM {} WHERE k = ANY(%b)").format(t).as_string()
         self._t = t
@@ -188,6 +197,21 @@ class PostgresEngine(Engine):
 
         found = self._run(run, "get")
         return [found.get(k) for k in wanted]
+
+    def scan_ranges(self, ranges: list[tuple[bytes, bytes]]) -> Iterator[list[tuple[bytes, bytes]]]:
+        """Every range in one statement (a lateral join over the ranges, each an index range scan)."""
+        out: list[list[tuple[bytes, bytes]]] = [[] for _ in ranges]
+        if not ranges:
+            return iter(out)
+        lows = [bytes(lo) for lo, _ in ranges]
+        highs = [bytes(hi) for _, hi in ranges]
+
+        def run(conn: psycopg.Connection) -> list[tuple[int, bytes, bytes]]:
+            return conn.cursor(binary=True).execute(self._q_scan_ranges, (lows, highs)).fetchall()
+
+        for i, k, v in self._run(run, "scan"):
+            out[i - 1].append((k, v))
+        return iter(out)
 
     def _page_query(
         self, start: bytes, stop: bytes | None, after: bytes | None, keys_only: bool, reverse: bool

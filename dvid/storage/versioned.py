@@ -147,7 +147,19 @@ class DataContext:
         """
         iid = self.instance_id
         start, stop = keys.min_version_key(iid, begin), keys.versions_stop(iid, end)
-        scan = self.engine.scan(start, stop, keys_only=keys_only)
+        yield from self._visible(self.engine.scan(start, stop, keys_only=keys_only), end)
+
+    def ranges(self, bounds: list[tuple[bytes, bytes]]) -> Iterator[list[tuple[bytes, bytes]]]:
+        """:meth:`range` for several ``(begin, end)`` tkey ranges, one list per range (one query for
+        all on engines that charge a round trip per query; see ``Engine.scan_ranges``)."""
+        iid = self.instance_id
+        scans = self.engine.scan_ranges(
+            [(keys.min_version_key(iid, begin), keys.versions_stop(iid, end)) for begin, end in bounds]
+        )
+        for rows, (_, end) in zip(scans, bounds, strict=True):
+            yield list(self._visible(iter(rows), end))
+
+    def _visible(self, scan: Iterator[tuple[bytes, bytes]], end: bytes) -> Iterator[tuple[bytes, bytes]]:
         for tk, found in _group_versions(scan):
             if tk > end:  # a longer tkey that starts with end's bytes sorts inside the scan
                 continue

@@ -151,8 +151,12 @@ class BlockStore:
         overlaps = _Overlaps(box, self.block_size)
         first, last = overlaps.first, overlaps.last
         decode = self.codec.decode
-        for by, bz in iter_block_rows(first, last):
-            found = self.read_row(ctx, first[0], last[0], by, bz)
+        rows = list(iter_block_rows(first, last))
+        stored_rows = ctx.ranges(
+            [(block_tkey(first[0], by, bz), block_tkey(last[0], by, bz)) for by, bz in rows]
+        )
+        for (by, bz), stored_row in zip(rows, stored_rows, strict=True):
+            found = {block_coord(tk)[0]: value for tk, value in stored_row}
             for bx in range(first[0], last[0] + 1):
                 src, dst = overlaps.slices((bx, by, bz))
                 stored = found.get(bx)
