@@ -74,11 +74,17 @@ async def export(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _read_record(content: Any) -> tuple[bytes, int, bytes]:
+def _record_limit(request: web.Request) -> int:
+    """The largest record accepted: a value this server accepts in a request body must fit."""
+    return max(stream.MAX_RECORD, state_of(request).config.server.max_body_bytes + (1 << 20))
+
+
+async def _read_record(content: Any, limit: int) -> tuple[bytes, int, bytes]:
+    """One record; the payload is read as it arrives (a corrupt length allocates nothing)."""
     head = await content.readexactly(stream.RECORD_HEAD.size)
     rtype, length = stream.RECORD_HEAD.unpack(head)
-    if length > stream.MAX_RECORD:
-        raise stream.StreamError(f"record of {length} bytes is over the limit")
+    if length > limit:
+        raise stream.StreamError(f"record of {length} bytes is over the limit of {limit} bytes")
     payload = await content.readexactly(length) if length else b""
     return head, rtype, payload
 
@@ -96,12 +102,13 @@ async def check(request: web.Request) -> web.StreamResponse:
 async def import_stream(request: web.Request) -> web.StreamResponse:
     manager = state_of(request).manager
     content = request.content
+    limit = _record_limit(request)
     digest = stream.new_digest()
     try:
         preamble = await content.readexactly(len(stream.PREAMBLE))
         stream.check_preamble(preamble)
         digest.update(preamble)
-        head, rtype, payload = await _read_record(content)
+        head, rtype, payload = await _read_record(content, limit)
     except asyncio.IncompleteReadError:
         raise BadRequest("the transfer stream ended before its header") from None
     except stream.StreamError as exc:
@@ -114,7 +121,6 @@ async def import_stream(request: web.Request) -> web.StreamResponse:
     importer = await asyncio.to_thread(Importer, manager, header)
     if header["target"] != request.match_info["uuid"]:
         raise BadRequest(f"the stream carries version {header['target']}, not {request.match_info['uuid']}")
-    await asyncio.to_thread(importer.reserve)
     received = len(preamble) + len(head) + len(payload)
 
     def process(head: bytes, rtype: int, payload: bytes) -> None:
@@ -127,15 +133,18 @@ async def import_stream(request: web.Request) -> web.StreamResponse:
 
     pending: asyncio.Future | None = None
     try:
+        await asyncio.to_thread(importer.reserve)
         try:
             while True:
-                head, rtype, payload = await _read_record(content)
+                head, rtype, payload = await _read_record(content, limit)
                 received += len(head) + len(payload)
                 if pending is not None:
                     fut, pending = pending, None
                     await fut
                 if rtype == stream.END:
                     end = stream.unpackb(payload)
+                    if not isinstance(end, dict):
+                        raise stream.StreamError("malformed END record")
                     if end.get("digest") != digest.hexdigest():
                         raise stream.StreamError("checksum mismatch: the stream was corrupted")
                     if end.get("kvs") != importer.kvs:
@@ -148,8 +157,8 @@ async def import_stream(request: web.Request) -> web.StreamResponse:
             raise BadRequest(
                 "the transfer stream ended early (sender interrupted?): nothing was imported"
             ) from None
-        except stream.StreamError as exc:
-            raise BadRequest(f"{exc}: nothing was imported") from None
+        except BadRequest as exc:  # StreamError too: a malformed record
+            raise BadRequest(f"{exc.message}: nothing was imported") from None
         result = await asyncio.to_thread(importer.commit)
     except BaseException:
         if pending is not None:

@@ -22,8 +22,9 @@ from dvid.storage.engine import prefix_successor
 from dvid.storage.versioned import resolve_version
 from dvid.transfer import stream
 
-#: Values fetched per engine.get_many call.
+#: Values fetched per engine.get_many call, at most (and about _FETCH_BYTES of them).
 _FETCH = 256
+_FETCH_BYTES = 4 << 20
 
 
 @dataclass
@@ -128,18 +129,32 @@ def _short_key(k: bytes) -> bytes:
 
 
 def _fetch(inst: Datatype, full_keys: Iterator[bytes]) -> Iterator[tuple[bytes, bytes]]:
-    """``(short key, value)`` for full data keys, values read in batches."""
+    """``(short key, value)`` for full data keys, values read in batches.
+
+    A batch holds at most _FETCH values and, going by the values seen so far, about _FETCH_BYTES:
+    it starts at one value and grows, so large values (1 MiB keyvalue values) never make a
+    batch of hundreds of megabytes.
+    """
     engine = inst.store.engine
     chunk: list[bytes] = []
+    limit = 1
+    seen_bytes = seen_values = 0
 
     def flush() -> Iterator[tuple[bytes, bytes]]:
-        for k, v in zip(chunk, engine.get_many(chunk), strict=True):
+        nonlocal limit, seen_bytes, seen_values
+        values = engine.get_many(chunk)
+        for i, k in enumerate(chunk):
+            v, values[i] = values[i], None
             if v is not None:
+                seen_bytes += len(v)
+                seen_values += 1
                 yield _short_key(k), v
+        average = seen_bytes / seen_values if seen_values else 1
+        limit = max(1, min(_FETCH, limit * 2, int(_FETCH_BYTES / max(average, 1.0))))
 
     for k in full_keys:
         chunk.append(k)
-        if len(chunk) >= _FETCH:
+        if len(chunk) >= limit:
             yield from flush()
             chunk = []
     if chunk:

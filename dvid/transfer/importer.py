@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dvid.dag.dag import Node, VersionDAG, log_entry
+from dvid.datatype import registry
 from dvid.datatype.base import Datatype, InstanceMeta
 from dvid.errors import BadRequest, Conflict
 from dvid.repos import MUTATION_ID_STRIDE, TRANSFER_CLASS, Repo, RepoManager
@@ -55,7 +56,12 @@ class _Plan:
         )
 
 
+_INSTANCE_FIELDS = {"name": str, "type_name": str, "data_uuid": str, "versioned": bool, "full": bool}
+_REPO_FIELDS = {"root": str, "alias": str, "description": str, "log": list, "properties": dict}
+
+
 def _check_header(header: Any) -> None:
+    """Refuse (400) a header whose structure the import could not follow."""
     if not isinstance(header, dict):
         raise BadRequest("transfer header must be a map")
     for name in ("mode", "repo", "target", "nodes", "send", "instances"):
@@ -63,11 +69,50 @@ def _check_header(header: Any) -> None:
             raise BadRequest(f"transfer header lacks {name!r}")
     if header["mode"] not in ("full", "flatten"):
         raise BadRequest(f"unknown transfer mode {header['mode']!r}")
-    if not header["nodes"]:
+    repo = header["repo"]
+    if not isinstance(repo, dict) or any(not isinstance(repo.get(f), t) for f, t in _REPO_FIELDS.items()):
+        raise BadRequest("transfer header has a malformed repo record")
+    nodes = header["nodes"]
+    if not isinstance(nodes, list) or not nodes:
         raise BadRequest("transfer header lists no versions")
-    for n in header["nodes"]:
-        if not isinstance(n, dict) or any(f not in n for f in _NODE_FIELDS):
+    for n in nodes:
+        if (
+            not isinstance(n, dict)
+            or any(f not in n for f in _NODE_FIELDS)
+            or not isinstance(n["uuid"], str)
+            or not isinstance(n["branch"], str)
+            or not isinstance(n["note"], str)
+            or not isinstance(n["log"], list)
+            or not isinstance(n["parents"], list)
+            or not all(isinstance(p, str) for p in n["parents"])
+        ):
             raise BadRequest("transfer header has a malformed node")
+    uuids = [n["uuid"] for n in nodes]
+    if len(set(uuids)) != len(uuids):
+        raise BadRequest("transfer header lists a version twice")
+    if header["target"] not in uuids:
+        raise BadRequest("transfer header's target is not among its versions")
+    send = header["send"]
+    if not isinstance(send, list) or not all(isinstance(u, str) for u in send):
+        raise BadRequest("transfer header has a malformed 'send' list")
+    instances = header["instances"]
+    if not isinstance(instances, list):
+        raise BadRequest("transfer header has a malformed instance list")
+    for rec in instances:
+        if not isinstance(rec, dict) or any(
+            not isinstance(rec.get(f), t) for f, t in _INSTANCE_FIELDS.items()
+        ):
+            raise BadRequest("transfer header has a malformed instance record")
+        unknown = set(rec) - {"full"} - set(InstanceMeta.__dataclass_fields__)
+        if unknown:
+            raise BadRequest(
+                f"transfer header's instance {rec['name']!r} has unknown fields {sorted(unknown)}"
+            )
+        registry.get_type(rec["type_name"])  # 400 if this server lacks the type
+    for field in ("name", "data_uuid"):
+        values = [rec[field] for rec in instances]
+        if len(set(values)) != len(values):
+            raise BadRequest(f"transfer header lists an instance {field} twice")
 
 
 def _plan(manager: RepoManager, header: dict[str, Any]) -> _Plan:
@@ -137,10 +182,12 @@ def _plan(manager: RepoManager, header: dict[str, Any]) -> _Plan:
     existing: list[Datatype | None] = []
     new_id: list[bool] = []
     by_data_uuid = {inst.meta.data_uuid: inst for inst in repo.instances.values()} if repo else {}
+    carried = {rec["data_uuid"] for rec in header["instances"]}
     for rec in header["instances"]:
         mine_inst = by_data_uuid.get(rec["data_uuid"])
         named = repo.instances.get(rec["name"]) if repo else None
-        if named is not None and named is not mine_inst:
+        # a name held here by an instance the transfer renames (it carries it too) is free
+        if named is not None and named is not mine_inst and named.meta.data_uuid not in carried:
             raise Conflict(
                 f"data instance {rec['name']!r} exists here with another data UUID"
                 f" ({named.meta.data_uuid}, pushed {rec['data_uuid']})"
@@ -351,13 +398,19 @@ class Importer:
             dag._ancestry_cache.clear()
             dag._ancestor_sets.clear()
             garbage_instances = []
-            for rec, target, mine in zip(header["instances"], self.targets, plan.existing, strict=True):
-                meta = _meta(rec, target.inst.meta.instance_id)
-                if mine is not None:
+            for target, mine in zip(self.targets, plan.existing, strict=True):
+                if mine is not None:  # detach all first: the transfer may swap names around
                     repo.instances.pop(mine.meta.name, None)
                     if target.new_id:
                         garbage_instances.append([mine.meta.to_record(), "all"])
-                manager.attach_transferred(repo, meta)
+            attached = [
+                manager.attach_transferred(repo, _meta(rec, target.inst.meta.instance_id))
+                for rec, target in zip(header["instances"], self.targets, strict=True)
+            ]
+            # a sync to an instance this server lacks (not sent with --data) would dangle: drop it
+            present = {inst.meta.data_uuid for inst in repo.instances.values()}
+            for inst in attached:
+                inst.meta.syncs = [u for u in inst.meta.syncs if u in present]
             if garbage_versions:
                 for inst in repo.instances.values():
                     garbage_instances.append([inst.meta.to_record(), "versions"])

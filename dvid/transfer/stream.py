@@ -23,6 +23,8 @@ from typing import Any
 
 import msgpack
 
+from dvid.errors import BadRequest
+
 MAGIC = b"DVIDXFR\x00"
 FORMAT = 1
 PREAMBLE = MAGIC + struct.pack(">H", FORMAT)
@@ -38,12 +40,13 @@ KVS_HEAD = struct.Struct(">IH")
 ENTRY = struct.Struct(">II")
 #: A KVS record is closed once its payload reaches this many bytes.
 BATCH_BYTES = 4 << 20
-#: Records larger than this are refused (a corrupt length must not allocate gigabytes).
+#: Records larger than this (and than the receiver's max_body_bytes) are refused; a corrupt length
+#: allocates nothing, since a payload is read as it arrives.
 MAX_RECORD = 256 << 20
 
 
-class StreamError(Exception):
-    """A malformed, truncated or corrupt transfer stream."""
+class StreamError(BadRequest):
+    """A malformed, truncated or corrupt transfer stream (a 400 wherever it surfaces)."""
 
 
 class Digest:
@@ -75,7 +78,7 @@ def unpackb(data: bytes) -> Any:
     try:
         return msgpack.unpackb(data, raw=False, strict_map_key=False)
     except Exception as exc:
-        raise StreamError(f"undecodable metadata record: {exc}") from None
+        raise StreamError(f"undecodable metadata record ({type(exc).__name__}: {exc})") from None
 
 
 def encode_kvs(node: int, instance: int, pairs: list[tuple[bytes, bytes]]) -> bytes:
