@@ -494,3 +494,17 @@ def test_delete_rename_instance_and_delete_repo(server_factory):
     assert get(srv, "repos/info").json() == {}
     assert_error(get(srv, f"node/{root}/status"), 404, "could not find UUID")
     assert list(srv.manager.engine.scan(b"\x01", b"\x02")) == []
+
+
+def test_every_json_body_refuses_deep_nesting_and_lone_surrogates(server):
+    """jsonio.loads serves every endpoint: too deep a body and a lone surrogate escape are 400s."""
+    uuid = server.new_repo()
+    server.new_instance(uuid, "keyvalue", "kv")
+    url = server.api(f"node/{uuid}/kv/tags")
+    deep = requests.post(url, data=b"[" * 100_000 + b"]" * 100_000, timeout=10)
+    assert deep.status_code == 400 and "nested too deeply" in deep.text
+    lone = requests.post(url, data=b'{"a": "\\ud800"}', timeout=10)
+    assert lone.status_code == 400 and "surrogate" in lone.text
+    pair = requests.post(url, data=b'{"a": "\\ud83d\\ude00"}', timeout=10)
+    assert pair.status_code == 200
+    assert requests.get(url, timeout=10).json() == {"Tags": {"a": "\U0001f600"}}

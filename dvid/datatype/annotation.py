@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import struct
 import threading
 import time
@@ -245,6 +246,33 @@ def parse_label(text: str) -> int:
     if label == 0:
         raise BadRequest("Label 0 is protected background value and cannot be used for query.")
     return label
+
+
+def _loads(body: bytes, what: str = "request body") -> Any:
+    """JSON of a request body: 400 (never a 500) for malformed, too deeply nested or non-Unicode text."""
+    return jsonio.loads(body, what=what)
+
+
+def _loads_object(body: bytes) -> dict[str, Any]:
+    obj = _loads(body)
+    if not isinstance(obj, dict):
+        raise BadRequest(f"Malformed JSON request body: expected an object, got {type(obj).__name__}")
+    return obj
+
+
+def _check_index_value(label: int, value: str) -> None:
+    """A label index value of POST labels must be what readers of the index can decode: a JSON array
+    (or null) of elements (Rels, if any, are ignored)."""
+    what = f"label {label} value"
+    raw = value.encode()
+    try:
+        items = json.loads(raw) if value.strip() else None
+    except (ValueError, RecursionError):
+        raise BadRequest(f"{what} must be a string holding a JSON array of elements") from None
+    if items is not None and not isinstance(items, list):
+        raise BadRequest(f"{what} must be a string holding a JSON array of elements")
+    jsonio.check_unicode(value, items, what)
+    el.parse_stored(items or [], f"{what} element", with_rels=False)
 
 
 def _point(text: str, what: str) -> Pos:
@@ -1107,7 +1135,7 @@ class Annotation(Datatype):
 
         def run() -> None:  # all of it off the event loop: parsing 10,000s of elements takes a while
             with gc_paused():
-                self.post_elements(ctx, ancestry, el.parse_elements(jsonio.loads(body)))
+                self.post_elements(ctx, ancestry, el.parse_elements(_loads(body)))
 
         await asyncio.to_thread(run)
         return web.Response()
@@ -1138,7 +1166,7 @@ class Annotation(Datatype):
 
     async def handle_post_blocks(self, req: InstanceRequest) -> web.StreamResponse:
         self._check_not_bulk(req)
-        body = await req.json_object()
+        body = _loads_object(await req.body())
 
         def parse() -> dict[Point, list[Element]]:
             blocks: dict[Point, list[Element]] = {}
@@ -1227,7 +1255,7 @@ class Annotation(Datatype):
         self._check_not_bulk(req)
         if any(req.args):
             raise BadRequest("labels takes no further path segments")
-        body = await req.json_object()
+        body = _loads_object(await req.body())
         values: dict[int, bytes] = {}
         for k, v in body.items():
             try:
@@ -1239,6 +1267,7 @@ class Annotation(Datatype):
             if not isinstance(v, str):
                 raise BadRequest(f"label {k}: the value must be a string holding a JSON array")
             if label:
+                _check_index_value(label, v)
                 values[label] = v.encode()
         await asyncio.to_thread(self.post_labels, req.ctx, values)
         return web.Response()

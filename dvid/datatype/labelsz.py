@@ -126,7 +126,7 @@ def index_name(index: int) -> str:
 
 
 def _parse_u64(text: str, what: str) -> int:
-    if not text.isdigit() or int(text) > MAX_U64:
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_U64:
         raise BadRequest(f"{what} must be an unsigned 64-bit integer, got {text!r}")
     return int(text)
 

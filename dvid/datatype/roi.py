@@ -289,8 +289,11 @@ class Roi(Datatype):
         z0, z1 = offset[2] // bz, (offset[2] + size[2] - 1) // bz
         return voxel_mask(self.index(ctx, z0, z1), offset, size, self.block_size)
 
-    def partition(self, ctx: DataContext, batch: int, optimized: bool) -> dict[str, Any]:
-        return partition(self.get_spans(ctx), self.block_size, self.min_z, self.max_z, batch, optimized)
+    def partition(
+        self, ctx: DataContext, batch: int, optimized: bool, max_subvolumes: int | None = None
+    ) -> dict[str, Any]:
+        spans = self.get_spans(ctx)
+        return partition(spans, self.block_size, self.min_z, self.max_z, batch, optimized, max_subvolumes)
 
     # ---- handlers ----------------------------------------------------------------------------
     async def handle_get_roi(self, req: InstanceRequest) -> web.StreamResponse:
@@ -339,7 +342,9 @@ class Roi(Datatype):
         except ValueError:
             raise BadRequest(f"Error reading batchsize query string: {text!r} is not an integer") from None
         optimized = req.query.get("optimized", "").lower() in ("true", "on", "1")
-        result = await asyncio.to_thread(self.partition, req.ctx, batch, optimized)
+        # a subvolume is about 500 bytes of indented JSON
+        cap = max(1, req.limits.max_bytes_in_memory // 512)
+        result = await asyncio.to_thread(self.partition, req.ctx, batch, optimized, cap)
         return json_bytes_response(json.dumps(result, indent=4).encode())
 
 

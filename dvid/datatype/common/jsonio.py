@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from dvid.errors import BadRequest
@@ -27,11 +28,47 @@ def loads(body: bytes | str, *, what: str = "request body") -> Any:
     if not body.strip():
         raise BadRequest(f"Malformed JSON {what}: unexpected end of JSON input (empty body)")
     try:
-        return json.loads(body)
+        obj = json.loads(body)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"Malformed JSON {what}: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise BadRequest(f"Malformed JSON {what}: nested too deeply") from None
+    check_unicode(body, obj, f"JSON {what}")
+    return obj
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def check_unicode(body: str, obj: Any, what: str) -> None:
+    """400 if the JSON ``obj`` parsed from ``body`` holds a string with a lone UTF-16 surrogate
+    (``"\\ud800"`` decodes in Python but can be neither stored as UTF-8 nor echoed back). Only walks
+    ``obj`` when ``body`` has a surrogate escape at all."""
+    if not _SURROGATE_ESCAPE.search(body):
+        return
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, str):
+            strings: Any = (o,)
+        elif isinstance(o, dict):
+            strings = o.keys()
+            stack.extend(o.values())
+        elif isinstance(o, list):
+            stack.extend(o)
+            continue
+        else:
+            continue
+        for text in strings:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(
+                    f"{what} holds a string with a lone UTF-16 surrogate escape, not valid Unicode:"
+                    f" {ascii(text)[:80]}"
+                ) from None
 
 
 def loads_object(

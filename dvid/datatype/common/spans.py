@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from dvid.errors import BadRequest
+from dvid.errors import BadRequest, PayloadTooLarge
 
 MIN_I32 = -(2**31)
 MAX_I32 = 2**31 - 1
+MAX_U32 = 2**32 - 1
 
 #: Each row of x-intervals lives in its own 2**33-wide stretch of the line (x spans < 2**32).
 _ROW_STRIDE = np.int64(1 << 33)
@@ -43,6 +44,8 @@ def _int_rows(body: bytes, width: int, what: str, example: str) -> np.ndarray:
         data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"{what} must be a JSON array like {example}: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"{what} must be a JSON array like {example}: nested too deeply") from None
     if data is None:  # Go decodes null into an empty slice
         return np.zeros((0, width), np.int64)
     if not isinstance(data, list):
@@ -87,6 +90,14 @@ def parse_spans(body: bytes) -> np.ndarray:
         i = int(bad[0])
         raise BadRequest(
             f"ROI span {i} {spans[i].tolist()} has x1 < x0: spans are [z, y, x0, x1] with x0 <= x1"
+        )
+    # the key stores the run length as a u32: a run over all 2**32 x blocks does not fit
+    bad = np.flatnonzero(spans[:, 3] - spans[:, 2] >= MAX_U32)
+    if bad.size:
+        i = int(bad[0])
+        raise BadRequest(
+            f"ROI span {i} {spans[i].tolist()} is too long: a span holds at most {MAX_U32} blocks"
+            " (x1 - x0 < 4294967295)"
         )
     return spans
 
@@ -218,7 +229,10 @@ def _tmod(a: int, b: int) -> int:
 
 
 class _Partition:
-    def __init__(self, block_size: tuple[int, int, int], min_z: int, max_z: int) -> None:
+    def __init__(
+        self, block_size: tuple[int, int, int], min_z: int, max_z: int, max_subvolumes: int | None = None
+    ) -> None:
+        self.max_subvolumes = max_subvolumes
         self.bs = block_size
         self.total = 0
         self.active = 0
@@ -231,6 +245,14 @@ class _Partition:
             self.roi_min[dim] = value
         if value > self.roi_max[dim]:
             self.roi_max[dim] = value
+
+    def append(self, lo: list[int], hi: list[int], total: int, active: int) -> None:
+        if self.max_subvolumes is not None and len(self.subvolumes) >= self.max_subvolumes:
+            raise PayloadTooLarge(
+                f"partition has more than {self.max_subvolumes} subvolumes, above the server's in-memory"
+                " response limit; use a larger batchsize"
+            )
+        self.subvolumes.append(self.subvolume(lo, hi, total, active))
 
     def subvolume(self, lo: list[int], hi: list[int], total: int, active: int) -> dict[str, Any]:
         bs = self.bs
@@ -263,25 +285,19 @@ def _find_actives(runs: list[tuple[int, int, int, int]], a: int, b: int) -> int:
 
 
 def _find_x_hole(runs: list[tuple[int, int, int, int]], a: int, b: int) -> tuple[int, int] | None:
-    """The longest run of x in [a, b] that no run covers (the first of equal length), or None."""
-    used = bytearray(b - a + 1)
-    for _, _, x0, x1 in runs:
-        if x0 > b or x1 < a:
-            continue
-        lo, hi = max(a, x0), min(b, x1)
-        used[lo - a : hi - a + 1] = b"\x01" * (hi - lo + 1)
+    """The longest run of x in [a, b] that no run covers (the first of equal length), or None.
+
+    Over the runs' intervals, not per block: a column can be 2**31 blocks wide."""
+    segs = sorted((max(a, x0), min(b, x1)) for _, _, x0, x1 in runs if x0 <= b and x1 >= a)
     best: tuple[int, int] | None = None
     best_size = 0
-    start = None
-    for i in range(len(used) + 1):
-        if i < len(used) and not used[i]:
-            if start is None:
-                start = i
-            continue
-        if start is not None:
-            if i - start > best_size:
-                best_size, best = i - start, (a + start, a + i - 1)
-            start = None
+    cur = a
+    for lo, hi in segs:
+        if lo > cur and lo - cur > best_size:
+            best_size, best = lo - cur, (cur, lo - 1)
+        cur = max(cur, hi + 1)
+    if cur <= b and b - cur + 1 > best_size:
+        best = (cur, b)
     return best
 
 
@@ -307,12 +323,22 @@ def _layers(spans: np.ndarray, beg: int, end: int, bs: int, grow_extra: int | No
 
 
 def partition(
-    spans: np.ndarray, block_size: tuple[int, int, int], min_z: int, max_z: int, batch: int, optimized: bool
+    spans: np.ndarray,
+    block_size: tuple[int, int, int],
+    min_z: int,
+    max_z: int,
+    batch: int,
+    optimized: bool,
+    max_subvolumes: int | None = None,
 ) -> dict[str, Any]:
-    """DVID's ``/partition`` (both algorithms) over spans in key order; see the roi help text."""
-    if batch <= 0:
-        raise BadRequest(f"batchsize must be a positive integer, got {batch}")
-    out = _Partition(block_size, min_z, max_z)
+    """DVID's ``/partition`` (both algorithms) over spans in key order; see the roi help text.
+
+    Rows and columns without active blocks are skipped arithmetically (their totals still count),
+    so the work is bounded by the subvolumes listed; more than ``max_subvolumes`` of them is a 413.
+    """
+    if not 0 < batch <= MAX_I32:
+        raise BadRequest(f"batchsize must be a positive 32-bit integer, got {batch}")
+    out = _Partition(block_size, min_z, max_z, max_subvolumes)
     dz = max_z - min_z + 1
     zleft = _tmod(dz, batch)
     if optimized:
@@ -333,26 +359,48 @@ def _add_grid(out: _Partition, layer: list, zbeg: int, zend: int, bs: int) -> No
     out.extend(1, max_y)
     yleft = _tmod(max_y - min_y + 1, bs)
     beg_y = min_y - _tdiv(yleft, 2)
-    end_y = max_y + (yleft - _tdiv(yleft, 2))
-    for y0 in range(beg_y, end_y + 1, bs):
+    # rows y0 = beg_y + k*bs; only those holding runs do anything
+    rows: dict[int, list] = {}
+    for r in layer:
+        rows.setdefault((r[1] - beg_y) // bs, []).append(r)
+    col_total = bs * bs * (zend - zbeg + 1)
+    for k in sorted(rows):
+        y0 = beg_y + k * bs
         y1 = y0 + bs - 1
-        actives = [r for r in layer if y0 <= r[1] <= y1]
-        if not actives:
-            continue
+        actives = rows[k]
         min_x, max_x = min(r[2] for r in actives), max(r[3] for r in actives)
         out.extend(0, min_x)
         out.extend(0, max_x)
         xleft = _tmod(max_x - min_x + 1, bs)
         beg_x = min_x - _tdiv(xleft, 2)
         end_x = max_x + (xleft - _tdiv(xleft, 2))
-        for x0 in range(beg_x, end_x + 1, bs):
-            lo, hi = [x0, y0, zbeg], [x0 + bs - 1, y1, zend]
-            total = _total(lo, hi)
-            active = _find_actives(actives, x0, x0 + bs - 1)
-            if active > 0:
-                out.subvolumes.append(out.subvolume(lo, hi, total, active))
-            out.active += active
-            out.total += total
+        out.total += len(range(beg_x, end_x + 1, bs)) * col_total  # empty columns count too
+        # the columns some run touches, as merged ranges of column indices, in x order
+        cols = sorted(((r[2] - beg_x) // bs, (r[3] - beg_x) // bs) for r in actives)
+        merged: list[list[int]] = []
+        for c0, c1 in cols:
+            if merged and c0 <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], c1)
+            else:
+                merged.append([c0, c1])
+        for c0, c1 in merged:
+            for c in range(c0, c1 + 1):
+                x0 = beg_x + c * bs
+                active = _find_actives(actives, x0, x0 + bs - 1)
+                if active > 0:
+                    out.append([x0, y0, zbeg], [x0 + bs - 1, y1, zend], col_total, active)
+                out.active += active
+
+
+def _next_covered(runs: list, x: int) -> int | None:
+    """The smallest x' >= x that a run covers, or None."""
+    best = None
+    for r in runs:
+        if r[3] >= x:
+            p = max(r[2], x)
+            if best is None or p < best:
+                best = p
+    return best
 
 
 def _add_optimized(out: _Partition, layer: list, zbeg: int, zend: int, bs: int) -> None:
@@ -361,48 +409,56 @@ def _add_optimized(out: _Partition, layer: list, zbeg: int, zend: int, bs: int) 
     out.extend(1, min_y)
     out.extend(1, max_y)
     yleft = _tmod(max_y - min_y + 1, bs)
-    beg_y = min_y
-    while beg_y <= max_y:
-        end_y = beg_y + bs - 1
-        if yleft > 0:
-            end_y += 1
-            yleft -= 1
-        actives = [r for r in layer if beg_y <= r[1] <= end_y]
-        if actives:
-            min_x, max_x = min(r[2] for r in actives), max(r[3] for r in actives)
-            out.extend(0, min_x)
-            out.extend(0, max_x)
-            xleft = _tmod(max_x - min_x + 1, bs)
-            beg_x = min_x
-            while beg_x <= max_x:
-                end_x = beg_x + bs - 1
-                if xleft > 0:
-                    end_x += 1
-                    xleft -= 1
-                lo, hi = [beg_x, beg_y, zbeg], [end_x, end_y, zend]
-                hole = _find_x_hole(actives, beg_x, end_x)
-                total = active = 0
-                if hole is not None:
-                    hole_beg, hole_end = hole
-                    if hole_beg - 1 >= beg_x:
-                        last = [hole_beg - 1, end_y, zend]
-                        total = _total(lo, last)
-                        active = _find_actives(actives, beg_x, hole_beg - 1)
-                        if out.subvolumes:
-                            prev = out.subvolumes[-1]
-                            # DVID sets MaxPoint to the *first* voxel of the last chunk (kept as is)
-                            prev["MaxPoint"] = [last[i] * out.bs[i] for i in range(3)]
-                            prev["MaxChunk"] = last
-                            prev["TotalBlocks"] += total
-                            prev["ActiveBlocks"] += active
-                        else:  # DVID would index subvolume -1 here; start the first subvolume instead
-                            out.subvolumes.append(out.subvolume(lo, last, total, active))
-                    beg_x = hole_end + 1
-                else:
-                    total = _total(lo, hi)
-                    active = _find_actives(actives, beg_x, end_x)
-                    out.subvolumes.append(out.subvolume(lo, hi, total, active))
-                    beg_x = end_x + 1
-                out.active += active
-                out.total += total
-        beg_y = end_y + 1
+    # rows start at min_y: the first ``yleft`` are bs + 1 high, the others bs; rows without runs
+    # change nothing, so only those holding runs are visited
+    tall = yleft * (bs + 1)
+    rows: dict[int, list] = {}
+    for r in layer:
+        d = r[1] - min_y
+        k = d // (bs + 1) if d < tall else yleft + (d - tall) // bs
+        rows.setdefault(k, []).append(r)
+    for k in sorted(rows):
+        beg_y = min_y + k * (bs + 1) if k <= yleft else min_y + tall + (k - yleft) * bs
+        end_y = beg_y + bs - 1 + (1 if k < yleft else 0)
+        actives = rows[k]
+        min_x, max_x = min(r[2] for r in actives), max(r[3] for r in actives)
+        out.extend(0, min_x)
+        out.extend(0, max_x)
+        xleft = _tmod(max_x - min_x + 1, bs)
+        beg_x = min_x
+        while beg_x <= max_x:
+            if xleft == 0:  # columns of bs from here on: skip those no run touches
+                nxt = _next_covered(actives, beg_x)
+                if nxt is None:
+                    break
+                beg_x += (nxt - beg_x) // bs * bs
+            end_x = beg_x + bs - 1
+            if xleft > 0:
+                end_x += 1
+                xleft -= 1
+            lo, hi = [beg_x, beg_y, zbeg], [end_x, end_y, zend]
+            hole = _find_x_hole(actives, beg_x, end_x)
+            total = active = 0
+            if hole is not None:
+                hole_beg, hole_end = hole
+                if hole_beg - 1 >= beg_x:
+                    last = [hole_beg - 1, end_y, zend]
+                    total = _total(lo, last)
+                    active = _find_actives(actives, beg_x, hole_beg - 1)
+                    if out.subvolumes:
+                        prev = out.subvolumes[-1]
+                        # DVID sets MaxPoint to the *first* voxel of the last chunk (kept as is)
+                        prev["MaxPoint"] = [last[i] * out.bs[i] for i in range(3)]
+                        prev["MaxChunk"] = last
+                        prev["TotalBlocks"] += total
+                        prev["ActiveBlocks"] += active
+                    else:  # DVID would index subvolume -1 here; start the first subvolume instead
+                        out.append(lo, last, total, active)
+                beg_x = hole_end + 1
+            else:
+                total = _total(lo, hi)
+                active = _find_actives(actives, beg_x, end_x)
+                out.append(lo, hi, total, active)
+                beg_x = end_x + 1
+            out.active += active
+            out.total += total
