@@ -192,6 +192,17 @@ class Config(BaseModel):
         return self.default_store_name()
 
 
+def _describe_errors(exc: ValidationError) -> str:
+    """One line per error, naming the setting, without the offending input: a store's value may
+    hold a DSN with a password, which must not reach the terminal or a log."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {msg}")
+    return "\n".join(lines)
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Read and validate a TOML config; ``None`` gives the defaults (LevelDB under ./dvid-data)."""
     if path is None:
@@ -206,7 +217,7 @@ def load_config(path: str | Path | None = None) -> Config:
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise BadRequest(f"config file {path} is invalid:\n{exc}") from None
+        raise BadRequest(f"config file {path} is invalid:\n{_describe_errors(exc)}") from None
     for store in config.store.values():
         if store.engine != "leveldb":
             continue

@@ -182,6 +182,8 @@ def drop_table(dsn: str, table: str) -> None:
     for _ in range(3):
         try:
             with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+                # A scan a failed test left open holds a lock on the table: give up, never hang.
+                conn.execute("SET lock_timeout = '5s'")
                 conn.execute(f'DROP TABLE IF EXISTS "{table}"')
             return
         except psycopg.OperationalError:

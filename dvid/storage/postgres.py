@@ -10,15 +10,20 @@ primary key give the Engine's key order.
 * Scans read pages by keyset pagination (``k > last ORDER BY k LIMIT n``, ``n`` adapted so a page
   holds about 8 MiB): memory stays bounded whatever the range. A scan whose first page is the
   whole range uses one autocommit statement (a snapshot by itself) and holds no connection while the
-  caller iterates; a longer scan re-reads in a ``REPEATABLE READ READ ONLY`` transaction on a
-  connection it keeps until the iterator is exhausted or dropped, so every page comes from one
-  snapshot (the Engine contract) -- keyset pages rather than a server-side cursor so the page size
-  can follow the value sizes and a page is an ordinary indexed query.
+  caller iterates; a longer scan re-reads at once (its snapshot is taken when ``scan`` is called) in
+  a ``REPEATABLE READ READ ONLY`` transaction on a connection it keeps until the iterator is
+  exhausted or dropped, so every page comes from one snapshot (the Engine contract) -- keyset
+  pages rather than a server-side cursor so the page size can follow the value sizes and a page
+  is an ordinary indexed query. That connection is not from the pool (callers read, write and
+  scan again while iterating; scans holding pool connections could starve them): idle ones of
+  finished scans are kept for the next, else a new one is opened.
 * ``delete_range`` is one ``DELETE`` statement (the ``chunk`` argument is not needed).
 * A lost or refused connection raises :class:`~dvid.errors.ServiceUnavailable` (HTTP 503). Each
-  operation is retried once on a fresh connection when it failed on a connection that had gone
-  stale while idle in the pool (e.g. after the database restarted); every operation is an
-  idempotent setting of keys, so a retry cannot apply anything twice in effect.
+  operation is retried once on a fresh connection when its connection broke (typically one that
+  had gone stale while idle in the pool, e.g. after the database restarted); every operation is
+  an idempotent setting of keys, so a retry cannot apply anything twice in effect. A statement
+  failing on a live connection (a key over the B-tree's ~2,700-byte limit, a resource limit) is
+  neither retried nor reported as unavailable.
 
 Values are limited by ``bytea`` to 1 GiB (and a statement's parameters to about 1 GiB in all).
 """
@@ -123,6 +128,10 @@ class PostgresEngine(Engine):
         self._pool.open(wait=False)
         self._closed = False
         self._close_lock = threading.Lock()
+        # Idle connections of finished long scans, kept for the next ones (see _scan_conn).
+        self._scan_lock = threading.Lock()
+        self._scan_idle: list[psycopg.Connection] = []
+        self._scan_idle_max = pool_max
         t = sql.Identifier(table)
         self._q_get = sql.SQL("SELECT v FROM {} WHERE k = %b").format(t).as_string()
         self._q_get_many = sql.SQL("SELECT k, v FROM {} WHERE k = ANY(%b)").format(t).as_string()
@@ -160,7 +169,14 @@ class PostgresEngine(Engine):
         for attempt in (0, 1):
             try:
                 with self._pool.connection() as conn:
-                    return fn(conn)
+                    try:
+                        return fn(conn)
+                    except psycopg.OperationalError as exc:
+                        if not (conn.broken or conn.closed):
+                            # The connection is fine: the statement itself failed (a key too long
+                            # for the index, a resource limit): no retry, and not "unavailable".
+                            raise self._statement_error(exc, what) from None
+                        raise
             except PoolTimeout as exc:
                 raise ServiceUnavailable(
                     f"{self._label} is unavailable ({what}): no connection within"
@@ -175,6 +191,51 @@ class PostgresEngine(Engine):
                     continue
                 raise ServiceUnavailable(f"{self._label} is unavailable ({what}): {_one_line(exc)}") from None
         raise AssertionError("unreachable")
+
+    def _statement_error(self, exc: psycopg.Error, what: str) -> DVIDError:
+        """A failed statement on a live connection, as a DVIDError naming the store."""
+        text = _one_line(exc)
+        if exc.sqlstate == "54000" and "index row" in text:
+            return DVIDError(
+                f"{self._label} cannot store a key this long ({what}): {text}"
+                " (PostgreSQL's primary-key index limits a key to about 2,700 bytes)",
+                status=400,
+            )
+        status = 503 if (exc.sqlstate or "").startswith(("53", "57")) else 500
+        return DVIDError(f"{self._label}: {what} failed: {text}", status=status)
+
+    # ---- long-scan connections -----------------------------------------------------------------
+    def _scan_conn(self) -> psycopg.Connection:
+        """A connection for a long scan: an idle one kept from earlier scans, else a new one.
+
+        Long scans never take connections from the pool: a scan holds its connection while the
+        caller iterates, and callers read and write (even scan again) meanwhile, so scans drawing on
+        the pool could exhaust it and leave those operations waiting on themselves.
+        """
+        with self._scan_lock:
+            while self._scan_idle:
+                conn = self._scan_idle.pop()
+                if not (conn.closed or conn.broken):
+                    return conn
+        try:
+            return psycopg.connect(
+                self.dsn, autocommit=True, connect_timeout=max(1, round(self.connect_timeout))
+            )
+        except psycopg.OperationalError as exc:
+            raise ServiceUnavailable(f"{self._label} is unavailable (scan): {_one_line(exc)}") from None
+
+    def _release_scan_conn(self, conn: psycopg.Connection) -> None:
+        healthy = not (conn.closed or conn.broken)
+        if healthy and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("ROLLBACK")
+            healthy = not (conn.closed or conn.broken)
+        with self._scan_lock:
+            if healthy and not self._closed and len(self._scan_idle) < self._scan_idle_max:
+                self._scan_idle.append(conn)
+                return
+        with contextlib.suppress(psycopg.Error):
+            conn.close()
 
     # ---- reads ---------------------------------------------------------------------------------
     def get(self, key: bytes) -> bytes | None:
@@ -246,27 +307,43 @@ class PostgresEngine(Engine):
         rows = self._run(first, "scan")
         if len(rows) < FIRST_PAGE_ROWS:
             return iter(rows)
-        return self._long_scan(start, stop, keys_only, reverse)
+        # A long scan: its snapshot is taken now, before the caller can write, as the contract asks.
+        it = self._long_scan(start, stop, keys_only, reverse)
+        next(it)  # starts the transaction (and from here on, dropping ``it`` releases it)
+        return it  # type: ignore[return-value]
 
     def _long_scan(
         self, start: bytes, stop: bytes | None, keys_only: bool, reverse: bool
-    ) -> Iterator[tuple[bytes, bytes]]:
-        """Every page from one REPEATABLE READ snapshot on a connection held while iterating."""
+    ) -> Iterator[tuple[bytes, bytes] | None]:
+        """Every page from one REPEATABLE READ snapshot on a connection held while iterating.
+
+        Yields None once the snapshot is taken, then the pairs.
+        """
         if self._closed:
             raise RuntimeError("the postgres engine is closed")
+        for attempt in (0, 1):
+            conn = self._scan_conn()
+            try:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                q, params = self._page_query(start, stop, None, keys_only, reverse)
+                cur = conn.cursor(binary=True)
+                rows = cur.execute(q, [*params, PAGE_ROWS]).fetchall()
+                break
+            except psycopg.OperationalError as exc:
+                broken = conn.broken or conn.closed
+                self._release_scan_conn(conn)
+                if not broken:
+                    raise self._statement_error(exc, "scan") from None
+                if attempt == 0:  # a stale kept connection: nothing was read yet, so try a new one
+                    continue
+                raise ServiceUnavailable(f"{self._label} is unavailable (scan): {_one_line(exc)}") from None
+            except BaseException:
+                self._release_scan_conn(conn)
+                raise
         try:
-            conn = self._pool.getconn()
-        except PoolTimeout as exc:
-            raise ServiceUnavailable(f"{self._label} is unavailable (scan): {_one_line(exc)}") from None
-        ok = False
-        try:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            cur = conn.cursor(binary=True)
-            after: bytes | None = None
+            yield None
             limit = PAGE_ROWS
             while True:
-                q, params = self._page_query(start, stop, after, keys_only, reverse)
-                rows = cur.execute(q, [*params, limit]).fetchall()
                 yield from rows
                 if len(rows) < limit:
                     break
@@ -274,15 +351,15 @@ class PostgresEngine(Engine):
                 if not keys_only:
                     size = sum(len(k) + len(v) for k, v in rows) / len(rows)
                     limit = max(16, min(PAGE_ROWS, int(PAGE_BYTES / max(size, 1.0))))
+                q, params = self._page_query(start, stop, after, keys_only, reverse)
+                rows = cur.execute(q, [*params, limit]).fetchall()
             conn.execute("COMMIT")
-            ok = True
         except psycopg.OperationalError as exc:
+            if not (conn.broken or conn.closed):
+                raise self._statement_error(exc, "scan") from None
             raise ServiceUnavailable(f"{self._label} is unavailable (scan): {_one_line(exc)}") from None
         finally:
-            if not ok and not conn.closed:
-                with contextlib.suppress(psycopg.Error):
-                    conn.execute("ROLLBACK")
-            self._pool.putconn(conn)
+            self._release_scan_conn(conn)
 
     # ---- writes --------------------------------------------------------------------------------
     def put(self, key: bytes, value: bytes) -> None:
@@ -336,6 +413,11 @@ class PostgresEngine(Engine):
                 return
             self._closed = True
         self._pool.close()
+        with self._scan_lock:
+            idle, self._scan_idle = self._scan_idle, []
+        for conn in idle:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
 
     def describe(self) -> str:
         return f"postgres @ {self.where} table {self.table}"
