@@ -127,7 +127,9 @@ GET  label/<label>[?relationships=true|verbose]
                               and Prop (omitted when empty or the partner is missing). Label 0 or a
                               non-integer label: 400.
 POST labels                   Body {"<label>": "<JSON array string>", ...}: each string is stored as
-                              that label's index verbatim (label 0 skipped; no checks), as DVID.
+                              that label's index verbatim (label 0 skipped), as DVID, once it has
+                              been checked to be a JSON array (or null) of elements (else a 400
+                              and nothing is written).
 GET  tag/<tag>[?relationships=true|verbose]
                               As label/, for the elements carrying <tag> (exact match). Unknown: [].
 

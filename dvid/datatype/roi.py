@@ -76,8 +76,9 @@ POST roi                     Replace the ROI at this version with the spans of t
                              stored as given, not merged: unsorted input comes back sorted, exact
                              duplicates collapse, overlapping runs are kept separately. The body
                              is checked before anything is written (a malformed body, a span with
-                             x1 < x0 or a coordinate outside 32 bits is a 400 that leaves the ROI
-                             untouched), and the replacement is one atomic write. null or []
+                             x1 < x0, a coordinate outside 32 bits or a span of 2^32 blocks, whose
+                             length the key cannot hold, is a 400 that leaves the ROI untouched),
+                             and the replacement is one atomic write. null or []
                              empties the ROI.
 DELETE roi                   Empty the ROI at this version (ancestors keep theirs); resets MinZ/MaxZ.
 
@@ -94,7 +95,9 @@ GET  mask/0_1_2/<size>/<offset>
 
 GET  partition?batchsize=N[&optimized=true]
                              Subvolumes of about N^3 blocks covering the ROI, as DVID computes
-                             them (batchsize is required and positive). JSON, indented by 4:
+                             them (batchsize is required, positive and below 2^32; more
+                             subvolumes than the server would hold in memory is a 413). JSON,
+                             indented by 4:
                                {"NumTotalBlocks", "NumActiveBlocks", "NumSubvolumes",
                                 "ROI": {"MinChunk": [x,y,z], "MaxChunk": [x,y,z]},
                                 "Subvolumes": [{"MinPoint", "MaxPoint", "MinChunk", "MaxChunk",
