@@ -933,7 +933,7 @@ async def stream_volume(
 ) -> web.StreamResponse:
     """Send a volume as raw bytes, assembled slab by slab (one block layer of z) in a worker thread
     while the previous slab is written, so memory stays near two slabs whatever the volume size."""
-    if box.voxels * blocks.codec.fmt.bytes_per_voxel <= INLINE_READ_BYTES:
+    if box.voxels * blocks.codec.fmt.bytes_per_voxel <= INLINE_READ_BYTES and not ctx.remote:
         small = blocks.read_box(ctx, box)
         return web.Response(body=memoryview(small).cast("B"), content_type="application/octet-stream")
     slabs = blocks.slabs(box)

@@ -582,14 +582,14 @@ class KeyValue(Datatype):
 
     # ---- handlers: single keys ---------------------------------------------------------------
     @staticmethod
-    def _stored(ctx: DataContext, key: str) -> bytes | None:
-        # A single-key read is one short LevelDB scan (microseconds for a cached key); a thread
-        # hop costs more than that, so it runs on the loop. Large values decompress in a thread.
-        return ctx.get(encode_key(key))
+    async def _stored(req: InstanceRequest, key: str) -> bytes | None:
+        # A single-key read is one short LevelDB scan (microseconds for a cached key): req.small
+        # runs it on the loop unless the store is remote. Large values decompress in a thread.
+        return await req.small(req.ctx.get, encode_key(key))
 
     async def handle_get_key(self, req: InstanceRequest) -> web.StreamResponse:
         key = req.arg(0, "key string")
-        stored = self._stored(req.ctx, key)
+        stored = await self._stored(req, key)
         if stored is None:
             raise NotFound(f'Key "{key}" not found')
         if len(stored) <= INLINE_BYTES:
@@ -617,7 +617,7 @@ class KeyValue(Datatype):
 
     async def handle_head_key(self, req: InstanceRequest) -> web.StreamResponse:
         key = req.arg(0, "key string")
-        stored = self._stored(req.ctx, key)
+        stored = await self._stored(req, key)
         if stored is None:
             raise NotFound(f'Key "{key}" not found')
         if len(stored) <= INLINE_BYTES:
@@ -635,14 +635,14 @@ class KeyValue(Datatype):
         value = await req.body()
         # Small values: compressing and writing one key takes microseconds, less than a thread hop.
         if len(value) <= INLINE_BYTES:
-            self.put_value(req.ctx, key, value)
+            await req.small(self.put_value, req.ctx, key, value)
         else:
             await asyncio.to_thread(self.put_value, req.ctx, key, value)
         return web.Response()
 
     async def handle_delete_key(self, req: InstanceRequest) -> web.StreamResponse:
         key = req.arg(0, "key string")
-        self.delete_value(req.ctx, key)  # one tiny batch write: cheaper inline than a thread hop
+        await req.small(self.delete_value, req.ctx, key)  # one tiny batch write
         return web.Response()
 
     # ---- handlers: listings and batches ------------------------------------------------------

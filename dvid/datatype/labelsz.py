@@ -304,7 +304,8 @@ class LabelSz(Datatype):
     async def handle_count(self, req: InstanceRequest) -> web.StreamResponse:
         label = _parse_u64(req.arg(0, "a label"), "label")
         index = parse_index(req.arg(1, "an index type"))
-        return json_response({"Label": label, index_name(index): self.get_count(req.ctx, index, label)})
+        count = await req.small(self.get_count, req.ctx, index, label)
+        return json_response({"Label": label, index_name(index): count})
 
     async def handle_counts(self, req: InstanceRequest) -> web.StreamResponse:
         index = parse_index(req.arg(0, "an index type"))

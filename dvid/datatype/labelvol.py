@@ -635,7 +635,7 @@ class LabelVol(Datatype):
         return octet_response(rle.encode_sparsevol_coarse(coords))
 
     async def handle_maxlabel(self, req: InstanceRequest) -> web.StreamResponse:
-        return json_response({"maxlabel": _u64(req.ctx.get(MAXLABEL_TKEY))})
+        return json_response({"maxlabel": _u64(await req.small(req.ctx.get, MAXLABEL_TKEY))})
 
     async def handle_get_nextlabel(self, req: InstanceRequest) -> web.StreamResponse:
         assert req.ancestry is not None

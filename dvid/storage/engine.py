@@ -65,6 +65,9 @@ class Engine(abc.ABC):
 
     #: Short engine name reported in server info ("memory", "leveldb", ...).
     name: str = "engine"
+    #: Every operation is a network round trip (postgres): never call it on the event loop, where
+    #: small local reads are otherwise cheaper than a hop to a worker thread.
+    remote: bool = False
 
     @abc.abstractmethod
     def get(self, key: bytes) -> bytes | None:

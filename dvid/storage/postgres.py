@@ -78,6 +78,8 @@ def _one_line(exc: BaseException) -> str:
 class PostgresEngine(Engine):
     """Keys and values in one table of a PostgreSQL database, reached through a connection pool."""
 
+    remote = True
+
     name = "postgres"
 
     def __init__(
@@ -160,6 +162,7 @@ class PostgresEngine(Engine):
         self._q_delete = sql.SQL("DELETE FROM {} WHERE k = %b").format(t).as_string()
         self._q_delete_many = sql.SQL("DELETE FROM {} WHERE k = ANY(%b)").format(t).as_string()
         self._t = t
+        self._page_queries: dict[tuple[bool, bool, bool, bool], str] = {}
 
     # ---- connection handling -------------------------------------------------------------------
     def _run(self, fn: Callable[[psycopg.Connection], T], what: str) -> T:
@@ -278,18 +281,25 @@ class PostgresEngine(Engine):
         self, start: bytes, stop: bytes | None, after: bytes | None, keys_only: bool, reverse: bool
     ):
         """One page: keys in [start, stop), past ``after`` in the scan's direction."""
-        cols = sql.SQL("k, ''::bytea") if keys_only else sql.SQL("k, v")
-        conds = [sql.SQL("k >= %b")]
         params: list[Any] = [start]
         if stop is not None:
-            conds.append(sql.SQL("k < %b"))
             params.append(stop)
         if after is not None:
-            conds.append(sql.SQL("k < %b") if reverse else sql.SQL("k > %b"))
             params.append(after)
-        q = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY k {} LIMIT %b").format(
-            cols, self._t, sql.SQL(" AND ").join(conds), sql.SQL("DESC" if reverse else "ASC")
-        )
+        shape = (stop is not None, after is not None, keys_only, reverse)
+        q = self._page_queries.get(shape)
+        if q is None:  # composed once per shape: composing costs more than a cached LevelDB read
+            cols = sql.SQL("k, ''::bytea") if keys_only else sql.SQL("k, v")
+            conds = [sql.SQL("k >= %b")]
+            if stop is not None:
+                conds.append(sql.SQL("k < %b"))
+            if after is not None:
+                conds.append(sql.SQL("k < %b") if reverse else sql.SQL("k > %b"))
+            q = self._page_queries[shape] = (
+                sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY k {} LIMIT %b")
+                .format(cols, self._t, sql.SQL(" AND ").join(conds), sql.SQL("DESC" if reverse else "ASC"))
+                .as_string()
+            )
         return q, params
 
     def scan(

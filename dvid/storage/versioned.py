@@ -130,6 +130,11 @@ class DataContext:
             found[keys.version_of(k)] = (keys.is_tombstone(k), v)
         return found
 
+    @property
+    def remote(self) -> bool:
+        """Whether reads and writes are network round trips (see ``Engine.remote``)."""
+        return self.engine.remote
+
     def get(self, tk: bytes) -> bytes | None:
         """The value of ``tk`` visible at this version, or None."""
         return resolve(self._versions(tk), self.ancestry)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
 from dvid.datatype.common import jsonio
 from dvid.errors import BadRequest, PayloadTooLarge
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from dvid.dag.ancestry import Ancestry
@@ -76,6 +80,14 @@ class InstanceRequest:
         ancestry = self.ancestry if instance.versioned else self.root_ancestry
         assert ancestry is not None
         return instance.context(ancestry)
+
+    async def small(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a small read or write of this request's data: on the event loop for a local store
+        (a thread hop costs more than a cached LevelDB read), in a worker thread for a remote one
+        (postgres: every operation is a network round trip)."""
+        if self.ctx.remote:
+            return await asyncio.to_thread(fn, *args)
+        return fn(*args)
 
     @property
     def method(self) -> str:
