@@ -778,3 +778,11 @@ class _RepoAccess:
 
     def root_ancestry(self) -> Ancestry:
         return self._repo.dag.ancestry(self._repo.dag.root_version)
+
+    def version_ancestry(self, uuid_prefix: str) -> Ancestry:
+        dag = self._repo.dag
+        prefix = uuid_prefix.strip().lower()
+        found = [u for u in dag.by_uuid if u.startswith(prefix)] if prefix else []
+        if len(found) != 1:
+            raise BadRequest(f'UUID "{uuid_prefix}" does not name exactly one version of this repo')
+        return dag.ancestry(dag.node_by_uuid(found[0]).version)

@@ -192,6 +192,14 @@ def test_roi_query(repo):
     assert requests.get(url(server, uuid, "roi/a,b,c"), timeout=TIMEOUT).status_code == 400
     server.new_instance(uuid, "roi", "empty", BlockSize="64,64,64")
     assert get(server, uuid, "roi/empty").content == b"null"
+    # the ROI as it was at another version, named by a UUID prefix
+    server.commit(uuid)
+    child = server.newversion(uuid)
+    requests.delete(url(server, child, "roi", name="myroi"), timeout=TIMEOUT).raise_for_status()
+    assert get(server, child, "roi/myroi").content == b"null"
+    same(get(server, child, f"roi/myroi,{uuid[:8]}").json(), TEST_DATA[:6])
+    r = requests.get(url(server, child, "roi/myroi,ffffffffffff"), timeout=TIMEOUT)
+    assert r.status_code == 400 and "exactly one version" in r.text
 
 
 def test_post_blocks_and_all(repo):

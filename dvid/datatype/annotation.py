@@ -1220,15 +1220,7 @@ class Annotation(Datatype):
             )
         if len(parts) == 1 or not roi.versioned:
             return roi, req.context_for(roi)
-        dag = getattr(self.repo_access, "_repo", None)
-        dag = getattr(dag, "dag", None)
-        if dag is None:
-            raise BadRequest("cannot resolve the roi's UUID in this repo")
-        prefix = parts[1].strip()
-        found = [u for u in dag.by_uuid if u.startswith(prefix)] if prefix else []
-        if len(found) != 1:
-            raise BadRequest(f'roi UUID "{prefix}" does not name exactly one version of this repo')
-        return roi, roi.context(dag.ancestry(dag.node_by_uuid(found[0]).version))
+        return roi, roi.context(self.repo_access.version_ancestry(parts[1]))
 
     async def handle_roi(self, req: InstanceRequest) -> web.StreamResponse:
         roi, roi_ctx = self._roi_context(req, req.arg(0, "a roi name[,uuid]"))

@@ -85,6 +85,11 @@ class RepoAccess(Protocol):
         """The ancestry of the repo's root version (where repo-wide values are kept)."""
         ...
 
+    def version_ancestry(self, uuid_prefix: str) -> Ancestry:
+        """The ancestry of the version of this repo a UUID (or unique prefix) names (BadRequest if
+        it names none or several)."""
+        ...
+
 
 class NoSettings(BaseModel):
     """Datatypes without creation settings of their own."""
