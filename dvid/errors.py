@@ -59,6 +59,12 @@ class PayloadTooLarge(DVIDError):
     status = 413
 
 
+class UnsupportedMediaType(DVIDError):
+    """A request body in an encoding or format the endpoint does not accept (415)."""
+
+    status = 415
+
+
 class RangeNotSatisfiable(DVIDError):
     """A byte range that the stored value cannot satisfy (416)."""
 

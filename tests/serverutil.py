@@ -13,6 +13,7 @@ from aiohttp import web
 
 from dvid.config import Config, ServerSettings, StoreSettings
 from dvid.server import create_app
+from dvid.server.app import RUNNER_OPTIONS
 from dvid.server.state import STATE_KEY
 
 
@@ -42,7 +43,7 @@ class ServerThread:
         asyncio.set_event_loop(self._loop)
         try:
             self.app = create_app(self.config)
-            self._runner = web.AppRunner(self.app, access_log=None)
+            self._runner = web.AppRunner(self.app, access_log=None, **RUNNER_OPTIONS)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self.config.server.port)
             self._loop.run_until_complete(site.start())

@@ -19,28 +19,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from dvid.dag.ancestry import Ancestry
 from dvid.datatype.common.envelope import Compression
 from dvid.datatype.common.request import InstanceRequest, json_response, text_response
+from dvid.datatype.common.route import JSON, TEXT, Route, flag
 from dvid.errors import BadRequest
 from dvid.storage.versioned import DataContext, VersionedStore
-
-MUTATING_METHODS = frozenset({"POST", "PUT", "DELETE"})
-
-
-@dataclass(frozen=True)
-class Route:
-    """One endpoint keyword served for a set of methods by the handler method named ``handler``.
-
-    ``mutates`` None means DVID's default: POST, PUT and DELETE change data. ``heavy`` routes
-    honour ``?throttle=true`` (refused with 503 while the server runs its maximum of throttled ops).
-    """
-
-    endpoint: str
-    methods: tuple[str, ...]
-    handler: str
-    mutates: bool | None = None
-    heavy: bool = False
-
-    def is_mutation(self, method: str) -> bool:
-        return method in MUTATING_METHODS if self.mutates is None else self.mutates
 
 
 @dataclass
@@ -133,11 +114,62 @@ class Datatype:
     routes: ClassVar[tuple[Route, ...]] = ()
 
     _common_routes: ClassVar[tuple[Route, ...]] = (
-        Route("help", ("GET", "HEAD"), "handle_help", mutates=False),
-        Route("info", ("GET", "HEAD"), "handle_info", mutates=False),
-        Route("tags", ("GET", "HEAD"), "handle_get_tags", mutates=False),
-        Route("tags", ("POST",), "handle_post_tags"),
+        Route(
+            "help",
+            ("GET", "HEAD"),
+            "handle_help",
+            mutates=False,
+            summary="This datatype's API reference",
+            produces=(TEXT,),
+        ),
+        Route("info", ("GET", "HEAD"), "handle_info", mutates=False, summary="The instance's metadata"),
+        Route("tags", ("GET", "HEAD"), "handle_get_tags", mutates=False, summary="The instance's tags"),
+        Route(
+            "tags",
+            ("POST",),
+            "handle_post_tags",
+            summary="Add or replace tags",
+            query=(flag("replace", "Replace all tags instead of adding"),),
+            consumes=(JSON,),
+            produces=(),
+        ),
     )
+    _sync_route: ClassVar[Route] = Route(
+        "sync",
+        ("POST",),
+        "handle_post_sync",
+        mutates=False,
+        summary="Receive changes from other instances",
+        query=(flag("replace", "Replace the syncs instead of adding"),),
+        consumes=(JSON,),
+        produces=(),
+    )
+    #: endpoint -> method -> route, built once per class (see ``__init_subclass__``).
+    route_table: ClassVar[dict[str, dict[str, Route]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Build the class's route table and check that every route names a handler method, so a
+        misspelt handler fails at import, not on a request."""
+        super().__init_subclass__(**kwargs)
+        table: dict[str, dict[str, Route]] = {}
+        sync = (cls._sync_route,) if cls.syncable_types else ()
+        for route in (*cls._common_routes, *sync, *cls.routes):
+            if not callable(getattr(cls, route.handler, None)):
+                raise TypeError(f"{cls.__name__}: route {route.endpoint!r} names no method {route.handler!r}")
+            for method in route.methods:
+                if method in table.get(route.endpoint, {}):
+                    raise TypeError(f"{cls.__name__}: {method} {route.endpoint!r} is routed twice")
+                table.setdefault(route.endpoint, {})[method] = route
+        cls.route_table = table
+
+    @classmethod
+    def all_routes(cls) -> list[Route]:
+        """Every route of the type, each once, in declaration order."""
+        seen: dict[int, Route] = {}
+        for by_method in cls.route_table.values():
+            for route in by_method.values():
+                seen.setdefault(id(route), route)
+        return list(seen.values())
 
     def __init__(
         self,
@@ -155,7 +187,6 @@ class Datatype:
         self.repo_access = repo_access
         self.compression = Compression.from_record(meta.compression)
         self.settings = self.Settings.model_validate(meta.properties.get("settings", {}))
-        self._route_table = self._build_route_table()
 
     # ---- creation ----------------------------------------------------------------------------
     @classmethod
@@ -223,18 +254,10 @@ class Datatype:
         return {"Base": self.base_info(), "Extended": self.extended_info()}
 
     # ---- routing -----------------------------------------------------------------------------
-    def _build_route_table(self) -> dict[str, dict[str, Route]]:
-        table: dict[str, dict[str, Route]] = {}
-        sync = (Route("sync", ("POST",), "handle_post_sync", mutates=False),) if self.syncable_types else ()
-        for route in (*self._common_routes, *sync, *self.routes):
-            for method in route.methods:
-                table.setdefault(route.endpoint, {})[method] = route
-        return table
-
     def find_route(self, endpoint: str, method: str) -> Route | dict[str, Route] | None:
         """The route for ``endpoint`` and ``method``; the endpoint's routes if only the method is wrong;
         None if the endpoint is unknown."""
-        by_method = self._route_table.get(endpoint)
+        by_method = self.route_table.get(endpoint)
         if by_method is None:
             return None
         return by_method.get(method, by_method)

@@ -640,7 +640,7 @@ class ImageBlk(Datatype):
                 data = self._volume_view(buf, sub.box)
                 plan = await self._encode_layers(sub.box, data, self._block_layers(sub.box))
             else:
-                length = req.request.content_length
+                length = req.body_length
                 if length is not None and length != expected:
                     need = f"{sub.box.size} voxels of {self.voxel_kind} need {expected}"
                     raise BadRequest(f"body holds {length} bytes, but {need}")
@@ -678,7 +678,7 @@ class ImageBlk(Datatype):
         encoding: list[asyncio.Future[WritePlan]] = []
         received = 0
         try:
-            async for chunk in req.request.content.iter_any():
+            async for chunk in req.body_chunks():
                 end = received + len(chunk)
                 if end > expected:
                     raise BadRequest(f"body holds more bytes than the {need}")

@@ -14,11 +14,16 @@ from dvid.repos import RepoManager
 from dvid.server import node_routes, repo_routes, server_routes, transfer_routes
 from dvid.server.access_log import AccessLog
 from dvid.server.middleware import add_cors_headers, request_middleware
-from dvid.server.state import STATE_KEY, ServerState
+from dvid.server.routing import Router
+from dvid.server.state import ROUTER_KEY, STATE_KEY, ServerState
 from dvid.storage.engine import Engine
 from dvid.storage.stores import Stores, open_engine
 
-__all__ = ["create_app", "open_engine", "run_server"]
+__all__ = ["RUNNER_OPTIONS", "create_app", "open_engine", "run_server"]
+
+#: Options for whatever aiohttp runner serves the app. Request bodies arrive as sent: dvid decodes
+#: ``Content-Encoding`` itself, strictly and within its limits (dvid.datatype.common.body).
+RUNNER_OPTIONS = {"auto_decompress": False}
 
 log = logging.getLogger("dvid.server")
 
@@ -44,10 +49,11 @@ def create_app(config: Config, engine: Engine | None = None, *, close_engine: bo
     )
     access_log = AccessLog() if server.access_log else None
     app[STATE_KEY] = ServerState(config=config, manager=manager, access_log=access_log)
-    app.add_routes(server_routes.routes)
-    transfer_routes.setup(app)  # before repo_routes' catch-all /api/repo/{rest}
-    app.add_routes(repo_routes.routes)
-    app.add_routes(node_routes.routes)
+    router = api_router()
+    app[ROUTER_KEY] = router
+    app.router.add_route("*", "/api", router.dispatch)
+    app.router.add_route("*", "/api/{tail:.*}", router.dispatch)
+    transfer_routes.setup(app)
     app.on_response_prepare.append(add_cors_headers)
 
     async def shutdown(app: web.Application) -> None:
@@ -59,6 +65,11 @@ def create_app(config: Config, engine: Engine | None = None, *, close_engine: bo
 
     app.on_cleanup.append(shutdown)
     return app
+
+
+def api_router() -> Router:
+    """Every endpoint under /api: server, repo (transfers included) and node tables."""
+    return Router((*server_routes.routes, *repo_routes.routes, *transfer_routes.routes, *node_routes.routes))
 
 
 def _install_fast_loop() -> None:
@@ -77,5 +88,7 @@ def run_server(config: Config) -> None:
     where = app[STATE_KEY].manager.stores.describe()
     host, port = config.server.host, config.server.port
     log.info("dvid serving http://%s:%d/api/ with %s (mode %s)", host, port, where, config.server.rwmode)
-    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=30.0)
+    web.run_app(
+        app, host=host, port=port, access_log=None, print=None, shutdown_timeout=30.0, **RUNNER_OPTIONS
+    )
     log.info("dvid stopped")

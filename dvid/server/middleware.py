@@ -7,12 +7,14 @@ on the hot path; each concern is a small function below.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from dvid.errors import DVIDError, MethodNotAllowed, RangeNotSatisfiable
+from dvid.datatype.common.body import ACCEPTED_ENCODINGS, body_encoding
+from dvid.errors import DVIDError, MethodNotAllowed, RangeNotSatisfiable, UnsupportedMediaType
 from dvid.server.state import ServerState, state_of
 
 log = logging.getLogger("dvid.server")
@@ -41,43 +43,92 @@ def _response_started(request: web.Request) -> bool:
 
 
 def response_for_exception(request: web.Request, exc: Exception) -> web.StreamResponse:
-    """The error response for an exception a handler raised; a 500 means a bug and is logged.
-
-    Once a streamed response has begun, the exception can only end the connection: re-raised.
-    """
-    if _response_started(request) or isinstance(exc, ConnectionResetError):
-        raise exc
+    """The error response for an exception a handler raised; a 500 means a bug, logged with an id
+    that its body carries. A client that went away gets nothing, and nothing is logged."""
+    if isinstance(exc, ConnectionResetError):
+        return _abandoned()
+    if _response_started(request):
+        # The status line is gone: the only way left to signal the failure is to cut the response.
+        log_failure(request, exc, "after the response had started")
+        if request.transport is not None:
+            request.transport.close()
+        return _abandoned()
     if isinstance(exc, DVIDError):
         headers = None
         if isinstance(exc, RangeNotSatisfiable):
             headers = {"Content-Range": f"bytes */{exc.length}"}
         elif isinstance(exc, MethodNotAllowed):
             headers = {"Allow": ", ".join(exc.allowed)}
+        elif isinstance(exc, UnsupportedMediaType):
+            headers = {"Accept-Encoding": ", ".join(ACCEPTED_ENCODINGS)}
         return error_response(request, exc.status, exc.message, headers)
+    if isinstance(exc, web.RequestPayloadError):
+        response = error_response(request, 400, _undecodable_body_message(request, exc))
+        # The body's rest cannot be read: close the connection rather than let aiohttp drain it.
+        response.force_close()
+        request.content.feed_eof()
+        return response
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc
         return _http_error_response(request, exc)
-    log.error("internal error on %s %s", request.method, request.path_qs, exc_info=exc)
-    return error_response(request, 500, f"internal server error: {type(exc).__name__}: {exc}")
+    request_id = log_failure(request, exc, "")
+    return error_response(
+        request,
+        500,
+        f"internal server error [request {request_id}]: {type(exc).__name__}: {exc};"
+        " please report it with this request id",
+        {"X-Request-Id": request_id},
+    )
+
+
+def log_failure(request: web.Request, exc: Exception, when: str) -> str:
+    """Log a request that failed on the server's side (a bug) with a new request id; the id."""
+    request_id = secrets.token_hex(6)
+    log.error(
+        "internal error [request %s] on %s %s%s",
+        request_id, request.method, request.path_qs, f" {when}" if when else "", exc_info=exc,
+    )  # fmt: skip
+    return request_id
+
+
+def _abandoned() -> web.Response:
+    """The "response" to a request whose client is gone or whose response was cut: never sent, but
+    the access log records it as 499 (nginx's "client closed request")."""
+    return web.Response(status=499, reason="Client Closed Request")
+
+
+def _undecodable_body_message(request: web.Request, exc: Exception) -> str:
+    """The 400 message for a body aiohttp could not read: undecodable encoding or cut short."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    cause = exc.__cause__ or exc
+    reason = getattr(cause, "message", None) or str(cause)
+    if encoding not in ("", "identity"):
+        return f"the request body is not valid Content-Encoding: {encoding} ({reason})"
+    return f"the request body could not be read: {reason}"
 
 
 def _http_error_response(request: web.Request, exc: web.HTTPException) -> web.Response:
-    """aiohttp's own errors (unknown route, body over the limit) in dvid's error format."""
+    """aiohttp's own errors (unknown route outside /api, body over the limit) in dvid's error format."""
     message = exc.text or exc.reason
+    headers = None
     if exc.status == 404 and message.startswith("404"):
         message = f"Could not find the URL: {request.path}"
     elif exc.status == 413:
         limit = state_of(request).config.server.max_body_bytes
         message = f"request body is too large: the limit is {limit} bytes ({message})"
+    elif isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = sorted(exc.allowed_methods)
+        message = f"{request.method} is not supported on {request.path}; it accepts {', '.join(allowed)}"
+        headers = {"Allow": ", ".join(allowed)}
     elif message.startswith(f"{exc.status}: "):
         message = message[len(f"{exc.status}: ") :]
-    headers = dict(exc.headers) if exc.status == 405 else None
     return error_response(request, exc.status, message.strip(), headers)
 
 
 def check_limits(state: ServerState, request: web.Request) -> None:
-    """Refuse oversized bodies before reading them, and writes on a read-only server."""
+    """Refuse oversized or undecodable bodies before reading them, and writes on a read-only server."""
+    body_encoding(request)  # 415 before reading a body the server cannot decode
     limit = state.config.server.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise DVIDError(

@@ -14,12 +14,13 @@ from aiohttp import web
 from dvid import DVID_API_VERSION, __version__
 from dvid.datatype import registry
 from dvid.datatype.common.request import json_response, text_response
+from dvid.datatype.common.route import TEXT, Param
 from dvid.errors import NotFound
 from dvid.server.help import GENERAL_HELP
+from dvid.server.routing import ApiRoute, PathValues
 from dvid.server.state import state_of
 
 DATASTORE_VERSION = "0.11.0"
-routes = web.RouteTableDef()
 
 
 def server_info(request: web.Request) -> dict[str, str]:
@@ -52,33 +53,27 @@ def server_info(request: web.Request) -> dict[str, str]:
     return info
 
 
-@routes.get("/api/server/info")
-async def get_server_info(request: web.Request) -> web.StreamResponse:
+async def get_server_info(request: web.Request, path: PathValues) -> web.StreamResponse:
     return json_response(server_info(request))
 
 
-@routes.get("/api/server/note")
-async def get_server_note(request: web.Request) -> web.StreamResponse:
+async def get_server_note(request: web.Request, path: PathValues) -> web.StreamResponse:
     return text_response(state_of(request).config.server.note)
 
 
-@routes.get("/api/server/types")
-async def get_server_types(request: web.Request) -> web.StreamResponse:
+async def get_server_types(request: web.Request, path: PathValues) -> web.StreamResponse:
     return json_response(state_of(request).manager.types_in_use())
 
 
-@routes.get("/api/server/compiled-types")
-async def get_compiled_types(request: web.Request) -> web.StreamResponse:
+async def get_compiled_types(request: web.Request, path: PathValues) -> web.StreamResponse:
     return json_response({name: cls.type_url for name, cls in registry.all_types().items()})
 
 
-@routes.get("/api/heartbeat")
-async def heartbeat(request: web.Request) -> web.StreamResponse:
+async def heartbeat(request: web.Request, path: PathValues) -> web.StreamResponse:
     return text_response("OK")
 
 
-@routes.get("/api/load")
-async def load(request: web.Request) -> web.StreamResponse:
+async def load(request: web.Request, path: PathValues) -> web.StreamResponse:
     state = state_of(request)
     rates = state.load.rates()
     return json_response(
@@ -99,9 +94,7 @@ async def load(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.get("/api/help")
-@routes.get("/api/help/")
-async def general_help(request: web.Request) -> web.StreamResponse:
+async def general_help(request: web.Request, path: PathValues) -> web.StreamResponse:
     items = "\n".join(
         f'<li><a href="/api/help/{html.escape(name)}">{html.escape(name)}</a></li>'
         for name in registry.all_types()
@@ -114,9 +107,27 @@ async def general_help(request: web.Request) -> web.StreamResponse:
     return web.Response(text=page, content_type="text/html")
 
 
-@routes.get("/api/help/{typename}")
-async def type_help(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["typename"]
+async def type_help(request: web.Request, path: PathValues) -> web.StreamResponse:
+    name = path["typename"]
     if name not in registry.all_types():
         raise NotFound(f'Data type "{name}" is not supported by current DVID server')
     return text_response(registry.get_type(name).help_text)
+
+
+TYPENAME = Param("typename", description="A datatype name, e.g. uint8blk", pattern=r"[A-Za-z0-9_-]+")
+HTML = "text/html"
+
+routes = (
+    ApiRoute("/api/help", ("GET", "HEAD"), general_help, "The general API reference", produces=(HTML,)),
+    ApiRoute("/api/help/{typename}", ("GET", "HEAD"), type_help, "A datatype's API reference",
+             params=(TYPENAME,), produces=(TEXT,)),
+    ApiRoute("/api/heartbeat", ("GET", "HEAD"), heartbeat, "Answers OK while the server runs",
+             produces=(TEXT,)),
+    ApiRoute("/api/load", ("GET", "HEAD"), load, "Requests per second and handlers in flight"),
+    ApiRoute("/api/server/info", ("GET", "HEAD"), get_server_info, "Server information"),
+    ApiRoute("/api/server/note", ("GET", "HEAD"), get_server_note, "The server's configured note",
+             produces=(TEXT,)),
+    ApiRoute("/api/server/types", ("GET", "HEAD"), get_server_types, "Datatypes used by instances"),
+    ApiRoute("/api/server/compiled-types", ("GET", "HEAD"), get_compiled_types,
+             "Every datatype this server knows"),
+)  # fmt: skip

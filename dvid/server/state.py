@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from dvid.config import Config
+from dvid.datatype.common.body import read_body
 from dvid.datatype.common.request import RequestLimits
 from dvid.errors import ServiceUnavailable
 from dvid.repos import RepoManager
 from dvid.server.access_log import AccessLog
+from dvid.server.routing import Router
 
 
 @dataclass
@@ -83,7 +85,13 @@ class ServerState:
 
 
 STATE_KEY = web.AppKey("dvid_state", ServerState)
+ROUTER_KEY = web.AppKey("dvid_router", Router)
 
 
 def state_of(request: web.Request) -> ServerState:
     return request.app[STATE_KEY]
+
+
+async def body_of(request: web.Request) -> bytes:
+    """The request's whole body, decoded, within the server's body limit."""
+    return await read_body(request, state_of(request).config.server.max_body_bytes)

@@ -9,29 +9,31 @@ from typing import Any
 from aiohttp import web
 
 from dvid.datatype.common import jsonio
+from dvid.datatype.common.body import body_encoding
 from dvid.datatype.common.request import json_response
-from dvid.errors import BadRequest
-from dvid.server.state import state_of
+from dvid.datatype.common.route import JSON
+from dvid.errors import BadRequest, UnsupportedMediaType
+from dvid.server.repo_routes import UUID
+from dvid.server.routing import ApiRoute, PathValues
+from dvid.server.state import body_of, state_of
 from dvid.transfer import stream
 from dvid.transfer.export import export_stream, have_record, plan_export
 from dvid.transfer.importer import Importer, clean_markers, wait_for_cleaning
 
-routes = web.RouteTableDef()
 CONTENT_TYPE = "application/x-dvid-transfer"
 
 
-@routes.get("/api/repo/{uuid}/transfer/have")
-async def have(request: web.Request) -> web.StreamResponse:
+async def have(request: web.Request, path: PathValues) -> web.StreamResponse:
     manager = state_of(request).manager
     with manager._lock:
-        repo, node = manager.resolve(request.match_info["uuid"])
+        repo, node = manager.resolve(path["uuid"])
         record = have_record(repo)
     record["target"] = node.uuid
     return json_response(record)
 
 
 async def _export_params(request: web.Request) -> dict[str, Any]:
-    body = jsonio.loads_object(await request.read(), allow_empty=True)
+    body = jsonio.loads_object(await body_of(request), allow_empty=True)
     have_rec = body.get("have")
     if have_rec is not None and not isinstance(have_rec, dict):
         raise BadRequest("'have' must be an object (the receiver's transfer/have answer) or null")
@@ -44,13 +46,11 @@ async def _export_params(request: web.Request) -> dict[str, Any]:
     return {"have": have_rec, "data": data, "flatten": flatten}
 
 
-@routes.route("GET", "/api/repo/{uuid}/transfer/export")
-@routes.route("POST", "/api/repo/{uuid}/transfer/export")
-async def export(request: web.Request) -> web.StreamResponse:
+async def export(request: web.Request, path: PathValues) -> web.StreamResponse:
     manager = state_of(request).manager
     params = await _export_params(request)
     plan = await asyncio.to_thread(
-        plan_export, manager, request.match_info["uuid"], params["have"], params["data"], params["flatten"]
+        plan_export, manager, path["uuid"], params["have"], params["data"], params["flatten"]
     )
     response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE})
     response.enable_chunked_encoding()
@@ -89,18 +89,18 @@ async def _read_record(content: Any, limit: int) -> tuple[bytes, int, bytes]:
     return head, rtype, payload
 
 
-@routes.post("/api/repo/{uuid}/transfer/check")
-async def check(request: web.Request) -> web.StreamResponse:
+async def check(request: web.Request, path: PathValues) -> web.StreamResponse:
     """Dry run of an import's checks for a stream header (msgpack body): 200 or the refusal."""
     manager = state_of(request).manager
-    header = stream.unpackb(await request.read())
+    header = stream.unpackb(await body_of(request))
     await asyncio.to_thread(Importer, manager, header)
     return json_response({"ok": True})
 
 
-@routes.post("/api/repo/{uuid}/transfer/import")
-async def import_stream(request: web.Request) -> web.StreamResponse:
+async def import_stream(request: web.Request, path: PathValues) -> web.StreamResponse:
     manager = state_of(request).manager
+    if body_encoding(request) != "identity":
+        raise UnsupportedMediaType("a transfer stream is sent without a Content-Encoding")
     content = request.content
     limit = _record_limit(request)
     digest = stream.new_digest()
@@ -119,7 +119,7 @@ async def import_stream(request: web.Request) -> web.StreamResponse:
     digest.update(payload)
     header = stream.unpackb(payload)
     importer = await asyncio.to_thread(Importer, manager, header)
-    if header["target"] != request.match_info["uuid"]:
+    if header["target"] != path["uuid"]:
         raise BadRequest(f"the stream carries version {header['target']}, not {request.match_info['uuid']}")
     received = len(preamble) + len(head) + len(payload)
 
@@ -181,7 +181,18 @@ async def _cleanup(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
-    """Register the transfer routes (before the catch-all /api/repo/{rest} route) and the marker cleanup."""
-    app.add_routes(routes)
+    """Register the import-marker cleanup at start and the wait for it at the end."""
     app.on_startup.append(_startup)
     app.on_cleanup.insert(0, _cleanup)
+
+
+routes = (
+    ApiRoute("/api/repo/{uuid}/transfer/have", ("GET", "HEAD"), have, "What this server holds of the repo",
+             params=(UUID,)),
+    ApiRoute("/api/repo/{uuid}/transfer/export", ("GET", "POST"), export, "The transfer stream of a version",
+             params=(UUID,), consumes=(JSON,), produces=(CONTENT_TYPE,)),
+    ApiRoute("/api/repo/{uuid}/transfer/check", ("POST",), check, "Dry run of an import's checks",
+             params=(UUID,), consumes=("application/msgpack",)),
+    ApiRoute("/api/repo/{uuid}/transfer/import", ("POST",), import_stream, "Import a transfer stream",
+             params=(UUID,), consumes=(CONTENT_TYPE,)),
+)  # fmt: skip

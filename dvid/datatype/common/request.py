@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
 from dvid.datatype.common import jsonio
+from dvid.datatype.common.body import decoded_length, iter_body, read_body
 from dvid.errors import BadRequest, PayloadTooLarge
 
 T = TypeVar("T")
@@ -120,8 +121,17 @@ class InstanceRequest:
         return self.args[index]
 
     async def body(self) -> bytes:
-        """The whole request body (bounded by the server's body size limit)."""
-        return await self.request.read()
+        """The whole request body, decoded (bounded by the server's body size limit)."""
+        return await read_body(self.request, self.limits.max_bytes_in_memory)
+
+    def body_chunks(self) -> AsyncIterator[bytes]:
+        """The request body's pieces as they arrive, decoded (bounded like :meth:`body`)."""
+        return iter_body(self.request, self.limits.max_bytes_in_memory)
+
+    @property
+    def body_length(self) -> int | None:
+        """The decoded body's length when the headers tell it."""
+        return decoded_length(self.request)
 
     async def json(self) -> Any:
         return jsonio.loads(await self.body())
