@@ -113,7 +113,7 @@ def _http_error_response(request: web.Request, exc: web.HTTPException) -> web.Re
     message = exc.text or exc.reason
     headers = None
     if exc.status == 404 and message.startswith("404"):
-        message = f"Could not find the URL: {request.path}"
+        message = "Could not find the URL; see /api/help for the API"
     elif exc.status == 413:
         limit = state_of(request).config.server.max_body_bytes
         message = f"request body is too large: the limit is {limit} bytes ({message})"

@@ -103,25 +103,31 @@ class _Inflater:
             raise self._bad("the compressed stream is cut short")
 
 
+async def decode_chunks(chunks: AsyncIterator[bytes], encoding: str, limit: int) -> AsyncIterator[bytes]:
+    """The decoded pieces of a body that arrives as ``chunks`` in ``encoding``; at most ``limit``
+    decoded bytes in all (413 beyond), 400 if the chunks are not a complete stream of the encoding."""
+    if encoding == "identity":
+        received = 0
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > limit:
+                raise PayloadTooLarge(
+                    f"the request body is over the limit of {limit} bytes (server setting max_body_bytes)"
+                )
+            yield chunk
+        return
+    inflater = _Inflater(encoding, limit)
+    async for chunk in chunks:
+        for piece in inflater.feed(chunk):
+            yield piece
+    inflater.finish()
+
+
 async def iter_body(request: web.Request, limit: int) -> AsyncIterator[bytes]:
-    """The body's pieces as they arrive, decoded; at most ``limit`` bytes in all (413 beyond)."""
-    encoding = body_encoding(request)
+    """The request body's pieces as they arrive, decoded; at most ``limit`` bytes in all."""
     try:
-        if encoding == "identity":
-            received = 0
-            async for chunk in request.content.iter_any():
-                received += len(chunk)
-                if received > limit:
-                    raise PayloadTooLarge(
-                        f"the request body is over the limit of {limit} bytes (server setting max_body_bytes)"
-                    )
-                yield chunk
-            return
-        inflater = _Inflater("gzip" if encoding == "x-gzip" else encoding, limit)
-        async for chunk in request.content.iter_any():
-            for piece in inflater.feed(chunk):
-                yield piece
-        inflater.finish()
+        async for piece in decode_chunks(request.content.iter_any(), body_encoding(request), limit):
+            yield piece
     except web.RequestPayloadError as exc:
         cause = exc.__cause__ or exc
         raise BadRequest(f"the request body could not be read: {getattr(cause, 'message', cause)}") from None
