@@ -329,20 +329,18 @@ class ImageBlk(Datatype):
         also: Callable[[VersionedBatch], None] | None = None,
     ) -> None:
         """Write a plan's blocks under the write lock in one atomic batch, together with what the
-        block listeners (labelvol, annotation) derive from them."""
+        block listeners (labelvol's runs and max label, annotation's label index) derive from them."""
         listeners = self.block_listeners()
         changes = None
-        results: list[Any] = []
         if listeners:
             decode = self.blocks.codec.decode
 
             def changes(batch: VersionedBatch, written: list[BlockChange]) -> None:
                 # under the write lock, in the same atomic batch as the blocks
-                results[:] = [lst.blocks_changed(batch, ctx.ancestry, written, decode) for lst in listeners]
+                for listener in listeners:
+                    listener.blocks_changed(batch, ctx.ancestry, written, decode)
 
         self.blocks.commit_write(ctx, data, plan, self.write_lock, also=also, changes=changes)
-        for listener, result in zip(listeners, results, strict=False):
-            listener.blocks_committed(ctx.ancestry, result)
 
     def block_listeners(self) -> list[Any]:
         """Instances that sync from this one and keep data derived from its blocks (labelvol): those
