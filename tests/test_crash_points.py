@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -176,18 +177,69 @@ def check_consistent(node: Node) -> list[str]:
     return problems
 
 
-def run_cut(
-    store: Path, mutate: Callable[[Node], requests.Response], cut: int | None
-) -> tuple[int, list[str]]:
-    """Set up a store, run ``mutate`` with the power cut after ``cut`` of its writes (None: no cut),
-    reopen the store with a new server; returns the mutation's atomic writes and the problems found."""
+def set_up_grayscale(server: ServerThread) -> Node:
+    uuid = server.new_repo()
+    server.new_instance(uuid, "uint8blk", "grayscale")
+    node = Node(server, uuid)
+    r = node.post(
+        f"grayscale/raw/0_1_2/{EDGE}_{EDGE}_{EDGE}/0_0_0", np.full((EDGE,) * 3, 1, np.uint8).tobytes()
+    )
+    assert r.status_code == 200, r.text
+    return node
+
+
+def post_grayscale(node: Node) -> requests.Response:
+    """A volume of 2s next to the first (partly over it, unaligned): it grows the extents."""
+    return node.post(
+        f"grayscale/raw/0_1_2/{EDGE}_{EDGE}_{EDGE}/40_8_0", np.full((EDGE,) * 3, 2, np.uint8).tobytes()
+    )
+
+
+def check_grayscale(node: Node) -> list[str]:
+    """The second volume is wholly there or not at all, and the instance's extents cover what is stored."""
+    r = node.get("grayscale/raw/0_1_2/128_128_64/0_0_0")
+    r.raise_for_status()
+    vol = np.frombuffer(r.content, dtype=np.uint8).reshape((64, 128, 128))
+    expected_before = np.zeros_like(vol)
+    expected_before[:, :EDGE, :EDGE] = 1
+    expected_after = expected_before.copy()
+    expected_after[:, 8 : 8 + EDGE, 40 : 40 + EDGE] = 2
+    if np.array_equal(vol, expected_before):
+        stored_max = [EDGE - 1] * 3
+    elif np.array_equal(vol, expected_after):
+        stored_max = [40 + EDGE - 1, 8 + EDGE - 1, EDGE - 1]
+    else:
+        return [f"grayscale: the volume POST is half applied ({np.count_nonzero(vol == 2)} voxels of 2)"]
+    info_max = node.get("grayscale/info").json()["Extended"]["MaxPoint"]
+    version_max = node.get("grayscale/extents").json()["MaxPoint"]
+    return [
+        f"grayscale: {what} MaxPoint {got} does not cover the stored voxels up to {stored_max}"
+        for what, got in (("info", info_max), ("extents", version_max))
+        if any(g < m for g, m in zip(got, stored_max, strict=True))
+    ]
+
+
+@dataclass
+class Scenario:
+    set_up: Callable[[ServerThread], Node]
+    mutate: Callable[[Node], requests.Response]
+    check: Callable[[Node], list[str]]
+
+
+SCENARIOS = {name: Scenario(set_up, mutate, check_consistent) for name, mutate in MUTATIONS.items()}
+SCENARIOS["uint8blk POST"] = Scenario(set_up_grayscale, post_grayscale, check_grayscale)
+
+
+def run_cut(store: Path, scenario: Scenario, cut: int | None) -> tuple[int, list[str]]:
+    """Set up a store, mutate it with the power cut after ``cut`` of the mutation's writes (None: no
+    cut), reopen it with a new server; returns the mutation's atomic writes and the problems found."""
     engine = CuttableLevelDB(store)
     server = ServerThread(store, store_engine=engine).start()
     try:
-        node = set_up(server)
+        node = scenario.set_up(server)
         before = engine.writes
         engine.cut_after = None if cut is None else before + cut
-        r = mutate(node)
+        r = scenario.mutate(node)
         assert r.status_code == (200 if cut is None else 500), r.text
         writes = engine.writes - before
     finally:
@@ -195,17 +247,17 @@ def run_cut(
     reopened = ServerThread(store).start()
     try:
         node.base = reopened.api(node.base.split("/api/", 1)[1])
-        return writes, check_consistent(node)
+        return writes, scenario.check(node)
     finally:
         reopened.stop()
 
 
-@pytest.mark.parametrize("mutation", list(MUTATIONS))
-def test_every_crash_point_leaves_label_indexes_consistent(mutation, tmp_path):
-    mutate = MUTATIONS[mutation]
-    writes, problems = run_cut(tmp_path / "complete", mutate, None)
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_every_crash_point_leaves_the_store_consistent(name, tmp_path):
+    scenario = SCENARIOS[name]
+    writes, problems = run_cut(tmp_path / "complete", scenario, None)
     assert not problems, problems
     assert writes >= 1
     for cut in range(writes):
-        _, problems = run_cut(tmp_path / f"cut{cut}", mutate, cut)
-        assert not problems, f"{mutation} cut after {cut} of its {writes} writes: {problems}"
+        _, problems = run_cut(tmp_path / f"cut{cut}", scenario, cut)
+        assert not problems, f"{name}, cut after {cut} of its {writes} writes: {problems}"

@@ -316,8 +316,10 @@ class ImageBlk(Datatype):
             plan = self.blocks.plan_write(box, data)
         if roi is not None:
             plan = roi.filter_plan(plan)
-        self.commit_blocks(ctx, data, plan, also=also)
+        # the instance's extents (metadata, another batch) grow first: whenever the server stops,
+        # they cover every block stored
         self._grow_instance_extents(box)
+        self.commit_blocks(ctx, data, plan, also=also)
         self.update_pyramid(ctx, box)
 
     def commit_blocks(
@@ -447,10 +449,10 @@ class ImageBlk(Datatype):
             tuple(2 * o for o in box.offset),  # type: ignore[arg-type]
             tuple(2 * s for s in box.size),  # type: ignore[arg-type]
         )
+        self._grow_instance_extents(box)  # first, as in write()
         with self.pyramid_lock:
             data = src.downsample(src.blocks.read_box(src_ctx, src_box))
             self.commit_blocks(ctx, data, self.blocks.plan_write(box, data))
-        self._grow_instance_extents(box)
 
     def update_pyramid_blocks(self, ctx: DataContext, coords: list[Point]) -> None:
         """After rewriting the level-0 blocks ``coords`` (a merge or split), recompute just the
