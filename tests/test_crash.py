@@ -34,8 +34,11 @@ import requests
 from tests.procserver import ServerProcess
 
 ROUNDS = 3
-#: Each round kills the server this long (seconds, drawn uniformly) after the writers start.
-KILL_WINDOW = (0.3, 1.0)
+#: The first round kills the server this long (seconds, drawn uniformly) after the writers start,
+#: when most 256^3 POSTs are still in flight; later rounds wait until every writer has had a write
+#: acknowledged in the round, then kill after a delay drawn from LATER_KILL.
+FIRST_KILL = (0.3, 1.0)
+LATER_KILL = (0.0, 0.4)
 START_LIMIT_S = 2.0
 TIMEOUT = 60
 
@@ -417,6 +420,26 @@ def store(request, tmp_path):
     drop_table(pg.dsn, table)
 
 
+def kill_mid_traffic(server: ServerProcess, writers: list[Writer], delay: float, after_acks: bool) -> None:
+    """Run every writer in its thread and SIGKILL the server ``delay`` seconds after they start (or,
+    with ``after_acks``, after each has had a write acknowledged); returns once all have stopped."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=w.run, args=(stop,), daemon=True) for w in writers]
+    acked_before = [w.acked for w in writers]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + TIMEOUT
+    while after_acks and time.monotonic() < deadline and all(t.is_alive() for t in threads):
+        if all(w.acked > n for w, n in zip(writers, acked_before, strict=True)):
+            break
+        time.sleep(0.01)
+    time.sleep(delay)
+    server.kill()
+    stop.set()
+    for t in threads:
+        t.join(TIMEOUT)
+
+
 def test_sigkill_mid_traffic_loses_no_acknowledged_write(store, tmp_path):
     server = ServerProcess(tmp_path, store)
     server.start()
@@ -434,23 +457,18 @@ def test_sigkill_mid_traffic_loses_no_acknowledged_write(store, tmp_path):
         rng = random.Random(seed)
         figures = []
         for round_ in range(ROUNDS):
-            before = {id(w): w.acked for w in writers}
-            stop = threading.Event()
-            threads = [threading.Thread(target=w.run, args=(stop,), daemon=True) for w in writers]
-            for t in threads:
-                t.start()
-            delay = rng.uniform(*KILL_WINDOW)
-            time.sleep(delay)
-            server.kill()
-            stop.set()
-            for t in threads:
-                t.join(TIMEOUT)
-            where = f"round {round_}, killed {delay:.2f} s into the writes (seed {seed})"
+            before = [w.acked for w in writers]
+            delay = rng.uniform(*(LATER_KILL if round_ else FIRST_KILL))
+            kill_mid_traffic(server, writers, delay, after_acks=round_ > 0)
+            moment = (
+                f"{delay:.2f} s after every writer's first acknowledgement" if round_ else f"{delay:.2f} s in"
+            )
+            where = f"round {round_}, killed {moment} (seed {seed})"
             failures = [f for w in writers for f in w.failures]
             assert not failures, f"{where}: writes refused before the kill: {failures}"
             acked = {type(w).__name__: 0 for w in writers}
-            for w in writers:
-                acked[type(w).__name__] += w.acked - before[id(w)]
+            for w, n in zip(writers, before, strict=True):
+                acked[type(w).__name__] += w.acked - n
             inflight = sum(w.inflight is not None for w in writers)
 
             start_s = server.start()
@@ -460,9 +478,10 @@ def test_sigkill_mid_traffic_loses_no_acknowledged_write(store, tmp_path):
             assert not problems, f"{where}: " + "\n".join(problems)
             assert start_s < START_LIMIT_S, f"{where}: the restart took {start_s:.2f} s"
             figures.append(
-                f"round {round_}: killed at {delay:.2f} s, acknowledged {acked}, "
+                f"round {round_}: killed {moment}, acknowledged {acked}, "
                 f"in flight {inflight}, lost 0, restart {start_s:.2f} s"
             )
-        print(f"\n{store['engine']}: " + "\n".join(figures))
+        print(f"\n{store['engine']}:\n" + "\n".join(figures))
+        assert server.stop() == 0  # and an orderly stop after all that
     finally:
         server.stop()

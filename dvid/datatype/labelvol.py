@@ -321,15 +321,22 @@ class LabelVol(Datatype):
                 out.delete(runs_tkey(label, *coord))
             if len(labels):
                 max_label = max(max_label, int(labels[-1]))
-        if max_label:
-            self.raise_maxlabel(out, ancestry, max_label)
         if own:
-            out.commit()
+            self.commit_raising_maxlabel(out, ancestry, max_label)
+        elif max_label:
+            self.raise_maxlabel(out, ancestry, max_label)
+
+    def commit_raising_maxlabel(self, batch: VersionedBatch, ancestry: Ancestry, label: int) -> None:
+        """Commit a batch of this instance with the max labels raised to ``label`` (if not 0)."""
+        with batch:  # commits; on an error, releases the max label lock instead
+            if label:
+                self.raise_maxlabel(batch, ancestry, label)
 
     def raise_maxlabel(self, batch: VersionedBatch, ancestry: Ancestry, label: int) -> None:
         """Raise the version's and the repo's max label to ``label`` in ``batch`` (a batch of this
-        instance), which holds the max label lock until it is committed: the labels a write brings
-        and the counters that keep ``nextlabel`` above them are stored together."""
+        instance), which holds the max label lock until it is committed or abandoned (so use it in
+        a ``with``): the labels a write brings and the counters that keep ``nextlabel`` above them
+        are stored together."""
         value = struct.pack("<Q", label)
         batch.hold(self.maxlabel_lock)
         ctx, root = self._ctx_at(ancestry), self._root_ctx(ancestry)
@@ -398,9 +405,7 @@ class LabelVol(Datatype):
                 n_blocks += 1
                 pending += 1
                 if pending >= RESYNC_BATCH_BLOCKS:
-                    if max_label:
-                        self.raise_maxlabel(batch, ancestry, max_label)
-                    batch.commit()
+                    self.commit_raising_maxlabel(batch, ancestry, max_label)
                     batch, pending = ctx.batch(), 0
             for coord, old in indexed.items():  # runs of blocks the labelblk does not hold
                 for label in old:
@@ -409,9 +414,7 @@ class LabelVol(Datatype):
                 if pending >= RESYNC_BATCH_BLOCKS:
                     batch.commit()
                     batch, pending = ctx.batch(), 0
-            if max_label:
-                self.raise_maxlabel(batch, ancestry, max_label)
-            batch.commit()
+            self.commit_raising_maxlabel(batch, ancestry, max_label)
         return n_blocks, len(seen)
 
     # ---- edits: merge, split, area delete ----------------------------------------------------
