@@ -469,6 +469,13 @@ def test_sigkill_mid_traffic_loses_no_acknowledged_write(store, tmp_path):
             acked = {type(w).__name__: 0 for w in writers}
             for w, n in zip(writers, before, strict=True):
                 acked[type(w).__name__] += w.acked - n
+            if round_:
+                idle = [
+                    f"{type(w).__name__} {w.index}"
+                    for w, n in zip(writers, before, strict=True)
+                    if w.acked == n
+                ]
+                assert not idle, f"{where}: no write acknowledged in {TIMEOUT} s for {idle}"
             inflight = sum(w.inflight is not None for w in writers)
 
             start_s = server.start()
