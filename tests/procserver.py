@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,33 @@ def write_config(path: Path, port: int, store: dict[str, Any], **server: Any) ->
     return path
 
 
+@dataclass(frozen=True)
+class Startup:
+    """How long a start took: ``wall_s`` from spawning the process to its first answered heartbeat,
+    of which the server's main thread spent ``cpu_wait_s`` runnable but waiting for a CPU that other
+    processes held (Linux schedstat; 0 where unknown)."""
+
+    wall_s: float
+    cpu_wait_s: float
+
+    @property
+    def own_s(self) -> float:
+        """The start time without the waits for a CPU: what the start takes on an idle machine."""
+        return self.wall_s - self.cpu_wait_s
+
+    def __str__(self) -> str:
+        return f"{self.wall_s:.2f} s ({self.own_s:.2f} s without {self.cpu_wait_s:.2f} s waiting for a CPU)"
+
+
+def runqueue_wait_s(pid: int) -> float:
+    """Seconds the process's main thread has spent runnable but not running (0 if unknown)."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+    except OSError:
+        return 0.0
+    return int(fields[1]) / 1e9
+
+
 class ServerProcess:
     """``python -m dvid serve CONFIG`` on a free port; ``start`` may be called again after ``kill``."""
 
@@ -50,9 +78,9 @@ class ServerProcess:
     def api(self, path: str) -> str:
         return f"{self.url}/api/{path.lstrip('/')}"
 
-    def start(self, timeout: float = 30.0) -> float:
-        """Spawn the server and wait for its heartbeat; returns the seconds from spawn to the first
-        successful heartbeat. Raises (with the log's tail) if it exits or does not answer in time."""
+    def start(self, timeout: float = 30.0) -> Startup:
+        """Spawn the server and wait for its heartbeat; returns how long that took. Raises (with the
+        log's tail) if it exits or does not answer in time."""
         assert self.proc is None or self.proc.poll() is not None, "the server is already running"
         with open(self.log, "ab") as log:
             t0 = time.monotonic()
@@ -66,7 +94,7 @@ class ServerProcess:
             while True:
                 try:
                     if session.get(self.api("heartbeat"), timeout=1).status_code == 200:
-                        return time.monotonic() - t0
+                        return Startup(time.monotonic() - t0, runqueue_wait_s(self.proc.pid))
                 except requests.ConnectionError:
                     pass
                 if self.proc.poll() is not None:
