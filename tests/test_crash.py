@@ -150,7 +150,9 @@ class KVWriter(Writer):
 
     def check(self, session: requests.Session) -> list[str]:
         r = session.get(
-            self.node(f"kv/keyrangevalues/w{self.index}-/w{self.index}-~"), params={"tar": "true"}
+            self.node(f"kv/keyrangevalues/w{self.index}-/w{self.index}-~"),
+            params={"tar": "true"},
+            timeout=TIMEOUT,
         )
         r.raise_for_status()
         with tarfile.open(fileobj=io.BytesIO(r.content)) as tar:
