@@ -15,6 +15,7 @@ from dvid.config import Config, ServerSettings, StoreSettings
 from dvid.server import create_app
 from dvid.server.app import RUNNER_OPTIONS
 from dvid.server.state import STATE_KEY
+from dvid.storage.engine import Engine
 
 
 def free_port() -> int:
@@ -26,7 +27,17 @@ def free_port() -> int:
 class ServerThread:
     """Serves a dvid app over HTTP on 127.0.0.1 from its own event loop thread."""
 
-    def __init__(self, store_dir: Path | None, *, engine: str = "leveldb", **server_settings: Any) -> None:
+    def __init__(
+        self,
+        store_dir: Path | None,
+        *,
+        engine: str = "leveldb",
+        store_engine: Engine | None = None,
+        **server_settings: Any,
+    ) -> None:
+        """``store_engine``, if given, is the open engine served (and closed at stop) instead of
+        the store the settings describe."""
+        self.store_engine = store_engine
         store = StoreSettings(engine=engine, path=str(store_dir) if store_dir else "unused")
         server_settings.setdefault("access_log", False)  # the log would interleave with test output
         self.config = Config(
@@ -42,7 +53,7 @@ class ServerThread:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            self.app = create_app(self.config)
+            self.app = create_app(self.config, engine=self.store_engine)
             self._runner = web.AppRunner(self.app, access_log=None, **RUNNER_OPTIONS)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self.config.server.port)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -243,6 +245,31 @@ def test_versioned_batch_is_atomic(repo):
         keys.data_key(IID, tk("c"), 1, tombstone=True),
         keys.data_key(IID, tk("keep"), 1, tombstone=True),
     ]
+
+
+def test_batch_holds_a_lock_until_it_is_stored(repo):
+    """A read-modify-write under ``hold``: whoever takes the lock next reads the new value."""
+    c = repo.ctx(1)
+    lock = threading.Lock()
+    seen: list[bytes | None] = []
+
+    def next_reader() -> None:
+        with lock:
+            seen.append(c.get(tk("counter")))
+
+    reader = threading.Thread(target=next_reader)
+    with c.batch() as b:
+        b.for_context(repo.ctx(1, instance_id=IID + 1)).hold(lock)
+        b.hold(lock)  # already held (by the shared batch): not taken twice
+        reader.start()
+        b.put(tk("counter"), b"1")
+    reader.join(10)
+    assert seen == [b"1"]
+    assert not lock.locked()
+    with pytest.raises(RuntimeError), c.batch() as b:
+        b.hold(lock)
+        raise RuntimeError("abort")
+    assert not lock.locked()
 
 
 def test_get_at_version_100_commits_deep(repo):

@@ -885,9 +885,6 @@ class Annotation(Datatype):
         if own:
             out.commit()
 
-    def blocks_committed(self, ancestry: Ancestry, result: Any) -> None:
-        """Nothing to do after the labelblk's batch: everything went into it."""
-
     # ---- reload ------------------------------------------------------------------------------
     def reload(self, ctx: DataContext, ancestry: Ancestry) -> dict[str, int]:
         """Rebuild the label and tag indexes (and misplaced block entries) from the blocks."""

@@ -316,8 +316,10 @@ class ImageBlk(Datatype):
             plan = self.blocks.plan_write(box, data)
         if roi is not None:
             plan = roi.filter_plan(plan)
-        self.commit_blocks(ctx, data, plan, also=also)
+        # the instance's extents (metadata, another batch) grow first: whenever the server stops,
+        # they cover every block stored
         self._grow_instance_extents(box)
+        self.commit_blocks(ctx, data, plan, also=also)
         self.update_pyramid(ctx, box)
 
     def commit_blocks(
@@ -329,20 +331,18 @@ class ImageBlk(Datatype):
         also: Callable[[VersionedBatch], None] | None = None,
     ) -> None:
         """Write a plan's blocks under the write lock in one atomic batch, together with what the
-        block listeners (labelvol, annotation) derive from them."""
+        block listeners (labelvol's runs and max label, annotation's label index) derive from them."""
         listeners = self.block_listeners()
         changes = None
-        results: list[Any] = []
         if listeners:
             decode = self.blocks.codec.decode
 
             def changes(batch: VersionedBatch, written: list[BlockChange]) -> None:
                 # under the write lock, in the same atomic batch as the blocks
-                results[:] = [lst.blocks_changed(batch, ctx.ancestry, written, decode) for lst in listeners]
+                for listener in listeners:
+                    listener.blocks_changed(batch, ctx.ancestry, written, decode)
 
         self.blocks.commit_write(ctx, data, plan, self.write_lock, also=also, changes=changes)
-        for listener, result in zip(listeners, results, strict=False):
-            listener.blocks_committed(ctx.ancestry, result)
 
     def block_listeners(self) -> list[Any]:
         """Instances that sync from this one and keep data derived from its blocks (labelvol): those
@@ -449,10 +449,10 @@ class ImageBlk(Datatype):
             tuple(2 * o for o in box.offset),  # type: ignore[arg-type]
             tuple(2 * s for s in box.size),  # type: ignore[arg-type]
         )
+        self._grow_instance_extents(box)  # first, as in write()
         with self.pyramid_lock:
             data = src.downsample(src.blocks.read_box(src_ctx, src_box))
             self.commit_blocks(ctx, data, self.blocks.plan_write(box, data))
-        self._grow_instance_extents(box)
 
     def update_pyramid_blocks(self, ctx: DataContext, coords: list[Point]) -> None:
         """After rewriting the level-0 blocks ``coords`` (a merge or split), recompute just the

@@ -1,8 +1,9 @@
 """labelvol: sparse volumes, i.e. for every label the runs of its voxels, block by block.
 
 Kept in step with a ``labelblk`` it syncs from: every write of label blocks recomputes the runs of
-the blocks written, in the same atomic batch as the blocks (see ``ImageBlk.block_listeners``), so
-both instances agree at the version the write was made in.
+the blocks written and raises the max labels, in the same atomic batch as the blocks (see
+``ImageBlk.block_listeners``), so both instances agree at the version the write was made in, and
+``nextlabel`` never hands out a label in use, whenever the server stops.
 
 Storage (spec image-label.md §3.1): tkey class 227 = label (u64 BE) + ZYX block index, value = the
 label's runs in that block (16 bytes each, no header); class 228 = the max label of a version (u64 LE,
@@ -54,8 +55,9 @@ labelvol: sparse volumes (the voxels of each label as runs)
 For every label, the runs of its voxels: a run is one row of x-consecutive voxels (x, y, z, length),
 stored per (label, block) under DVID's key layout. A labelvol is normally synced to a labelblk of
 the same BlockSize: every write to the labelblk (raw or blocks POST) recomputes the runs of the
-blocks written, atomically with the write and at the same version, so the two always agree. Label 0
-(background) is never indexed. Reads at a version see exactly that version's history.
+blocks written and raises maxlabel and nextlabel, atomically with the write and at the same version,
+so the two always agree, even after a crash. Label 0 (background) is never indexed. Reads at a
+version see exactly that version's history.
 
 Creation (POST /api/repo/{uuid}/instance), settings are strings:
     {"typename": "labelvol", "dataname": "bodies",
@@ -112,7 +114,8 @@ POST resync                   Rebuild this instance's runs at this version from 
                               unchanged runs are left alone, so a second resync changes nothing.
                               maxlabel and nextlabel are raised to the largest label seen. Done under
                               the labelblk's write lock (its writes and edits wait), block by block:
-                              the runs of each group of up to 256 blocks go in one atomic batch, so a
+                              the runs of each group of up to 256 blocks go in one atomic batch (with
+                              maxlabel and nextlabel raised to the largest label seen so far), so a
                               resync that fails midway leaves the groups done rebuilt and the rest as
                               they were (POST resync again to finish). Reply {"blocks": n label blocks
                               read, "labels": m distinct labels other than 0 found}. 400 without a
@@ -288,10 +291,10 @@ class LabelVol(Datatype):
         ancestry: Ancestry,
         written: list[BlockChange],
         decode: Callable[[bytes], np.ndarray],
-    ) -> int:
+    ) -> None:
         """Recompute the runs of the label blocks just written (called by the labelblk under its write
         lock, inside its batch): labels gone from a block lose their key there, changed or new ones
-        get their runs, unchanged ones are left alone. Returns the largest label written (0 if none)."""
+        get their runs, unchanged ones are left alone; maxlabel is raised in the same batch."""
         ctx = self._ctx_at(ancestry)
         try:
             out = batch.for_context(ctx)
@@ -319,23 +322,28 @@ class LabelVol(Datatype):
             if len(labels):
                 max_label = max(max_label, int(labels[-1]))
         if own:
-            out.commit()
-        return max_label
+            self.commit_raising_maxlabel(out, ancestry, max_label)
+        elif max_label:
+            self.raise_maxlabel(out, ancestry, max_label)
 
-    def blocks_committed(self, ancestry: Ancestry, max_label: int | None) -> None:
-        """After the labelblk's batch is stored: raise the version's and the repo's max label."""
-        if max_label:
-            self.raise_maxlabel(ancestry, max_label)
+    def commit_raising_maxlabel(self, batch: VersionedBatch, ancestry: Ancestry, label: int) -> None:
+        """Commit a batch of this instance with the max labels raised to ``label`` (if not 0)."""
+        with batch:  # commits; on an error, releases the max label lock instead
+            if label:
+                self.raise_maxlabel(batch, ancestry, label)
 
-    def raise_maxlabel(self, ancestry: Ancestry, label: int) -> None:
+    def raise_maxlabel(self, batch: VersionedBatch, ancestry: Ancestry, label: int) -> None:
+        """Raise the version's and the repo's max label to ``label`` in ``batch`` (a batch of this
+        instance), which holds the max label lock until it is committed or abandoned (so use it in
+        a ``with``): the labels a write brings and the counters that keep ``nextlabel`` above them
+        are stored together."""
         value = struct.pack("<Q", label)
-        with self.maxlabel_lock:
-            ctx, root = self._ctx_at(ancestry), self._root_ctx(ancestry)
-            with ctx.batch() as batch:
-                if label > _u64(ctx.get(MAXLABEL_TKEY)):
-                    batch.put(MAXLABEL_TKEY, value)
-                if label > _u64(root.get(REPO_MAXLABEL_TKEY)):
-                    batch.for_context(root).put(REPO_MAXLABEL_TKEY, value)
+        batch.hold(self.maxlabel_lock)
+        ctx, root = self._ctx_at(ancestry), self._root_ctx(ancestry)
+        if label > _u64(ctx.get(MAXLABEL_TKEY)):
+            batch.for_context(ctx).put(MAXLABEL_TKEY, value)
+        if label > _u64(root.get(REPO_MAXLABEL_TKEY)):
+            batch.for_context(root).put(REPO_MAXLABEL_TKEY, value)
 
     def reserve_labels(self, ancestry: Ancestry, count: int) -> tuple[int, int]:
         """Hand out ``count`` labels above every label written or reserved so far (persisted)."""
@@ -357,7 +365,8 @@ class LabelVol(Datatype):
         ones left alone, indexed labels the block no longer holds are tombstoned, and after the last
         block so is every key of a block the labelblk does not hold. Writes are committed in atomic
         batches of ``RESYNC_BATCH_BLOCKS`` blocks (documented in the help text). Returns (number of
-        label blocks read, number of distinct non-zero labels found); maxlabel is raised to the largest.
+        label blocks read, number of distinct non-zero labels found); each batch raises maxlabel to the
+        largest label seen so far.
         """
         labelblk = self.synced_labelblk()
         lb_ctx = labelblk.context(ancestry)
@@ -396,7 +405,7 @@ class LabelVol(Datatype):
                 n_blocks += 1
                 pending += 1
                 if pending >= RESYNC_BATCH_BLOCKS:
-                    batch.commit()
+                    self.commit_raising_maxlabel(batch, ancestry, max_label)
                     batch, pending = ctx.batch(), 0
             for coord, old in indexed.items():  # runs of blocks the labelblk does not hold
                 for label in old:
@@ -405,9 +414,7 @@ class LabelVol(Datatype):
                 if pending >= RESYNC_BATCH_BLOCKS:
                     batch.commit()
                     batch, pending = ctx.batch(), 0
-            batch.commit()
-            if max_label:
-                self.raise_maxlabel(ancestry, max_label)
+            self.commit_raising_maxlabel(batch, ancestry, max_label)
         return n_blocks, len(seen)
 
     # ---- edits: merge, split, area delete ----------------------------------------------------
@@ -429,7 +436,6 @@ class LabelVol(Datatype):
         lb_ctx = labelblk.context(ancestry)
         codec = labelblk.blocks.codec
         listeners = labelblk.block_listeners()
-        results: list[Any] = []
         with labelblk.write_lock:
             coords = find_blocks(lb_ctx, self._ctx_at(ancestry))
             written: list[BlockChange] = []
@@ -444,10 +450,8 @@ class LabelVol(Datatype):
                 with lb_ctx.batch() as batch:
                     for coord, _, value in written:
                         batch.put(block_tkey(*coord), value)
-                    decode = codec.decode
-                    results = [lst.blocks_changed(batch, ancestry, written, decode) for lst in listeners]
-        for listener, result in zip(listeners, results, strict=False):
-            listener.blocks_committed(ancestry, result)
+                    for listener in listeners:
+                        listener.blocks_changed(batch, ancestry, written, codec.decode)
         labelblk.update_pyramid_blocks(lb_ctx, [coord for coord, _, _ in written])
         return len(written)
 

@@ -10,6 +10,7 @@ and two different live versions are a conflict (as DVID).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from threading import Lock
 
 from dvid.dag.ancestry import Ancestry
 from dvid.errors import VersionConflict
@@ -77,9 +78,24 @@ def _group_versions(scan: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes
 class VersionedBatch:
     """Versioned puts and deletes applied in one atomic engine batch."""
 
-    def __init__(self, ctx: DataContext, engine_batch: WriteBatch | None = None) -> None:
+    def __init__(
+        self, ctx: DataContext, engine_batch: WriteBatch | None = None, held: list[Lock] | None = None
+    ) -> None:
         self._ctx = ctx
         self._wb: WriteBatch = engine_batch if engine_batch is not None else ctx.engine.batch()
+        self._held: list[Lock] = held if held is not None else []
+
+    def hold(self, lock: Lock) -> None:
+        """Acquire ``lock`` until the batch is committed or abandoned (at the end of its ``with``):
+        for a read-modify-write (a counter) whose new value must be stored before anyone reads it
+        again. A lock the batch already holds is not taken twice."""
+        if not any(h is lock for h in self._held):
+            lock.acquire()
+            self._held.append(lock)
+
+    def _release(self) -> None:
+        while self._held:
+            self._held.pop().release()
 
     def put(self, tk: bytes, value: bytes) -> None:
         iid, ver = self._ctx.instance_id, self._ctx.version
@@ -92,13 +108,17 @@ class VersionedBatch:
         self._wb.put(keys.data_key(iid, tk, ver, tombstone=True), b"")
 
     def commit(self) -> None:
-        self._wb.commit()
+        try:
+            self._wb.commit()
+        finally:
+            self._release()
 
     def for_context(self, ctx: DataContext) -> VersionedBatch:
-        """A batch writing ``ctx``'s keys into this same atomic engine batch (same engine only)."""
+        """A batch writing ``ctx``'s keys into this same atomic engine batch (same engine only);
+        locks it holds are released with this batch's."""
         if ctx.engine is not self._ctx.engine:
             raise ValueError("a shared batch needs both contexts on one storage engine")
-        return VersionedBatch(ctx, self._wb)
+        return VersionedBatch(ctx, self._wb, self._held)
 
     def __enter__(self) -> VersionedBatch:
         return self
@@ -106,6 +126,8 @@ class VersionedBatch:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.commit()
+        else:
+            self._release()
 
 
 class DataContext:
