@@ -313,10 +313,7 @@ def serve(
     try:
         run_server(config)
     except DVIDError as exc:
-        message = exc.message
-        if "lock" in message.lower():
-            message += " (is another dvid server using this store?)"
-        fail(message)
+        fail(exc.message)
     except OSError as exc:
         where = f"{config.server.host}:{config.server.port}"
         if exc.errno == errno.EADDRINUSE or "address already in use" in str(exc).lower():

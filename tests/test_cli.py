@@ -400,7 +400,9 @@ def test_serve_process_sigterm_and_restart_persistence(tmp_path):
         assert second.wait(timeout=20) == 1
         err = log2.read_text()
         assert "Traceback" not in err
-        assert err.startswith("dvid: cannot open LevelDB store") and "another dvid server" in err
+        where = store.resolve()
+        assert err.startswith(f"dvid: cannot open LevelDB store at {where}: it is locked (IO error: ")
+        assert "another dvid server" in err and "b'" not in err
         assert err.count("\n") == 1
 
         start = time.monotonic()
