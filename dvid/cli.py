@@ -615,15 +615,16 @@ def node_status(ctx: click.Context, as_json: bool) -> None:
 
 # ---- about, types, help --------------------------------------------------------------------------
 def _engines() -> list[str]:
-    engines = []
-    try:
-        import plyvel
+    """The storage engines of this installation, with the library each runs on."""
+    from importlib.metadata import PackageNotFoundError, version
 
-        engines.append(f"leveldb (plyvel {getattr(plyvel, '__version__', '?')})")
-    except ImportError:  # pragma: no cover - plyvel is a dependency
-        pass
-    engines.append("memory")
-    return engines
+    def lib(name: str) -> str:
+        try:
+            return f"{name} {version(name)}"
+        except PackageNotFoundError:  # pragma: no cover - both are dependencies
+            return f"{name} missing"
+
+    return [f"leveldb ({lib('plyvel')})", f"postgres ({lib('psycopg')})", "memory"]
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
