@@ -151,8 +151,12 @@ class PgCluster:
         self.user = ROLE
         self.owned = True
         if self.osuser is not None:
-            os.chown(self.base, self.osuser.pw_uid, self.osuser.pw_gid)
-            self.bindir = self._reachable_bindir()
+            try:
+                os.chown(self.base, self.osuser.pw_uid, self.osuser.pw_gid)
+                self.bindir = self._reachable_bindir()
+            except BaseException:
+                shutil.rmtree(self.base, ignore_errors=True)
+                raise
 
     def _cmd(self, *args: str) -> list[str]:
         if self.osuser is not None:
@@ -198,6 +202,15 @@ class PgCluster:
         return f"host=127.0.0.1 port={self.port} user={self.user} dbname={self.dbname}"
 
     def init(self) -> PgCluster:
+        """Create the cluster, start it and create the test database (all removed if a step fails)."""
+        try:
+            self._init()
+        except BaseException:
+            self.destroy()
+            raise
+        return self
+
+    def _init(self) -> None:
         self._run(
             str(self.bindir / "initdb"),
             "-D",
@@ -219,20 +232,24 @@ class PgCluster:
         self.start()
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {self.dbname}")
-        return self
 
     def start(self) -> None:
-        self._run(
-            str(self.bindir / "pg_ctl"),
-            "-D",
-            str(self.datadir),
-            "-l",
-            str(self.base / "server.log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        )
+        log = self.base / "server.log"
+        try:
+            self._run(
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            )
+        except PostgresUnavailable as exc:
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
+            raise PostgresUnavailable("\n".join([str(exc), *tail])) from None
 
     def stop(self, mode: str = "fast") -> None:
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop")
