@@ -1,6 +1,6 @@
 """The ``labels`` workload: labelblk (uint64 segmentations) over HTTP, next to same-run baselines.
 
-The data is real: the four 64^3 segmentations in ``/work/shared/data`` (FIB-19 and CX samples,
+The data is real: the four 64^3 segmentations of DVID's test data in ``tests/data`` (FIB-19 and CX samples,
 gzipped little-endian uint64 ZYX) tiled into a 256^3 volume, one sample per 64^3 block (tile k
 takes sample (k + variant) % 4, flipped in z and/or y by k, with ``(k + 64 * variant + 1) << 40``
 added to its non-zero labels so bodies stay distinct per tile). Two variants alternate in the POSTs.
@@ -72,7 +72,7 @@ VOL_BYTES = EDGE**3 * VOXEL.itemsize  # 128 MiB
 SMALL = 64
 SMALL_BYTES = SMALL**3 * VOXEL.itemsize  # 2 MiB
 TARGET = 2.5  # GET and POST 256^3 / in-process
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA_DIR = Path(__file__).resolve().parents[1] / "tests" / "data"
 SAMPLES = (
     "fib19-64x64x64-sample1.dat.gz",
     "fib19-64x64x64-sample2.dat.gz",

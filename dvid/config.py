@@ -45,10 +45,12 @@ Layout (DVID's, trimmed to what dvid implements)::
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -62,12 +64,14 @@ from pydantic import (
 
 from dvid.errors import BadRequest
 
+log = logging.getLogger("dvid.config")
+
 ADMIN_TOKEN_ENV = "DVID_ADMIN_TOKEN"
 DEFAULT_STORE_DIR = "dvid-data"
 
 
 class ServerSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -125,19 +129,21 @@ class StoreSettings(BaseModel):
 
 
 class BackendSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     store: str
 
 
 class Config(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     store: dict[str, StoreSettings] = Field(default_factory=lambda: {"default": StoreSettings()})
     backend: dict[str, BackendSettings] = Field(default_factory=dict)
     #: Where the TOML file was read from, if any (reported by /api/server/info).
     source: str = ""
+    #: DVID settings of the file that dvid does not implement, ignored (each also logged).
+    ignored: list[str] = Field(default_factory=list)
 
     @field_validator("store")
     @classmethod
@@ -192,6 +198,106 @@ class Config(BaseModel):
         return self.default_store_name()
 
 
+#: Sections of DVID's TOML that dvid does not implement: accepted, so that a DVID configuration
+#: works unchanged, and ignored with a warning.
+DVID_ONLY_SECTIONS = frozenset(
+    {"logging", "mutations", "auth", "kafka", "email", "mirror", "groupcache", "cache", "mutcache"}
+)
+#: Keys of DVID's [server], [store.*] and [backend.*] tables that dvid does not implement (ignored).
+DVID_ONLY_KEYS: dict[str, frozenset[str]] = {
+    "server": frozenset(
+        {
+            "rpcAddress",
+            "webClient",
+            "webDefaultFile",
+            "webRedirectPath",
+            "blockListFile",
+            "allowTiming",
+            "interactiveOpsBeforeBlock",
+            "shutdownDelay",
+            "pidFile",
+            "startWebhook",
+        }
+    ),
+    "store": frozenset({"BloomFilterBitsPerKey", "MaxOpenFiles", "BlockSize"}),
+    "backend": frozenset({"log"}),
+}
+#: The model of each section's tables; [store.NAME] and [backend.SPEC] hold one table per name.
+_SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "server": ServerSettings,
+    "store": StoreSettings,
+    "backend": BackendSettings,
+}
+
+
+def _accepted_keys(model: type[BaseModel]) -> list[str]:
+    """A model's keys as the TOML may spell them: field names and their aliases."""
+    keys: list[str] = []
+    for name, field in model.model_fields.items():
+        keys.append(name)
+        if field.alias:
+            keys.append(field.alias)
+        if isinstance(field.validation_alias, AliasChoices):
+            keys += [c for c in field.validation_alias.choices if isinstance(c, str)]
+    return list(dict.fromkeys(keys))
+
+
+def _unknown(what: str, where: str, valid: list[str]) -> str:
+    near = difflib.get_close_matches(what, valid, n=1, cutoff=0.6) or difflib.get_close_matches(
+        what.lower(), [v.lower() for v in valid], n=1, cutoff=0.6
+    )
+    if near:
+        match = next(v for v in valid if v.lower() == near[0].lower())
+        return f"{where}; did you mean {match!r}?"
+    return f"{where} (valid: {', '.join(valid)})"
+
+
+def screen_keys(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Check every section and key of a parsed TOML file against what dvid reads.
+
+    Returns the file without DVID's unimplemented sections and keys, the notices for those
+    (ignored), and the errors for keys nobody knows, each naming the key, its section and the
+    nearest valid key.
+    """
+    kept: dict[str, Any] = {}
+    ignored: list[str] = []
+    errors: list[str] = []
+    for section, body in raw.items():
+        model = _SECTION_MODELS.get(section)
+        if model is None:
+            if not isinstance(body, dict):
+                errors.append(_unknown(section, f"unknown top-level key {section!r}", list(_SECTION_MODELS)))
+            elif section in DVID_ONLY_SECTIONS:
+                ignored.append(f"[{section}] is a DVID section that dvid does not implement: ignored")
+            else:
+                errors.append(
+                    _unknown(section, f"unknown section [{section}]", [*_SECTION_MODELS, *DVID_ONLY_SECTIONS])
+                )
+            continue
+        if not isinstance(body, dict):
+            kept[section] = body  # the model's validation names the problem
+            continue
+        tables = {section: body} if section == "server" else body
+        valid = _accepted_keys(model)
+        screened: dict[str, Any] = {}
+        for name, table in tables.items():
+            where = f"[{section}]" if section == "server" else f"[{section}.{name}]"
+            if not isinstance(table, dict):
+                screened[name] = table
+                continue
+            keep = {}
+            for key, value in table.items():
+                if key in valid:
+                    keep[key] = value
+                elif key in DVID_ONLY_KEYS[section]:
+                    ignored.append(f"{where} {key} is a DVID setting that dvid does not implement: ignored")
+                else:
+                    errors.append(_unknown(key, f"unknown key {key!r} in {where}", valid))
+            screened[name] = keep
+        kept[section] = screened[section] if section == "server" else screened
+    return kept, ignored, errors
+
+
 def _describe_errors(exc: ValidationError) -> str:
     """One line per error, naming the setting, without the offending input: a store's value may
     hold a DSN with a password, which must not reach the terminal or a log."""
@@ -204,7 +310,11 @@ def _describe_errors(exc: ValidationError) -> str:
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Read and validate a TOML config; ``None`` gives the defaults (LevelDB under ./dvid-data)."""
+    """Read and validate a TOML config; ``None`` gives the defaults (LevelDB under ./dvid-data).
+
+    Unknown sections and keys are refused, naming the nearest valid one; DVID's sections and keys
+    that dvid does not implement are ignored with a warning (a DVID configuration works as is).
+    """
     if path is None:
         return Config()
     path = Path(path)
@@ -214,6 +324,9 @@ def load_config(path: str | Path | None = None) -> Config:
         raise BadRequest(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise BadRequest(f"config file {path} is not valid TOML: {exc}") from None
+    raw, ignored, errors = screen_keys(raw)
+    if errors:
+        raise BadRequest(f"config file {path} is invalid:\n" + "\n".join(f"  {e}" for e in errors))
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
@@ -225,4 +338,7 @@ def load_config(path: str | Path | None = None) -> Config:
         if not p.is_absolute():
             store.path = str((path.parent / p).resolve())
     config.source = str(path.resolve())
+    config.ignored = ignored
+    for notice in ignored:
+        log.warning("config file %s: %s", path, notice)
     return config

@@ -25,6 +25,7 @@ and increase, so a child's id always exceeds its parents'.
 from __future__ import annotations
 
 import bisect
+import json
 import logging
 import random
 import re
@@ -145,6 +146,13 @@ class Repo:
                 if inst.meta.data_uuid in self.instance_stores
             },
         }
+
+
+def _new_instance_message(name: str, type_name: str, config: dict[str, Any]) -> str:
+    """The repo log's line for a new instance: its settings as the client gave them, in JSON."""
+    given = {k: v for k, v in config.items() if k.lower() not in ("typename", "dataname")}
+    text = f'New data instance "{name}" of type "{type_name}"'
+    return f"{text} with settings {json.dumps(given, sort_keys=True)}" if given else text
 
 
 class RepoManager:
@@ -585,10 +593,7 @@ class RepoManager:
                 properties={"settings": type_settings},
             )
             inst = self._attach_instance(repo, meta)
-            shown = {k: v for k, v in sorted(settings.items())}
-            repo.log.append(
-                log_entry(f'New data instance "{name}" of type "{cls.type_name}" with config {shown}')
-            )
+            repo.log.append(log_entry(_new_instance_message(name, cls.type_name, config)))
             repo.touch()
             self.save(repo)
             return inst

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+from dvid.errors import DVIDError
 from dvid.storage.engine import prefix_successor
 from dvid.storage.leveldb import LevelDBEngine
 
@@ -538,3 +539,16 @@ def test_engine_matches_dict_model(engine):
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         ),
     )
+
+
+def test_leveldb_store_in_use_is_refused_in_plain_words(tmp_path):
+    first = LevelDBEngine(tmp_path / "db")
+    try:
+        with pytest.raises(DVIDError) as info:
+            LevelDBEngine(tmp_path / "db")
+        message = info.value.message
+        assert message.startswith(f"cannot open LevelDB store at {tmp_path / 'db'}: it is locked (IO error: ")
+        assert message.endswith("; is another dvid server running on this store?")
+        assert "b'" not in message
+    finally:
+        first.close()

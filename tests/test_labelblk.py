@@ -21,7 +21,7 @@ TIMEOUT = 30
 
 def load(name: str) -> np.ndarray:
     path = DATA / name
-    assert path.exists(), f"missing test data {path} (CI runs with shared/ beside the repo)"
+    assert path.exists(), f"missing test data {path} (see tests/data/README.md)"
     return np.frombuffer(gzip.open(path).read(), dtype="<u8").reshape(64, 64, 64)
 
 

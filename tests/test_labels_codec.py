@@ -23,7 +23,7 @@ U64_MAX = 2**64 - 1
 
 
 def load_sample(name: str) -> np.ndarray:
-    """A gzipped raw 64^3 uint64 LE ZYX test volume from shared/data."""
+    """A gzipped raw 64^3 uint64 LE ZYX test volume from tests/data."""
     path = DATA / f"{name}.dat.gz"
     assert path.is_file(), f"test data missing: {path}"
     return np.frombuffer(gzip.decompress(path.read_bytes()), dtype="<u8").reshape(64, 64, 64)

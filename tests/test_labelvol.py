@@ -20,7 +20,7 @@ BS = 32
 @pytest.fixture(scope="module")
 def volume() -> np.ndarray:
     path = DATA / "fib19-64x64x64-sample1.dat.gz"
-    assert path.exists(), f"missing test data {path} (CI runs with shared/ beside the repo)"
+    assert path.exists(), f"missing test data {path} (see tests/data/README.md)"
     return np.frombuffer(gzip.open(path).read(), dtype="<u8").reshape(64, 64, 64)
 
 

@@ -142,3 +142,19 @@ def test_http_restart_keeps_repos(server_factory, tmp_path):
     assert after.pop("MutationID") == info.pop("SavedMutationID") == after.pop("SavedMutationID")
     info.pop("MutationID")
     assert after == info
+
+
+def test_repo_log_names_new_instances_with_their_settings_in_json():
+    manager = RepoManager(MemoryEngine())
+    repo = manager.new_repo("alias", "desc")
+    root = repo.dag.root
+    manager.new_instance(repo, root, {"typename": "keyvalue", "dataname": "notes"})
+    manager.new_instance(
+        repo, root, {"typename": "uint8blk", "dataname": "gray", "BlockSize": "64,64,64", "versioned": False}
+    )
+    lines = [entry.split("  ", 1)[1] for entry in repo.info()["Log"]]  # after the timestamp
+    assert lines == [
+        'New data instance "notes" of type "keyvalue"',
+        'New data instance "gray" of type "uint8blk" with settings'
+        ' {"BlockSize": "64,64,64", "versioned": false}',
+    ]

@@ -16,7 +16,7 @@ from dvid.repos import TRANSFER_CLASS
 from dvid.storage import keys
 from dvid.transfer import stream
 from dvid.transfer.importer import wait_for_cleaning
-from dvid.transfer.pipe import transfer
+from dvid.transfer.pipe import renamed_flatten_header, transfer, with_header
 
 T = 30
 SHAPE = (64, 64, 32)  # x, y, z
@@ -207,6 +207,104 @@ def test_flatten(pair):
     # a second flatten of the same version is refused
     err = cli_fail("--server", src.url, "push", v2, dst.url, "--flatten", "-q")
     assert "already has version" in err
+
+
+def test_flatten_under_a_new_uuid(pair):
+    """A version flattened into a server that already holds it: ``--uuid`` names the new repo."""
+    src, dst = pair
+    _, v2, _ = build_repo(src)
+    cli_ok("--server", dst.url, "pull", src.url, v2, "-q")  # dst holds the history already
+    err = cli_fail("--server", dst.url, "pull", src.url, v2, "--flatten", "-q")
+    assert f"already has version {v2}: a flattened copy needs a new UUID (give one with --uuid)" in err
+    new = "0123456789ABCDEF0123456789abcdef"
+    out = cli_ok("--server", dst.url, "pull", src.url, v2, "--flatten", "--uuid", new, "-q")
+    new = new.lower()
+    assert f"Transferred flattened version {new} of repo {new}" in out
+    info = get(dst, f"repo/{new}/info").json()
+    assert info["Root"] == new and list(info["DAG"]["Nodes"]) == [new]
+    assert snapshot(dst, new) == snapshot(src, v2) == snapshot(dst, v2)
+    # the flattened copy is a repo of its own: writes there leave the pulled history alone
+    child = dst.newversion(new)
+    post(dst, f"node/{child}/kv/key/k000", data=b"only in the copy")
+    assert get(dst, f"node/{child}/kv/key/k000").content == b"only in the copy"
+    assert snapshot(dst, v2) == snapshot(src, v2)
+    err = cli_fail("--server", dst.url, "pull", src.url, v2, "--flatten", "--uuid", new, "-q")
+    assert f"already has version {new}: a flattened copy needs a new UUID (give another with --uuid)" in err
+    # push takes it too
+    other = "f" * 32
+    cli_ok("--server", src.url, "push", v2, dst.url, "--flatten", "--uuid", other, "-q")
+    assert snapshot(dst, other) == snapshot(src, v2)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--uuid", "a" * 32], "--uuid names a flattened copy: give --flatten too"),
+        (["--flatten", "--uuid", "abc"], "--uuid must be 32 hexadecimal digits, not 'abc'"),
+        (["--flatten", "--uuid", "g" * 32], "--uuid must be 32 hexadecimal digits"),
+    ],
+)
+def test_new_uuid_option_is_checked(pair, args, message):
+    src, dst = pair
+    root = src.new_repo("x", "")
+    err = cli_fail("--server", dst.url, "pull", src.url, root, *args, "-q")
+    assert err.startswith(f"dvid: {message}")
+    assert get(dst, "repos/info").json() in ({}, None)
+
+
+def _flatten_export(src, uuid) -> bytes:
+    r = requests.get(
+        src.api(f"repo/{uuid}/transfer/export"), json={"have": None, "data": [], "flatten": True}, timeout=T
+    )
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+@pytest.mark.parametrize("piece", [7, 4096, 1 << 30])
+def test_with_header_rewrites_header_and_digest_at_any_chunking(pair, piece):
+    src, dst = pair
+    _, v2, _ = build_repo(src)
+    original = _flatten_export(src, v2)
+    watcher = stream.FrameWatcher()
+    watcher.feed(original)
+    header = renamed_flatten_header(watcher.header, "c" * 32)
+    chunks = iter([original[i : i + piece] for i in range(0, len(original), piece)])
+    rewritten = b"".join(with_header(chunks, header, src.url))
+    # the new header, the records up to END unchanged, and END with the new stream's digest
+    head = stream.RECORD_HEAD
+    _, length = head.unpack_from(original, len(stream.PREAMBLE))
+    body_start = pos = len(stream.PREAMBLE) + head.size + length
+    while original[pos] != stream.END:
+        pos += head.size + head.unpack_from(original, pos)[1]
+    new_header = stream.PREAMBLE + stream.record(stream.HEADER, stream.packb(header))
+    new_body = new_header + original[body_start:pos]
+    digest = stream.new_digest()
+    digest.update(new_body)
+    kvs = stream.unpackb(original[pos + head.size :])["kvs"]
+    assert kvs > 0
+    assert rewritten == new_body + stream.record(
+        stream.END, stream.packb({"kvs": kvs, "digest": digest.hexdigest()})
+    )
+    r = requests.post(dst.api(f"repo/{'c' * 32}/transfer/import"), data=rewritten, timeout=T)
+    assert r.status_code == 200, r.text
+    assert snapshot(dst, "c" * 32) == snapshot(src, v2)
+
+
+def test_with_header_refuses_a_corrupt_source_and_passes_a_cut_one_on(pair):
+    src, dst = pair
+    _, v2, _ = build_repo(src)
+    original = _flatten_export(src, v2)
+    watcher = stream.FrameWatcher()
+    watcher.feed(original)
+    header = renamed_flatten_header(watcher.header, "d" * 32)
+    corrupt = bytearray(original)
+    corrupt[len(original) // 2] ^= 0xFF
+    with pytest.raises(DVIDClientError, match="is corrupt \\(checksum mismatch\\)"):
+        b"".join(with_header(iter([bytes(corrupt)]), header, src.url))
+    cut = b"".join(with_header(iter([original[: len(original) // 2]]), header, src.url))
+    r = requests.post(dst.api(f"repo/{'d' * 32}/transfer/import"), data=cut, timeout=T)
+    assert r.status_code == 400 and "nothing was imported" in r.text
+    assert get(dst, f"repo/{'d' * 32}/info").status_code == 404
 
 
 def test_diverged_history_refused(pair):

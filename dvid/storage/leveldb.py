@@ -33,6 +33,15 @@ class LevelDBWriteBatch(WriteBatch):
         self._wb.clear()  # a later commit of this batch applies only operations queued after this one
 
 
+def _reason(exc: plyvel.Error) -> str:
+    """LevelDB's message as text (plyvel gives bytes), saying plainly when another process holds the store."""
+    detail = exc.args[0] if exc.args else ""
+    text = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+    if isinstance(exc, plyvel.IOError) and "lock" in text.lower():
+        return f"it is locked ({text}); is another dvid server running on this store?"
+    return text
+
+
 class LevelDBEngine(Engine):
     name = "leveldb"
 
@@ -59,8 +68,8 @@ class LevelDBEngine(Engine):
                 max_open_files=max_open_files,
                 block_size=block_size_kib * 1024,
             )
-        except plyvel.IOError as exc:  # typically: the store is locked by another running server
-            raise DVIDError(f"cannot open LevelDB store at {self.path}: {exc}", status=500) from exc
+        except plyvel.Error as exc:
+            raise DVIDError(f"cannot open LevelDB store at {self.path}: {_reason(exc)}", status=500) from exc
 
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(key)
