@@ -467,7 +467,12 @@ def test_delete_rename_instance_and_delete_repo(server_factory):
         post(srv, f"node/{root}/kv/key/k{i}", data=b"v")
         post(srv, f"node/{root}/gone/key/k{i}", data=b"v")
     assert_error(
-        requests.delete(srv.api(f"repo/{root}/gone?admintoken=wrong&imsure=true"), timeout=5), 403, ""
+        requests.delete(srv.api(f"repo/{root}/gone?admintoken=wrong&imsure=true"), timeout=5),
+        403,
+        "the token given is wrong",
+    )
+    assert_error(
+        requests.delete(srv.api(f"repo/{root}/gone?imsure=true"), timeout=5), 403, "--admin-token TOKEN"
     )
     assert_error(requests.delete(srv.api(f"repo/{root}/gone?admintoken=secret"), timeout=5), 400, "imsure")
     gone_iid = srv.manager.repos[1].instances["gone"].meta.instance_id

@@ -51,6 +51,9 @@ POST /api/repo/{uuid}/instance       Create a data instance. Body: {"typename": 
                                      gzip, gzip:N, snappy), "Checksum" (none, crc32), "Tags"
                                      ("k=v,k2=v2"), plus the type's own settings.
                                      Returns {"result": "Added kv [keyvalue] to node <uuid>"}.
+                                     {uuid} must be an open (uncommitted) version: 409 at a
+                                     committed one (make one with .../newversion). The
+                                     instance is then seen at every version of the repo.
 DELETE /api/repo/{uuid}/{dataname}?imsure=true
                                      Delete a data instance and all its data (admin).
 POST /api/repo/{uuid}/rename         {"dataname": "old", "newname": "new"}: rename an
