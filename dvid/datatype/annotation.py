@@ -185,6 +185,9 @@ RELATIONSHIPS = query(
     enum=("true", "false", "on", "off", "1", "0", "verbose"),
 )
 
+MOVE_FROM = replace(POINT, name="from", description="The element's voxel x_y_z", example="40_5_5")
+MOVE_TO = replace(POINT, name="to", description="Where it goes, x_y_z", example="41_6_6")
+
 BLOCK_CLASS = 72
 LABEL_CLASS = 71
 TAG_CLASS = 70
@@ -536,7 +539,7 @@ class Annotation(Datatype):
               summary="Store label index entries verbatim ({\"label\": \"[elements]\"})",
               consumes=(JSON,), produces=()),
         Route("tag", ("GET",), "handle_tag", mutates=False, summary="The elements carrying a tag",
-              args=(Param("tag", description="A tag (exact match)"),), query=(RELATIONSHIPS,)),
+              args=(Param("tag", description="A tag (exact match)", example="t1"),), query=(RELATIONSHIPS,)),
         Route("roi", ("GET",), "handle_roi", mutates=False, heavy=True,
               summary="The elements in the blocks of a roi instance",
               args=(Param("roi", description="A roi instance's name, optionally ,<uuid> to read it there"),),
@@ -544,7 +547,7 @@ class Annotation(Datatype):
         Route("element", ("DELETE",), "handle_delete_element", summary="Delete the element at a point",
               args=(POINT,), query=(KAFKALOG,), produces=()),
         Route("move", ("POST",), "handle_move", summary="Move the element at a point to another",
-              args=(replace(POINT, name="from"), replace(POINT, name="to")), query=(KAFKALOG,), produces=()),
+              args=(MOVE_FROM, MOVE_TO), query=(KAFKALOG,), produces=()),
         Route("reload", ("POST",), "handle_reload", heavy=True,
               summary="Rebuild the label and tag indexes from the blocks",
               query=(flag("check", "Accepted and ignored"), flag("inmemory", "Accepted and ignored"),

@@ -215,7 +215,7 @@ def _grow(extents: tuple[Point, Point] | None, box: Box) -> tuple[Point, Point]:
 ND_JSON = "application/vnd.dvid-nd-data+json"
 VOLUME_DIMS = Param(
     "dims", description="0_1_2 (xyz, vol): a volume, the only shape a write takes",
-    pattern="0[_,]1[_,]2|[xX][yY][zZ]|[vV][oO][lL]",
+    pattern="0[_,]1[_,]2|[xX][yY][zZ]|[vV][oO][lL]", example="0_1_2",
 )  # fmt: skip
 VOXELS_ARGS = (DIMS, SIZE, OFFSET, IMAGE_FORMAT)
 #: A volume as raw voxels (or compressed, or a JPEG stack), a slice as an image.
@@ -238,7 +238,7 @@ WRITE_QUERY = (
 RAWKEY_QUERY = tuple(
     Param(axis, "integer", f"The voxel's {axis}", minimum=-(2**31), maximum=2**31 - 1) for axis in "xyz"
 )
-SPAN = Param("n", "integer", "Number of blocks along x", minimum=1, maximum=2**31 - 1)
+SPAN = Param("n", "integer", "Number of blocks along x", minimum=1, maximum=2**31 - 1, example="1")
 BLOCK_COMPRESSION = query(
     "compression", description="Block payloads: as stored (default), uncompressed, jpeg or lz4",
     enum=("", "uncompressed", "jpeg", "lz4"),

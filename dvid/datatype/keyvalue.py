@@ -473,8 +473,8 @@ INLINE_BYTES = 64 << 10
 
 # ---- route parameters ------------------------------------------------------------------------
 
-KEY1 = Param("key1", description="The first key of the range (inclusive; may be any string)")
-KEY2 = Param("key2", description="The last key of the range (inclusive)")
+KEY1 = Param("key1", description="The first key of the range (inclusive; may be any string)", example="a")
+KEY2 = Param("key2", description="The last key of the range (inclusive)", example="z")
 BYTE_START = query(
     "byte_start", "integer", "First byte of an inclusive range (with byte_end)", minimum=0, maximum=MAX_U64
 )

@@ -134,9 +134,9 @@ def _parse_u64(text: str, what: str) -> int:
 
 # ---- route parameters ----------------------------------------------------------------------
 
-INDEX = Param("index", description="The index type", enum=tuple(INDEX_TYPES))
-TOP_N = Param("n", "integer", "How many labels", minimum=0, maximum=MAX_U64)
-THRESHOLD = Param("threshold", "integer", "Least count", minimum=0, maximum=MAX_U64)
+INDEX = Param("index", description="The index type", enum=tuple(INDEX_TYPES), example="PreSyn")
+TOP_N = Param("n", "integer", "How many labels", minimum=0, maximum=MAX_U64, example="10")
+THRESHOLD = Param("threshold", "integer", "Least count", minimum=0, maximum=MAX_U64, example="1")
 
 
 # ---- settings --------------------------------------------------------------------------------

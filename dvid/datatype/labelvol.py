@@ -171,7 +171,9 @@ SPARSEVOL_QUERY = (
     query("compression", description="Payload compression", enum=("lz4", "gzip")),
     THROTTLE_QUERY,
 )
-RESERVE_COUNT = Param("count", "integer", "Number of labels to reserve", minimum=1, maximum=MAX_RESERVE)
+RESERVE_COUNT = Param(
+    "count", "integer", "Number of labels to reserve", minimum=1, maximum=MAX_RESERVE, example="1"
+)
 SPLIT_LABEL = query(
     "splitlabel", "integer", "The new label (default: a reserved one)", minimum=1, maximum=MAX_LABEL
 )
@@ -248,16 +250,16 @@ class LabelVol(Datatype):
     routes = (
         Route("sparsevol", ("GET",), "handle_sparsevol", mutates=False, heavy=True,
               summary="The label's voxels as runs (legacy sparsevol format)", args=(BODY_LABEL,),
-              query=SPARSEVOL_QUERY, produces=(BINARY,)),
+              query=SPARSEVOL_QUERY, produces=(BINARY,), empty_statuses=(404,)),
         Route("sparsevol", ("HEAD",), "handle_sparsevol", mutates=False, heavy=True,
               summary="200 if the label has voxels (within the bounds), 204 if not", args=(BODY_LABEL,),
               query=(*BOUNDS_QUERY, THROTTLE_QUERY), produces=(), statuses=(204,)),
         Route("sparsevol-by-point", ("GET",), "handle_sparsevol_by_point", mutates=False, heavy=True,
               summary="The sparsevol of the label at a voxel of the synced labelblk", args=(POINT,),
-              query=SPARSEVOL_QUERY, produces=(BINARY,)),
+              query=SPARSEVOL_QUERY, produces=(BINARY,), empty_statuses=(404,)),
         Route("sparsevol-coarse", ("GET",), "handle_sparsevol_coarse", mutates=False,
               summary="The blocks holding the label, as runs of blocks", args=(BODY_LABEL,),
-              produces=(BINARY,)),
+              produces=(BINARY,), empty_statuses=(404,)),
         Route("maxlabel", ("GET",), "handle_maxlabel", mutates=False,
               summary="The largest label written at this version or its ancestors"),
         Route("nextlabel", ("GET",), "handle_get_nextlabel", mutates=False,

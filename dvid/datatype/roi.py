@@ -201,7 +201,10 @@ class RoiSettings(BaseModel):
 
 
 MASK_DIMS = Param(
-    "dims", description="0_1_2: only 3-D masks are served", pattern="0[_,]1[_,]2|[xX][yY][zZ]|[vV][oO][lL]"
+    "dims",
+    description="0_1_2: only 3-D masks are served",
+    pattern="0[_,]1[_,]2|[xX][yY][zZ]|[vV][oO][lL]",
+    example="0_1_2",
 )
 BATCHSIZE = Param("batchsize", "integer", "Subvolume edge in blocks", minimum=1, maximum=2**32 - 1)
 

@@ -21,8 +21,9 @@ ParamType = Literal["string", "integer", "number", "boolean"]
 class Param:
     """A path segment or query parameter, described for clients (OpenAPI) and fuzzers.
 
-    ``pattern`` is a regular expression a valid value matches in full; ``enum`` the only values.
-    A path parameter with ``required=False`` may be left off the end of the path.
+    ``pattern`` is a regular expression a valid value matches in full; ``enum`` the only values;
+    ``example`` a typical value. A path parameter with ``required=False`` may be left off the end
+    of the path.
     """
 
     name: str
@@ -33,6 +34,7 @@ class Param:
     required: bool = True
     minimum: int | None = None
     maximum: int | None = None
+    example: str | None = None
 
 
 def query(
@@ -66,29 +68,39 @@ DIMS = Param(
     "dims",
     description="Axes: 0_1 (xy), 0_2 (xz), 1_2 (yz) for a slice, 0_1_2 (xyz, vol) for a volume",
     pattern="|".join((f"0{SEP}1{SEP}2", f"0{SEP}1", f"0{SEP}2", f"1{SEP}2", *_DIMS_WORDS)),
+    example="0_1",
 )
 SIZE = Param(
     "size",
     description="Size in voxels along the request's axes: nx_ny for a slice, nx_ny_nz for a volume",
     pattern=rf"{POSITIVE}({SEP}{POSITIVE}){{1,2}}",
+    example="32_32",
 )
 SIZE3 = Param(
-    "size", description="Size of the box in voxels, nx_ny_nz", pattern=rf"{POSITIVE}({SEP}{POSITIVE}){{2}}"
+    "size",
+    description="Size of the box in voxels, nx_ny_nz",
+    pattern=rf"{POSITIVE}({SEP}{POSITIVE}){{2}}",
+    example="32_32_32",
 )
-OFFSET = Param("offset", description="The box's first voxel x_y_z (may be negative)", pattern=XYZ)
-POINT = Param("point", description="A voxel x_y_z", pattern=XYZ)
-BLOCK_COORD = Param("block", description="A block coordinate bx_by_bz", pattern=XYZ)
-LABEL = Param("label", "integer", "A 64-bit label (body id)", pattern=UINT64, minimum=0, maximum=2**64 - 1)
+OFFSET = Param(
+    "offset", description="The box's first voxel x_y_z (may be negative)", pattern=XYZ, example="0_0_0"
+)
+POINT = Param("point", description="A voxel x_y_z", pattern=XYZ, example="15_15_15")
+BLOCK_COORD = Param("block", description="A block coordinate bx_by_bz", pattern=XYZ, example="0_0_0")
+LABEL = Param("label", "integer", "A 64-bit label (body id)", minimum=0, maximum=2**64 - 1, example="7")
 #: A label that names a body: 0 is background and a 400.
 BODY_LABEL = Param(
-    "label", "integer", "A 64-bit label other than 0 (background)", minimum=1, maximum=2**64 - 1
+    "label", "integer", "A 64-bit label other than 0 (background)", minimum=1, maximum=2**64 - 1, example="9"
 )
-KEY = Param("key", description="A key: any string (percent-encode '/' and other reserved characters)")
+KEY = Param(
+    "key", description="A key: any string (percent-encode '/' and other reserved characters)", example="a"
+)
 IMAGE_FORMAT = Param(
     "format",
     description="Image format: png (default), jpg or jpg:<quality 1-100> (also jpeg), tif (tiff), bmp",
     pattern="[pP][nN][gG]|[bB][mM][pP]|[tT][iI][fF][fF]?|[jJ][pP][eE]?[gG](:[0-9]{1,3})?",
     required=False,
+    example="png",
 )
 
 U_QUERY = query("u", description="The user making the request, for logs")
@@ -121,7 +133,8 @@ class Route:
     honour ``?throttle=true`` (refused with 503 while the server runs its maximum of throttled ops).
     ``args`` are the path segments after the endpoint keyword; ``consumes``/``produces`` the
     request and response media types; ``statuses`` the statuses it answers besides 200 and the
-    errors every route of its kind may give (see dvid.server.openapi), e.g. 206 or 416.
+    errors every route of its kind may give (see dvid.server.openapi), e.g. 206 or 416;
+    ``empty_statuses`` those it answers with no body at all (DVID's 404 for a label without voxels).
     """
 
     endpoint: str
@@ -135,6 +148,7 @@ class Route:
     consumes: tuple[str, ...] = ()
     produces: tuple[str, ...] = (JSON,)
     statuses: tuple[int, ...] = ()
+    empty_statuses: tuple[int, ...] = ()
 
     def is_mutation(self, method: str) -> bool:
         return method in MUTATING_METHODS if self.mutates is None else self.mutates
