@@ -186,7 +186,7 @@ def test_statuses_particular_to_an_endpoint_are_described(doc):
 
 #: Examples per operation: enough to reach every parameter's edge values, few enough that the
 #: whole run (about 350 operations) stays well under a minute on a 2-core machine.
-EXAMPLES_PER_OPERATION = 6
+EXAMPLES_PER_OPERATION = 5
 #: Run last: a commit locks the version every other write goes to.
 LAST = ("POST /api/node/{uuid}/commit",)
 

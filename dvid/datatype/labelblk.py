@@ -167,7 +167,7 @@ class LabelBlk(ImageBlk):
               consumes=(JSON,)),
         Route("pseudocolor", ("GET", "HEAD"), "handle_pseudocolor", mutates=False,
               summary="A slice colored per label", args=(DIMS, SIZE, OFFSET, IMAGE_FORMAT),
-              query=(SCALE, ROI_QUERY), produces=IMAGES),
+              query=(SCALE, ROI_QUERY), produces=IMAGES, statuses=(413,)),
     )  # fmt: skip
 
     def values_info(self) -> list[dict[str, str]]:
