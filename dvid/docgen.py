@@ -40,6 +40,18 @@ def render() -> dict[str, str]:
             cls.help_text,
         )
         index.append(f"- [`{name}`]({name}.md)")
+    index += [
+        "",
+        "## Machine-readable description",
+        "",
+        "A running server describes its whole API as OpenAPI 3.1 at `GET /api/openapi.json`: every",
+        "server, repo and node path, and the endpoints of each data instance it holds under the",
+        "instance's name, with their methods, path and query parameters (types, patterns, enums,",
+        "ranges, examples), request and response media types and statuses (errors are `text/plain`).",
+        "`GET /api/help/{typename}/openapi.json` describes one datatype with `{dataname}` as a",
+        "parameter. Both are built from the route tables the server dispatches on",
+        "(`dvid/server/openapi.py`), and the test suite fuzzes a live server against them.",
+    ]
     pages["README.md"] = "\n".join(index) + "\n"
     return pages
 

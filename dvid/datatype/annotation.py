@@ -27,6 +27,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,17 @@ from dvid.datatype.common.blockstore import BlockChange
 from dvid.datatype.common.elements import Element, Pos
 from dvid.datatype.common.geometry import Box, Point, parse_ints
 from dvid.datatype.common.request import InstanceRequest, json_bytes_response, json_response
+from dvid.datatype.common.route import (
+    BODY_LABEL,
+    JSON,
+    OFFSET,
+    POINT,
+    SIZE3,
+    THROTTLE_QUERY,
+    Param,
+    flag,
+    query,
+)
 from dvid.datatype.common.streaming import stream_pieces
 from dvid.datatype.registry import register
 from dvid.errors import BadRequest, NotFound, PayloadTooLarge
@@ -165,6 +177,16 @@ Errors: plain text "<message> (<path>)."; 400 bad input (nothing is written), 40
 405 a method an endpoint does not take, 409 a write to a committed version, 413 a response above the
 server's in-memory limit.
 """
+
+KAFKALOG = query("kafkalog", description="Accepted and ignored (no Kafka logging)")
+RELATIONSHIPS = query(
+    "relationships",
+    description="true: the full elements with Rels; verbose: Rels carry the partners' Kind, Tags and Prop",
+    enum=("true", "false", "on", "off", "1", "0", "verbose"),
+)
+
+MOVE_FROM = replace(POINT, name="from", description="The element's voxel x_y_z", example="40_5_5")
+MOVE_TO = replace(POINT, name="to", description="Where it goes, x_y_z", example="41_6_6")
 
 BLOCK_CLASS = 72
 LABEL_CLASS = 71
@@ -493,20 +515,44 @@ class Annotation(Datatype):
     help_text = HELP
     syncable_types = frozenset({"labelblk", "labelvol"})
     routes = (
-        Route("elements", ("GET",), "handle_get_elements", mutates=False, heavy=True),
-        Route("elements", ("POST",), "handle_post_elements"),
-        Route("blocks", ("GET",), "handle_get_blocks", mutates=False, heavy=True),
-        Route("blocks", ("POST",), "handle_post_blocks"),
-        Route("all-elements", ("GET",), "handle_all_elements", mutates=False, heavy=True),
-        Route("scan", ("GET",), "handle_scan", mutates=False, heavy=True),
-        Route("label", ("GET",), "handle_label", mutates=False),
-        Route("labels", ("POST",), "handle_post_labels"),
-        Route("tag", ("GET",), "handle_tag", mutates=False),
-        Route("roi", ("GET",), "handle_roi", mutates=False, heavy=True),
-        Route("element", ("DELETE",), "handle_delete_element"),
-        Route("move", ("POST",), "handle_move"),
-        Route("reload", ("POST",), "handle_reload", heavy=True),
-    )
+        Route("elements", ("GET",), "handle_get_elements", mutates=False, heavy=True,
+              summary="The elements in a box (null if none)", args=(SIZE3, OFFSET), query=(THROTTLE_QUERY,),
+              statuses=(413,)),
+        Route("elements", ("POST",), "handle_post_elements",
+              summary="Add or replace elements (JSON array)", query=(KAFKALOG,), consumes=(JSON,),
+              produces=()),
+        Route("blocks", ("GET",), "handle_get_blocks", mutates=False, heavy=True,
+              summary="The stored elements of every block in the box's block range", args=(SIZE3, OFFSET),
+              query=(THROTTLE_QUERY,)),
+        Route("blocks", ("POST",), "handle_post_blocks",
+              summary="Replace the elements of blocks ({\"bx,by,bz\": [elements]})", query=(KAFKALOG,),
+              consumes=(JSON,), produces=()),
+        Route("all-elements", ("GET",), "handle_all_elements", mutates=False, heavy=True,
+              summary="As blocks, over every block", query=(THROTTLE_QUERY,)),
+        Route("scan", ("GET",), "handle_scan", mutates=False, heavy=True,
+              summary="How many blocks are stored (and empty)",
+              query=(flag("keysOnly", "Count keys only"), flag("byCoord", "Accepted and ignored"),
+                     THROTTLE_QUERY)),
+        Route("label", ("GET",), "handle_label", mutates=False,
+              summary="The elements at voxels of the label", args=(BODY_LABEL,), query=(RELATIONSHIPS,)),
+        Route("labels", ("POST",), "handle_post_labels",
+              summary="Store label index entries verbatim ({\"label\": \"[elements]\"})",
+              consumes=(JSON,), produces=()),
+        Route("tag", ("GET",), "handle_tag", mutates=False, summary="The elements carrying a tag",
+              args=(Param("tag", description="A tag (exact match)", example="t1"),), query=(RELATIONSHIPS,)),
+        Route("roi", ("GET",), "handle_roi", mutates=False, heavy=True,
+              summary="The elements in the blocks of a roi instance",
+              args=(Param("roi", description="A roi instance's name, optionally ,<uuid> to read it there"),),
+              query=(THROTTLE_QUERY,), statuses=(413,)),
+        Route("element", ("DELETE",), "handle_delete_element", summary="Delete the element at a point",
+              args=(POINT,), query=(KAFKALOG,), produces=()),
+        Route("move", ("POST",), "handle_move", summary="Move the element at a point to another",
+              args=(MOVE_FROM, MOVE_TO), query=(KAFKALOG,), produces=()),
+        Route("reload", ("POST",), "handle_reload", heavy=True,
+              summary="Rebuild the label and tag indexes from the blocks",
+              query=(flag("check", "Accepted and ignored"), flag("inmemory", "Accepted and ignored"),
+                     THROTTLE_QUERY)),
+    )  # fmt: skip
 
     def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
         super().__init__(meta, *args, **kwargs)

@@ -40,6 +40,22 @@ from dvid.datatype.common.blockstore import (
 from dvid.datatype.common.buffers import VOLUME_BUFFERS
 from dvid.datatype.common.geometry import Box, Point, parse_ints, parse_subvolume
 from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
+from dvid.datatype.common.route import (
+    BINARY,
+    BLOCK_COORD,
+    DIMS,
+    IMAGE_FORMAT,
+    IMAGES,
+    INT32,
+    JSON,
+    OFFSET,
+    SIZE,
+    SIZE3,
+    THROTTLE_QUERY,
+    Param,
+    flag,
+    query,
+)
 from dvid.datatype.common.streaming import stream_pieces
 from dvid.datatype.common.voxels import VOXEL_FORMATS
 from dvid.datatype.registry import register
@@ -196,6 +212,47 @@ def _grow(extents: tuple[Point, Point] | None, box: Box) -> tuple[Point, Point]:
     )
 
 
+ND_JSON = "application/vnd.dvid-nd-data+json"
+VOLUME_DIMS = Param(
+    "dims", description="0_1_2 (xyz, vol): a volume, the only shape a write takes",
+    pattern="0[_,]1[_,]2|[xX][yY][zZ]|[vV][oO][lL]", example="0_1_2",
+)  # fmt: skip
+VOXELS_ARGS = (DIMS, SIZE, OFFSET, IMAGE_FORMAT)
+#: A volume as raw voxels (or compressed, or a JPEG stack), a slice as an image.
+VOXEL_OUTPUT = (BINARY, *IMAGES)
+SCALE = query("scale", "integer", "Read level N of the pyramid (instance NAME_N)", minimum=0)
+ROI_QUERY = query("roi", description="Name of a roi instance of the repo whose blocks mask the voxels")
+READ_QUERY = (
+    SCALE,
+    query("compression", description="A volume's wire compression", enum=("lz4", "gzip")),
+    ROI_QUERY,
+    query("attenuation", "integer", "With roi (uint8 only): shift voxels outside right by n bits",
+          minimum=1, maximum=7),
+    THROTTLE_QUERY,
+)  # fmt: skip
+WRITE_QUERY = (
+    query("compression", description="The body's compression", enum=("lz4", "gzip")),
+    query("roi", description="Name of a roi instance: only the blocks inside it are written"),
+    THROTTLE_QUERY,
+)
+RAWKEY_QUERY = tuple(
+    Param(axis, "integer", f"The voxel's {axis}", minimum=-(2**31), maximum=2**31 - 1) for axis in "xyz"
+)
+SPAN = Param("n", "integer", "Number of blocks along x", minimum=1, maximum=2**31 - 1, example="1")
+BLOCK_COMPRESSION = query(
+    "compression", description="Block payloads: as stored (default), uncompressed, jpeg or lz4",
+    enum=("", "uncompressed", "jpeg", "lz4"),
+)  # fmt: skip
+SPECIFIC_QUERY = (
+    query("blocks", description="Block coordinates x1,y1,z1,x2,y2,z2,...",
+          pattern=rf"({INT32}(,{INT32})*)?"),
+    BLOCK_COMPRESSION,
+    flag("prefetch", "Read the blocks and send nothing"),
+    SCALE,
+    THROTTLE_QUERY,
+)  # fmt: skip
+
+
 class ImageBlk(Datatype):
     """Shared implementation; subclasses fix the voxel kind."""
 
@@ -205,20 +262,39 @@ class ImageBlk(Datatype):
     output_compressions: ClassVar[tuple[str, ...]] = ("lz4", "gzip")
     Settings = ImageSettings
     routes = (
-        Route("metadata", ("GET", "HEAD"), "handle_metadata", mutates=False),
-        Route("extents", ("GET", "HEAD"), "handle_get_extents", mutates=False),
-        Route("extents", ("POST",), "handle_post_extents"),
-        Route("resolution", ("POST",), "handle_post_resolution"),
-        Route("rawkey", ("GET",), "handle_rawkey", mutates=False),
-        Route("raw", ("GET", "HEAD"), "handle_get_raw", mutates=False, heavy=True),
-        Route("raw", ("POST",), "handle_post_raw", heavy=True),
-        Route("isotropic", ("GET", "HEAD"), "handle_get_isotropic", mutates=False, heavy=True),
-        Route("blocks", ("GET",), "handle_get_blocks", mutates=False, heavy=True),
-        Route("blocks", ("POST",), "handle_post_blocks", heavy=True),
-        Route("subvolblocks", ("GET",), "handle_subvolblocks", mutates=False, heavy=True),
-        Route("specificblocks", ("GET",), "handle_specificblocks", mutates=False, heavy=True),
-        Route("pyramid", ("POST",), "handle_pyramid", heavy=True),
-    )
+        Route("metadata", ("GET", "HEAD"), "handle_metadata", mutates=False,
+              summary="The volume's axes and properties", produces=(ND_JSON,)),
+        Route("extents", ("GET", "HEAD"), "handle_get_extents", mutates=False,
+              summary="The extents written at this version"),
+        Route("extents", ("POST",), "handle_post_extents", summary="Replace the extents",
+              consumes=(JSON,), produces=()),
+        Route("resolution", ("POST",), "handle_post_resolution", summary="Replace the voxel size",
+              consumes=(JSON,), produces=()),
+        Route("rawkey", ("GET",), "handle_rawkey", mutates=False,
+              summary="The storage key of the block holding a voxel", query=RAWKEY_QUERY),
+        Route("raw", ("GET", "HEAD"), "handle_get_raw", mutates=False, heavy=True,
+              summary="A slice as an image, or a volume as raw voxels", args=VOXELS_ARGS,
+              query=READ_QUERY, produces=VOXEL_OUTPUT),
+        Route("raw", ("POST",), "handle_post_raw", heavy=True, summary="Store a volume of voxels",
+              args=(VOLUME_DIMS, SIZE3, OFFSET), query=WRITE_QUERY, consumes=(BINARY,), produces=()),
+        Route("isotropic", ("GET", "HEAD"), "handle_get_isotropic", mutates=False, heavy=True,
+              summary="As raw, slices resampled to square pixels", args=VOXELS_ARGS,
+              query=READ_QUERY, produces=VOXEL_OUTPUT),
+        Route("blocks", ("GET",), "handle_get_blocks", mutates=False, heavy=True,
+              summary="Whole blocks along x, uncompressed and concatenated", args=(BLOCK_COORD, SPAN),
+              produces=(BINARY,)),
+        Route("blocks", ("POST",), "handle_post_blocks", heavy=True,
+              summary="Store whole uncompressed blocks along x", args=(BLOCK_COORD, SPAN),
+              consumes=(BINARY,), produces=()),
+        Route("subvolblocks", ("GET",), "handle_subvolblocks", mutates=False, heavy=True,
+              summary="The stored blocks of a block-aligned box, framed", args=(SIZE3, OFFSET),
+              query=(BLOCK_COMPRESSION, SCALE), produces=(BINARY,)),
+        Route("specificblocks", ("GET",), "handle_specificblocks", mutates=False, heavy=True,
+              summary="The listed blocks, framed", query=SPECIFIC_QUERY, produces=(BINARY,)),
+        Route("pyramid", ("POST",), "handle_pyramid", heavy=True,
+              summary="Build and keep current the 2x downsampled levels NAME_1 ... NAME_N",
+              query=(Param("levels", "integer", "Number of levels", minimum=1, maximum=16),)),
+    )  # fmt: skip
 
     def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
         super().__init__(meta, *args, **kwargs)

@@ -27,6 +27,9 @@ from google.protobuf.message import DecodeError
 from dvid.datatype.base import Datatype, Route
 from dvid.datatype.common import envelope, jsonio, kvproto
 from dvid.datatype.common.request import InstanceRequest, octet_response
+from dvid.datatype.common.route import BINARY, KEY, Param, flag, query
+from dvid.datatype.common.route import JSON as JSON_MEDIA
+from dvid.datatype.common.route import TAR as TAR_MEDIA
 from dvid.datatype.common.streaming import stream_pieces
 from dvid.datatype.registry import register
 from dvid.errors import BadRequest, NotFound, RangeNotSatisfiable
@@ -468,6 +471,24 @@ def output_writer(fmt: str, check: bool = False) -> _ProtobufOut | _JsonOut | _T
 INLINE_BYTES = 64 << 10
 
 
+# ---- route parameters ------------------------------------------------------------------------
+
+KEY1 = Param("key1", description="The first key of the range (inclusive; may be any string)", example="a")
+KEY2 = Param("key2", description="The last key of the range (inclusive)", example="z")
+BYTE_START = query(
+    "byte_start", "integer", "First byte of an inclusive range (with byte_end)", minimum=0, maximum=MAX_U64
+)
+BYTE_END = query(
+    "byte_end", "integer", "Last byte of an inclusive range (with byte_start)", minimum=0, maximum=MAX_U64
+)
+OUTPUT_QUERY = (
+    flag("json", "Answer one JSON object mapping each key to its value (values should be JSON)"),
+    flag("tar", "Answer a tar archive, one file per key"),
+    flag("jsontar", "As tar"),
+    flag("check", "With json: check every value is valid JSON"),
+)
+BATCH_OUTPUT = (BINARY, JSON_MEDIA, TAR_MEDIA)
+
 # ---- the datatype ----------------------------------------------------------------------------
 
 
@@ -481,16 +502,43 @@ class KeyValue(Datatype):
     help_text = HELP_TEXT
 
     routes = (
-        Route("key", ("GET",), "handle_get_key", mutates=False),
-        Route("key", ("HEAD",), "handle_head_key", mutates=False),
-        Route("key", ("POST",), "handle_post_key", mutates=True),
-        Route("key", ("DELETE",), "handle_delete_key", mutates=True),
-        Route("keys", ("GET", "HEAD"), "handle_keys", mutates=False),
-        Route("keyrange", ("GET", "HEAD"), "handle_keyrange", mutates=False),
-        Route("keyrangevalues", ("GET", "HEAD"), "handle_keyrangevalues", mutates=False),
-        Route("keyvalues", ("GET", "HEAD"), "handle_get_keyvalues", mutates=False),
-        Route("keyvalues", ("POST",), "handle_post_keyvalues", mutates=True),
-    )
+        Route(
+            "key", ("GET",), "handle_get_key", mutates=False, summary="A key's value (or a byte range of it)",
+            args=(KEY,), query=(BYTE_START, BYTE_END), produces=(BINARY,), statuses=(206, 416),
+        ),
+        Route(
+            "key", ("HEAD",), "handle_head_key", mutates=False,
+            summary="Whether the key exists, with its value's length", args=(KEY,), produces=(BINARY,),
+        ),
+        Route(
+            "key", ("POST",), "handle_post_key", mutates=True, summary="Store the body as the key's value",
+            args=(KEY,), consumes=(BINARY,), produces=(),
+        ),
+        Route(
+            "key", ("DELETE",), "handle_delete_key", mutates=True, summary="Delete the key at this version",
+            args=(KEY,), produces=(),
+        ),
+        Route("keys", ("GET", "HEAD"), "handle_keys", mutates=False, summary="Every key, in key order"),
+        Route(
+            "keyrange", ("GET", "HEAD"), "handle_keyrange", mutates=False,
+            summary="The keys from key1 to key2 (inclusive)", args=(KEY1, KEY2),
+        ),
+        Route(
+            "keyrangevalues", ("GET", "HEAD"), "handle_keyrangevalues", mutates=False,
+            summary="The keys from key1 to key2 (inclusive) with their values", args=(KEY1, KEY2),
+            query=OUTPUT_QUERY, produces=BATCH_OUTPUT,
+        ),
+        Route(
+            "keyvalues", ("GET", "HEAD"), "handle_get_keyvalues", mutates=False,
+            summary="The values of the keys the body lists (protobuf Keys, or JSON with json/tar)",
+            query=OUTPUT_QUERY, consumes=(BINARY, JSON_MEDIA), produces=BATCH_OUTPUT,
+        ),
+        Route(
+            "keyvalues", ("POST",), "handle_post_keyvalues", mutates=True,
+            summary="Store the pairs of a protobuf KeyValues message, atomically",
+            consumes=(BINARY,), produces=(),
+        ),
+    )  # fmt: skip
 
     # ---- model: single keys ------------------------------------------------------------------
     def get_value(self, ctx: DataContext, key: str) -> bytes | None:

@@ -8,6 +8,7 @@ compressed_segmentation), the framed ``blocks`` stream, and a mode-based pyramid
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from typing import Any, ClassVar
 
@@ -20,8 +21,21 @@ from dvid.datatype.common import envelope, jsonio
 from dvid.datatype.common.blockstore import block_tkey, frame_block
 from dvid.datatype.common.geometry import parse_ints, parse_subvolume
 from dvid.datatype.common.request import InstanceRequest, json_bytes_response, json_response
+from dvid.datatype.common.route import (
+    BINARY,
+    DIMS,
+    IMAGE_FORMAT,
+    IMAGES,
+    JSON,
+    OFFSET,
+    POINT,
+    SIZE,
+    SIZE3,
+    THROTTLE_QUERY,
+    query,
+)
 from dvid.datatype.common.streaming import stream_pieces
-from dvid.datatype.imageblk import ImageBlk, ImageSettings, _plane
+from dvid.datatype.imageblk import ROI_QUERY, SCALE, ImageBlk, ImageSettings, _plane
 from dvid.datatype.registry import register
 from dvid.errors import BadRequest
 
@@ -90,6 +104,28 @@ limit (max_request_voxels) or, for responses built in memory, over max_body_byte
 """
 
 
+LABEL_COMPRESSION = query(
+    "compression",
+    description="A volume's wire compression: lz4, gzip, google (neuroglancer compressed_segmentation)"
+    " or googlegzip (the same, gzipped)",
+    enum=("lz4", "gzip", "google", "googlegzip"),
+)
+HASH_QUERY = query("hash", description="The hex MD5 the body must have", pattern="[0-9a-fA-F]{32}")
+LABEL_BLOCK_COMPRESSION = query(
+    "compression",
+    description="Block payloads: lz4 (default) or uncompressed",
+    enum=("", "lz4", "uncompressed"),
+)
+
+
+def _label_route(route: Route) -> Route:
+    """An image route as labelblk serves it: volume reads also offer the google encodings."""
+    if route.endpoint in ("raw", "isotropic") and "GET" in route.methods:
+        query = tuple(LABEL_COMPRESSION if q.name == "compression" else q for q in route.query)
+        return dataclasses.replace(route, query=query)
+    return route
+
+
 class LabelSettings(ImageSettings):
     """labelblk creation settings: those of the image types, with 64^3 blocks by default."""
 
@@ -118,12 +154,21 @@ class LabelBlk(ImageBlk):
     syncable_types = frozenset({"labelvol"})
     output_compressions: ClassVar[tuple[str, ...]] = ("lz4", "gzip", "google", "googlegzip")
     routes = (
-        *(r for r in ImageBlk.routes if r.endpoint != "blocks"),
-        Route("blocks", ("GET",), "handle_label_blocks", mutates=False, heavy=True),
-        Route("label", ("GET", "HEAD"), "handle_label", mutates=False),
-        Route("labels", ("GET",), "handle_labels", mutates=False),
-        Route("pseudocolor", ("GET", "HEAD"), "handle_pseudocolor", mutates=False),
-    )
+        *(_label_route(r) for r in ImageBlk.routes if r.endpoint != "blocks"),
+        Route("blocks", ("GET",), "handle_label_blocks", mutates=False, heavy=True,
+              summary="The stored blocks of a block-aligned box, framed, as bare LZ4 blocks or raw labels",
+              args=(SIZE3, OFFSET), query=(LABEL_BLOCK_COMPRESSION, SCALE, THROTTLE_QUERY),
+              produces=(BINARY,)),
+        Route("label", ("GET", "HEAD"), "handle_label", mutates=False, summary="The label at a voxel",
+              args=(POINT,), query=(SCALE,)),
+        Route("labels", ("GET",), "handle_labels", mutates=False,
+              summary="The labels at the voxels the body lists ([[x,y,z], ...])",
+              query=(HASH_QUERY, SCALE),
+              consumes=(JSON,)),
+        Route("pseudocolor", ("GET", "HEAD"), "handle_pseudocolor", mutates=False,
+              summary="A slice colored per label", args=(DIMS, SIZE, OFFSET, IMAGE_FORMAT),
+              query=(SCALE, ROI_QUERY), produces=IMAGES, statuses=(413,)),
+    )  # fmt: skip
 
     def values_info(self) -> list[dict[str, str]]:
         return [{"DataType": "uint64", "Label": "labelblk"}]

@@ -28,6 +28,7 @@ from dvid.dag.ancestry import Ancestry
 from dvid.datatype.base import Datatype, InstanceMeta, Route
 from dvid.datatype.common import jsonio
 from dvid.datatype.common.request import InstanceRequest, json_response
+from dvid.datatype.common.route import JSON, LABEL, Param, query
 from dvid.datatype.registry import register
 from dvid.errors import BadRequest
 from dvid.storage import keys
@@ -131,6 +132,13 @@ def _parse_u64(text: str, what: str) -> int:
     return int(text)
 
 
+# ---- route parameters ----------------------------------------------------------------------
+
+INDEX = Param("index", description="The index type", enum=tuple(INDEX_TYPES), example="PreSyn")
+TOP_N = Param("n", "integer", "How many labels", minimum=0, maximum=MAX_U64, example="10")
+THRESHOLD = Param("threshold", "integer", "Least count", minimum=0, maximum=MAX_U64, example="1")
+
+
 # ---- settings --------------------------------------------------------------------------------
 
 
@@ -163,12 +171,20 @@ class LabelSz(Datatype):
     Settings = LabelSzSettings
     syncable_types = frozenset({"annotation"})
     routes = (
-        Route("count", ("GET", "HEAD"), "handle_count", mutates=False),
-        Route("counts", ("GET",), "handle_counts", mutates=False),
-        Route("top", ("GET", "HEAD"), "handle_top", mutates=False),
-        Route("threshold", ("GET", "HEAD"), "handle_threshold", mutates=False),
-        Route("reload", ("POST",), "handle_reload"),
-    )
+        Route("count", ("GET", "HEAD"), "handle_count", mutates=False,
+              summary="A label's count of one index type", args=(LABEL, INDEX)),
+        Route("counts", ("GET",), "handle_counts", mutates=False,
+              summary="The counts of the labels the body lists ([L1, L2, ...])", args=(INDEX,),
+              consumes=(JSON,)),
+        Route("top", ("GET", "HEAD"), "handle_top", mutates=False,
+              summary="The N labels with the largest counts", args=(TOP_N, INDEX)),
+        Route("threshold", ("GET", "HEAD"), "handle_threshold", mutates=False,
+              summary="The labels with at least T elements, by rank", args=(THRESHOLD, INDEX),
+              query=(query("offset", "integer", "First rank (0-based)", minimum=0),
+                     query("n", "integer", "Most labels answered (default 10000)", minimum=0))),
+        Route("reload", ("POST",), "handle_reload", summary="Recount from the synced annotation",
+              produces=()),
+    )  # fmt: skip
 
     def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
         super().__init__(meta, *args, **kwargs)

@@ -30,6 +30,18 @@ from dvid.datatype.common import rle
 from dvid.datatype.common.blockstore import BLOCK_CLASS, BlockChange, block_coord, block_tkey
 from dvid.datatype.common.geometry import Box, Point, parse_ints
 from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
+from dvid.datatype.common.route import (
+    BINARY,
+    BODY_LABEL,
+    JSON,
+    OFFSET,
+    POINT,
+    SIZE3,
+    THROTTLE_QUERY,
+    Param,
+    flag,
+    query,
+)
 from dvid.datatype.imageblk import ImageSettings
 from dvid.datatype.registry import register
 from dvid.errors import BadRequest, NotFound, PayloadTooLarge
@@ -153,6 +165,23 @@ version.
 """
 
 
+BOUNDS_QUERY = tuple(
+    query(name, "integer", f"Inclusive voxel bound ({name[3]} {name[:3]}imum)") for name in BOUND_NAMES
+)
+SPARSEVOL_QUERY = (
+    *BOUNDS_QUERY,
+    flag("exact", "Clip runs to the bounds (default true); false: whole blocks touching them"),
+    query("compression", description="Payload compression", enum=("lz4", "gzip")),
+    THROTTLE_QUERY,
+)
+RESERVE_COUNT = Param(
+    "count", "integer", "Number of labels to reserve", minimum=1, maximum=MAX_RESERVE, example="1"
+)
+SPLIT_LABEL = query(
+    "splitlabel", "integer", "The new label (default: a reserved one)", minimum=1, maximum=MAX_LABEL
+)
+
+
 class LabelVolSettings(ImageSettings):
     """labelvol creation settings: BlockSize, VoxelSize, VoxelUnits (the image settings' parsing)."""
 
@@ -222,19 +251,38 @@ class LabelVol(Datatype):
     Settings = LabelVolSettings
     syncable_types = frozenset({"labelblk"})
     routes = (
-        Route("sparsevol", ("GET", "HEAD"), "handle_sparsevol", mutates=False, heavy=True),
-        Route("sparsevol-by-point", ("GET",), "handle_sparsevol_by_point", mutates=False, heavy=True),
-        Route("sparsevol-coarse", ("GET",), "handle_sparsevol_coarse", mutates=False),
-        Route("maxlabel", ("GET",), "handle_maxlabel", mutates=False),
-        Route("nextlabel", ("GET",), "handle_get_nextlabel", mutates=False),
+        Route("sparsevol", ("GET",), "handle_sparsevol", mutates=False, heavy=True,
+              summary="The label's voxels as runs (legacy sparsevol format)", args=(BODY_LABEL,),
+              query=SPARSEVOL_QUERY, produces=(BINARY,), empty_statuses=(404,)),
+        Route("sparsevol", ("HEAD",), "handle_sparsevol", mutates=False, heavy=True,
+              summary="200 if the label has voxels (within the bounds), 204 if not", args=(BODY_LABEL,),
+              query=(*BOUNDS_QUERY, THROTTLE_QUERY), produces=(), statuses=(204,)),
+        Route("sparsevol-by-point", ("GET",), "handle_sparsevol_by_point", mutates=False, heavy=True,
+              summary="The sparsevol of the label at a voxel of the synced labelblk", args=(POINT,),
+              query=SPARSEVOL_QUERY, produces=(BINARY,), empty_statuses=(404,)),
+        Route("sparsevol-coarse", ("GET",), "handle_sparsevol_coarse", mutates=False,
+              summary="The blocks holding the label, as runs of blocks", args=(BODY_LABEL,),
+              produces=(BINARY,), empty_statuses=(404,)),
+        Route("maxlabel", ("GET",), "handle_maxlabel", mutates=False,
+              summary="The largest label written at this version or its ancestors"),
+        Route("nextlabel", ("GET",), "handle_get_nextlabel", mutates=False,
+              summary="One more than the largest label written or reserved in the repo"),
         # a repo-wide reservation, not version data: allowed on committed versions too
-        Route("nextlabel", ("POST",), "handle_post_nextlabel", mutates=False),
-        Route("merge", ("POST",), "handle_merge", heavy=True),
-        Route("split", ("POST",), "handle_split", heavy=True),
-        Route("split-coarse", ("POST",), "handle_split_coarse", heavy=True),
-        Route("area", ("DELETE",), "handle_delete_area", heavy=True),
-        Route("resync", ("POST",), "handle_resync", heavy=True),
-    )
+        Route("nextlabel", ("POST",), "handle_post_nextlabel", mutates=False,
+              summary="Reserve new labels", args=(RESERVE_COUNT,)),
+        Route("merge", ("POST",), "handle_merge", heavy=True,
+              summary="Merge labels: body [toLabel, fromLabel1, ...]", consumes=(JSON,)),
+        Route("split", ("POST",), "handle_split", heavy=True,
+              summary="Give the voxels of a sparsevol body a new label", args=(BODY_LABEL,),
+              query=(SPLIT_LABEL,), consumes=(BINARY,)),
+        Route("split-coarse", ("POST",), "handle_split_coarse", heavy=True,
+              summary="Give the label's voxels in the body's blocks a new label", args=(BODY_LABEL,),
+              query=(SPLIT_LABEL,), consumes=(BINARY,)),
+        Route("area", ("DELETE",), "handle_delete_area", heavy=True,
+              summary="Erase the label's voxels inside a box", args=(BODY_LABEL, SIZE3, OFFSET)),
+        Route("resync", ("POST",), "handle_resync", heavy=True,
+              summary="Rebuild the runs at this version from the synced labelblk"),
+    )  # fmt: skip
 
     def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
         super().__init__(meta, *args, **kwargs)

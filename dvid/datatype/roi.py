@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from dvid.datatype.base import Datatype, InstanceMeta, Route
 from dvid.datatype.common.geometry import Point, parse_dims, parse_ints
 from dvid.datatype.common.request import InstanceRequest, json_bytes_response, octet_response
+from dvid.datatype.common.route import BINARY, JSON, OFFSET, SIZE3, Param, flag
 from dvid.datatype.common.spans import (
     MAX_I32,
     MIN_I32,
@@ -199,6 +200,15 @@ class RoiSettings(BaseModel):
 # ---- the datatype ----------------------------------------------------------------------------
 
 
+MASK_DIMS = Param(
+    "dims",
+    description="0_1_2: only 3-D masks are served",
+    pattern="0[_,]1[_,]2|[xX][yY][zZ]|[vV][oO][lL]",
+    example="0_1_2",
+)
+BATCHSIZE = Param("batchsize", "integer", "Subvolume edge in blocks", minimum=1, maximum=2**32 - 1)
+
+
 @register
 class Roi(Datatype):
     """Runs of blocks; ptquery, mask, partition; masks image reads and writes."""
@@ -209,14 +219,22 @@ class Roi(Datatype):
     help_text = HELP
     Settings = RoiSettings
     routes = (
-        Route("roi", ("GET", "HEAD"), "handle_get_roi", mutates=False),
-        Route("roi", ("POST",), "handle_post_roi"),
-        Route("roi", ("DELETE",), "handle_delete_roi"),
-        Route("ptquery", ("POST",), "handle_ptquery", mutates=False),
-        Route("ptquery", ("GET",), "handle_get_ptquery", mutates=False),
-        Route("mask", ("GET", "HEAD"), "handle_mask", mutates=False),
-        Route("partition", ("GET", "HEAD"), "handle_partition", mutates=False),
-    )
+        Route("roi", ("GET", "HEAD"), "handle_get_roi", mutates=False,
+              summary="The spans [[z,y,x0,x1], ...] at this version"),
+        Route("roi", ("POST",), "handle_post_roi", summary="Replace the ROI with the body's spans",
+              consumes=(JSON,), produces=()),
+        Route("roi", ("DELETE",), "handle_delete_roi", summary="Empty the ROI at this version", produces=()),
+        Route("ptquery", ("POST",), "handle_ptquery", mutates=False,
+              summary="Whether each point of the body ([[x,y,z], ...]) is in the ROI", consumes=(JSON,)),
+        Route("ptquery", ("GET",), "handle_get_ptquery", mutates=False,
+              summary="Always a 400: ptquery takes a POST", produces=()),
+        Route("mask", ("GET", "HEAD"), "handle_mask", mutates=False,
+              summary="1 for the voxels of a box inside the ROI, 0 outside",
+              args=(MASK_DIMS, SIZE3, OFFSET), produces=(BINARY,), statuses=(413,)),
+        Route("partition", ("GET", "HEAD"), "handle_partition", mutates=False,
+              summary="Subvolumes of about batchsize^3 blocks covering the ROI",
+              query=(BATCHSIZE, flag("optimized", "Cut columns at their longest gap")), statuses=(413,)),
+    )  # fmt: skip
 
     def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
         super().__init__(meta, *args, **kwargs)

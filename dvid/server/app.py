@@ -14,6 +14,7 @@ from dvid.repos import RepoManager
 from dvid.server import node_routes, repo_routes, server_routes, transfer_routes
 from dvid.server.access_log import AccessLog
 from dvid.server.middleware import add_cors_headers, request_middleware
+from dvid.server.openapi import OPENAPI_CACHE_KEY, DocumentCache
 from dvid.server.routing import Router
 from dvid.server.state import ROUTER_KEY, STATE_KEY, ServerState
 from dvid.storage.engine import Engine
@@ -51,6 +52,7 @@ def create_app(config: Config, engine: Engine | None = None, *, close_engine: bo
     app[STATE_KEY] = ServerState(config=config, manager=manager, access_log=access_log)
     router = api_router()
     app[ROUTER_KEY] = router
+    app[OPENAPI_CACHE_KEY] = DocumentCache()
     app.router.add_route("*", "/api", router.dispatch)
     app.router.add_route("*", "/api/{tail:.*}", router.dispatch)
     transfer_routes.setup(app)

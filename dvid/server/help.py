@@ -23,6 +23,12 @@ Server
 ------
 GET  /api/help                       This page, with links to each datatype's help.
 GET  /api/help/{typename}            A datatype's API reference (plain text).
+GET  /api/openapi.json               This server's OpenAPI 3.1 description: every path with
+                                     its methods, parameters (with their formats) and media
+                                     types, including each data instance's endpoints under
+                                     its name.
+GET  /api/help/{typename}/openapi.json
+                                     A datatype's OpenAPI description, {dataname} a parameter.
 GET  /api/heartbeat                  "OK".
 GET  /api/load                       Requests per second and handlers in flight (JSON).
 GET  /api/server/info                Server information; "DVID Version" is the DVID API

@@ -198,7 +198,7 @@ UUID = Param(
     pattern=r"[0-9a-fA-F]{0,32}(:[^/~]*)?(~[0-9]+)?",
 )
 DATANAME = Param("dataname", description="A data instance's name")
-BRANCH = Param("branch", description="A branch name")
+BRANCH = Param("branch", description="A branch name", example="master")
 ADMIN_TOKEN = query("admintoken", description="The server's admin token")
 IMSURE = flag("imsure", "Confirms a deletion")
 
@@ -208,9 +208,9 @@ routes = (
     ApiRoute("/api/repo/{uuid}", ("GET", "HEAD"), repo_exists, "Whether the repo exists", params=(UUID,),
              produces=(TEXT,)),
     ApiRoute("/api/repo/{uuid}", ("DELETE",), delete_repo, "Delete a repo and its data (admin)",
-             params=(UUID,), query=(ADMIN_TOKEN, IMSURE), produces=(TEXT,)),
+             params=(UUID,), query=(ADMIN_TOKEN, IMSURE), produces=(TEXT,), statuses=(403,)),
     ApiRoute("/api/repo/{uuid}/{dataname}", ("DELETE",), delete_instance, "Delete a data instance (admin)",
-             params=(UUID, DATANAME), query=(ADMIN_TOKEN, IMSURE), produces=(TEXT,)),
+             params=(UUID, DATANAME), query=(ADMIN_TOKEN, IMSURE), produces=(TEXT,), statuses=(403,)),
     ApiRoute("/api/repo/{uuid}/info", ("GET", "HEAD"), get_repo_info, "The repo, its DAG and instances",
              params=(UUID,)),
     ApiRoute("/api/repo/{uuid}/info", ("POST",), post_repo_info, "Set the alias and description",
@@ -227,5 +227,5 @@ routes = (
     ApiRoute("/api/repo/{uuid}/resolve", ("POST",), resolve, "Merge where earlier parents win conflicts",
              params=(UUID,), consumes=(JSON,)),
     ApiRoute("/api/repo/{uuid}/rename", ("POST",), rename, "Rename a data instance (admin)",
-             params=(UUID,), query=(ADMIN_TOKEN,), consumes=(JSON,), produces=(TEXT,)),
+             params=(UUID,), query=(ADMIN_TOKEN,), consumes=(JSON,), produces=(TEXT,), statuses=(403,)),
 )  # fmt: skip

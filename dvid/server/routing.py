@@ -45,7 +45,8 @@ class ApiRoute:
     """A server, repo or node endpoint: ``path`` template, ``methods``, ``handler(request, path_values)``.
 
     ``params`` describe the template's ``{names}`` (by name); ``query``, ``consumes`` and
-    ``produces`` describe the rest of the request and the response for clients.
+    ``produces`` describe the rest of the request and the response for clients; ``statuses`` the
+    statuses it answers besides 200 and the errors every route of its kind may give.
     """
 
     path: str
@@ -56,6 +57,7 @@ class ApiRoute:
     query: tuple[Param, ...] = ()
     consumes: tuple[str, ...] = ()
     produces: tuple[str, ...] = (JSON,)
+    statuses: tuple[int, ...] = ()
     segments: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -17,6 +17,7 @@ from dvid.datatype.common.request import json_response, text_response
 from dvid.datatype.common.route import TEXT, Param
 from dvid.errors import NotFound
 from dvid.server.help import GENERAL_HELP
+from dvid.server.openapi import get_openapi, get_type_openapi
 from dvid.server.routing import ApiRoute, PathValues
 from dvid.server.state import state_of
 
@@ -114,13 +115,18 @@ async def type_help(request: web.Request, path: PathValues) -> web.StreamRespons
     return text_response(registry.get_type(name).help_text)
 
 
-TYPENAME = Param("typename", description="A datatype name, e.g. uint8blk", pattern=r"[A-Za-z0-9_-]+")
+TYPENAME = Param("typename", description="A datatype name", pattern=r"[A-Za-z0-9_-]+", example="uint8blk")
 HTML = "text/html"
 
 routes = (
     ApiRoute("/api/help", ("GET", "HEAD"), general_help, "The general API reference", produces=(HTML,)),
     ApiRoute("/api/help/{typename}", ("GET", "HEAD"), type_help, "A datatype's API reference",
-             params=(TYPENAME,), produces=(TEXT,)),
+             params=(TYPENAME,), produces=(TEXT,), statuses=(404,)),
+    ApiRoute("/api/help/{typename}/openapi.json", ("GET", "HEAD"), get_type_openapi,
+             "A datatype's OpenAPI description, for any instance name", params=(TYPENAME,),
+             statuses=(404,)),
+    ApiRoute("/api/openapi.json", ("GET", "HEAD"), get_openapi,
+             "This server's OpenAPI 3.1 description, with the paths of every data instance"),
     ApiRoute("/api/heartbeat", ("GET", "HEAD"), heartbeat, "Answers OK while the server runs",
              produces=(TEXT,)),
     ApiRoute("/api/load", ("GET", "HEAD"), load, "Requests per second and handlers in flight"),
