@@ -42,8 +42,9 @@ import msgpack
 from dvid.dag.ancestry import Ancestry
 from dvid.dag.dag import Node, VersionDAG, log_entry, now_rfc3339
 from dvid.datatype import registry
-from dvid.datatype.base import Datatype, InstanceMeta, parse_bool_setting, parse_tags_setting
+from dvid.datatype.base import Datatype, InstanceMeta, parse_tags_setting
 from dvid.datatype.common.envelope import Compression
+from dvid.datatype.common.request import parse_bool
 from dvid.errors import BadRequest, Conflict, DVIDError, NotFound
 from dvid.storage import keys
 from dvid.storage.stores import Stores
@@ -583,7 +584,7 @@ class RepoManager:
             raise BadRequest("POST on repo endpoint requires specification of valid 'dataname'")
         cls = registry.get_type(type_name)
         self._check_instance_name(repo, name)
-        versioned = parse_bool_setting(settings.get("versioned", True), "versioned")
+        versioned = parse_bool(settings.get("versioned", True), "versioned", None, what="setting")
         block_x = str(settings.get("blocksize", "32")).replace("_", ",").split(",")[0].strip()
         jpeg_level = int(block_x) if block_x.isdigit() else 32
         compression = Compression.parse(
