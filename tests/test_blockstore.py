@@ -134,7 +134,7 @@ def test_codec_lz4_bytes(kind):
     assert stored[0] == 0x80
     assert struct.unpack_from("<I", stored, 1)[0] == len(raw) == codec.block_nbytes
     assert lz4.block.decompress(stored[1:]) == raw
-    assert codec.payload(stored) == stored[1:]
+    assert envelope.payload(stored) == stored[1:]
     out = codec.decode(stored)
     assert out.dtype == VOXEL_FORMATS[kind].dtype and out.shape == block.shape
     assert out.tobytes() == raw
@@ -155,7 +155,7 @@ def test_codec_none_and_gzip_bytes():
     assert stored[0] == 0x40
     assert gzip.decompress(stored[1:]) == raw
     assert gz.decode(stored).tobytes() == raw
-    assert gz.payload(stored) == stored[1:]
+    assert envelope.payload(stored) == stored[1:]
 
 
 def test_codec_crc32_payload_skips_checksum():
@@ -163,8 +163,8 @@ def test_codec_crc32_payload_skips_checksum():
     block = np.arange(64, dtype=np.uint8).reshape(4, 4, 4)
     stored = codec.encode(block)
     assert stored[0] == 0x88
-    assert codec.payload(stored) == stored[5:]
-    assert lz4.block.decompress(codec.payload(stored)) == block.tobytes()
+    assert envelope.payload(stored) == stored[5:]
+    assert lz4.block.decompress(envelope.payload(stored)) == block.tobytes()
     assert codec.decode(stored).tobytes() == block.tobytes()
 
 
@@ -182,7 +182,7 @@ def test_codec_jpeg_is_a_gray_image_bx_wide_and_approximately_lossless():
     block = (40 + 6 * x + 4 * y + 10 * z).astype(np.uint8)  # smooth, so JPEG keeps it close
     stored = codec.encode(block)
     assert stored[0] == 0xA0
-    payload = codec.payload(stored)
+    payload = envelope.payload(stored)
     assert payload[:2] == b"\xff\xd8"
     with Image.open(io.BytesIO(payload)) as img:
         assert img.format == "JPEG" and img.mode == "L" and img.size == (16, 8 * 4)

@@ -58,27 +58,19 @@ class BlockCodec:
         if self.is_jpeg:
             from dvid.datatype.common.imageio import jpeg_encode_block
 
-            return bytes((envelope.JPEG << 5,)) + jpeg_encode_block(block)
+            return envelope.Header(envelope.JPEG).to_bytes() + jpeg_encode_block(block)
         return envelope.serialize(memoryview(block).cast("B"), self.compression)
 
     def decode(self, stored: bytes) -> np.ndarray:
         """The block array of a stored value (read-only)."""
-        if stored[:1] and stored[0] >> 5 == envelope.JPEG:
+        if stored and envelope.read_header(stored).format == envelope.JPEG:
             from dvid.datatype.common.imageio import jpeg_decode_block
 
-            return jpeg_decode_block(self.payload(stored), self.block_shape)  # type: ignore[arg-type]
+            return jpeg_decode_block(envelope.payload(stored), self.block_shape)  # type: ignore[arg-type]
         raw = envelope.deserialize(stored)
         if len(raw) != self.block_nbytes:
             raise ValueError(f"stored block holds {len(raw)} bytes, expected {self.block_nbytes}")
         return np.frombuffer(raw, dtype=self.fmt.dtype).reshape(self.block_shape)
-
-    @staticmethod
-    def payload(stored: bytes) -> bytes:
-        """The stored value without its envelope header (and CRC): what block streams send."""
-        if not stored:
-            return b""
-        skip = 5 if (stored[0] >> 3) & 3 == envelope.CHECKSUM_CRC32 else 1
-        return stored[skip:]
 
 
 class _Overlaps:
