@@ -362,9 +362,6 @@ class RepoManager:
         repo, version = self._by_uuid[matches[0]]
         return repo, repo.dag.node(version)
 
-    def repo_of(self, spec: str) -> Repo:
-        return self.resolve(spec)[0]
-
     # ---- repos -------------------------------------------------------------------------------
     def new_repo(
         self, alias: str = "", description: str = "", root: str | None = None, passcode: str = ""

@@ -56,7 +56,6 @@ def test_tkey_class_bounds():
 def test_prefixes_and_metadata_keys():
     assert keys.METADATA_PREFIX == b"\x00"
     assert keys.DATA_PREFIX == b"\x01"
-    assert keys.BLOB_PREFIX == b"\x02"
     assert keys.metadata_key(4, keys.u32be(3)) == bytes.fromhex("00 04 01 00000003")
     assert keys.metadata_key(1) == bytes.fromhex("00 01 01")
     assert keys.instance_prefix(7) == bytes.fromhex("01 00000007")

@@ -162,7 +162,7 @@ def test_l1_rankings(repo):
 
 def test_store_layout(repo, server):
     repo.deltas([["PreSyn", 5, 3], ["Gap", 5, 1]])
-    inst = server.manager.repo_of(repo.uuid).instance("noroi")
+    inst = server.manager.resolve(repo.uuid)[0].instance("noroi")
     prefix = keys.instance_prefix(inst.meta.instance_id)
     raw = {keys.tkey_of(k): v for k, v in inst.store.engine.scan(prefix, prefix + b"\xff")}
     assert raw == {
@@ -234,7 +234,7 @@ def test_bad_requests(repo, server):
 
 
 def test_direct_hook_ignores_label_zero_and_unknown_kinds(repo, server):
-    inst = server.manager.repo_of(repo.uuid).instance("noroi")
+    inst = server.manager.resolve(repo.uuid)[0].instance("noroi")
     assert inst.index_deltas({("PreSyn", 0): 4, ("Unknown", 3): 2, ("Gap", 3): 2, ("Note", 3): 1}) == {
         (lsz.GAP, 3): 2,
         (lsz.ALLSYN, 3): 2,

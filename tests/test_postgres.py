@@ -158,7 +158,7 @@ def test_server_info_lists_every_store(postgres_server, tmp_path):
         g_info = requests.get(srv.api(f"node/{uuid}/g/info"), timeout=10).json()
         assert g_info["Base"]["KVStore"].startswith("leveldb @ ")
         assert requests.post(srv.api(f"node/{uuid}/kv/key/a"), data=b"1", timeout=10).status_code == 200
-        iid = srv.manager.repo_of(uuid).instance("kv").meta.instance_id
+        iid = srv.manager.resolve(uuid)[0].instance("kv").meta.instance_id
         from dvid.storage import keys
 
         pg = srv.manager.stores.engines["pg"]
@@ -404,7 +404,7 @@ def test_leveldb_and_postgres_stores_keep_everything_across_restart(postgres_ser
         manager.stores.close()
 
         manager = RepoManager(Stores.open(cfg))
-        repo = manager.repo_of(repo.root_uuid)
+        repo = manager.resolve(repo.root_uuid)[0]
         kv, other = repo.instance("kv"), repo.instance("g")
         assert kv.store.engine is manager.stores.engines["pg"]
         assert other.store.engine is manager.stores.engines["main"]

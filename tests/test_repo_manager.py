@@ -41,7 +41,7 @@ def test_restart_sees_everything(tmp_path):
 
     engine = LevelDBEngine(tmp_path / "db")
     manager = RepoManager(Stores.single(engine))
-    reloaded = manager.repo_of(repo.root_uuid)
+    reloaded = manager.resolve(repo.root_uuid)[0]
     after = reloaded.info()
     for inst in ("kv", "flat"):  # KVStore names the same path
         assert after["DataInstances"][inst] == before["DataInstances"][inst]
@@ -85,7 +85,7 @@ def test_mutation_ids_persist_in_strides(tmp_path):
     assert struct.unpack("<Q", stored)[0] == saved
     engine.close()
     manager = RepoManager(Stores.single(LevelDBEngine(tmp_path / "db")))
-    again = manager.repo_of(repo.root_uuid)
+    again = manager.resolve(repo.root_uuid)[0]
     nxt = manager.new_mutation_id(again)
     assert nxt >= ids[-1] + 1 and nxt == saved
     manager.engine.close()

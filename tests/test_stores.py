@@ -133,7 +133,7 @@ def test_instances_go_to_their_assigned_store_and_stay_there(tmp_path):
     # The assignment changes: the existing instance keeps its recorded store; new ones follow it.
     cfg.backend.pop("keyvalue")
     manager = open_manager(cfg)
-    repo = manager.repo_of(repo.root_uuid)
+    repo = manager.resolve(repo.root_uuid)[0]
     kv = repo.instance("kv")
     assert kv.store.engine is manager.stores.engines["other"]
     assert kv.context(repo.dag.ancestry(repo.dag.root_version)).get(b"k") == b"v"

@@ -321,9 +321,6 @@ class VersionDAG:
         self._ancestry_cache[version] = result
         return result
 
-    def is_ancestor(self, ancestor: int, version: int) -> bool:
-        return ancestor == version or ancestor in self.ancestors(version)
-
     # ---- serialization -----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         """The ``DAG`` object of DVID's repo info."""

@@ -13,7 +13,6 @@ import struct
 
 METADATA_PREFIX = b"\x00"
 DATA_PREFIX = b"\x01"
-BLOB_PREFIX = b"\x02"
 
 MARK_DATA = 0x03
 MARK_TOMBSTONE = 0x4F
@@ -28,8 +27,6 @@ _SUFFIX = struct.Struct(">IIB")
 _ZYX = struct.Struct(">III")
 
 MAX_U32 = 0xFFFFFFFF
-#: Class 1 of every datatype holds per-instance mutable properties.
-PROPERTY_TKEY_CLASS = 1
 
 
 def tkey(cls: int, payload: bytes = b"") -> bytes:

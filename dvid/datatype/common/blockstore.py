@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import struct
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -232,32 +232,6 @@ class BlockStore:
                 if changes is not None:
                     changes(batch, [(coord, before[coord], value) for coord, value in encoded])
         return [coord for coord, _ in encoded]
-
-    def write_box(
-        self,
-        ctx: DataContext,
-        box: Box,
-        data: np.ndarray,
-        lock: threading.Lock,
-        *,
-        also: Callable[[VersionedBatch], None] | None = None,
-    ) -> list[Point]:
-        """Store ``data`` (the box's array); returns the coordinates of the blocks written.
-
-        Whole blocks are encoded before taking ``lock``; partially covered blocks are read,
-        overlaid and encoded under it, so concurrent writers to one block never lose data.
-        """
-        return self.commit_write(ctx, data, self.plan_write(box, data), lock, also=also)
-
-    def write_blocks(
-        self, ctx: DataContext, blocks: Iterable[tuple[Point, np.ndarray]], lock: threading.Lock
-    ) -> int:
-        """Store whole blocks given by coordinate; returns how many."""
-        encoded = [(coord, self.codec.encode(block)) for coord, block in blocks]
-        with lock, ctx.batch() as batch:
-            for coord, value in encoded:
-                batch.put(block_tkey(*coord), value)
-        return len(encoded)
 
 
 def frame_block(coord: Point, payload: bytes) -> bytes:
