@@ -179,20 +179,6 @@ class EMVolumes:
         return out
 
 
-def lz4_ratio(volume: np.ndarray, block: int) -> float:
-    """lz4-compressed / raw size of ``volume`` cut into ``block``^3 blocks."""
-    bs = block
-    nz, ny, nx = volume.shape
-    blocks = volume.reshape(nz // bs, bs, ny // bs, bs, nx // bs, bs)
-    stored = sum(
-        len(lz4.block.compress(np.ascontiguousarray(blocks[z, :, y, :, x, :])))
-        for z in range(nz // bs)
-        for y in range(ny // bs)
-        for x in range(nx // bs)
-    )
-    return stored / volume.size
-
-
 # ---- PNG -------------------------------------------------------------------------------------
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

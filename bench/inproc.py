@@ -30,6 +30,7 @@ from dvid.datatype import keyvalue
 from dvid.repos import Repo, RepoManager
 from dvid.storage import keys
 from dvid.storage.leveldb import LevelDBEngine
+from dvid.storage.stores import Stores
 from dvid.storage.versioned import DataContext
 
 VALUE_SIZE = 2048
@@ -120,12 +121,14 @@ class VersionedSetup:
 
 
 def build_versioned(engine: LevelDBEngine, n_keys: int, depth: int) -> VersionedSetup:
-    manager = RepoManager(engine)
+    manager = RepoManager(Stores.single(engine))
     repo = manager.new_repo("bench")
     root = repo.dag.root
     inst = manager.new_instance(repo, root, {"typename": "keyvalue", "dataname": "kv"})
     tkeys = [kv_tkey(f"key-{i:06d}") for i in range(n_keys)]
-    inst.context(repo.dag.ancestry(root.version)).put_many(zip(tkeys, random_values(n_keys), strict=True))
+    with inst.context(repo.dag.ancestry(root.version)).batch() as batch:
+        for tk, value in zip(tkeys, random_values(n_keys), strict=True):
+            batch.put(tk, value)
     node = root
     for i in range(depth):
         manager.commit(repo, node, f"commit {i}")

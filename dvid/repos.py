@@ -33,6 +33,7 @@ import struct
 import threading
 import uuid as uuidlib
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,13 +42,12 @@ import msgpack
 from dvid.dag.ancestry import Ancestry
 from dvid.dag.dag import Node, VersionDAG, log_entry, now_rfc3339
 from dvid.datatype import registry
-from dvid.datatype.base import Datatype, InstanceMeta, parse_bool_setting, parse_tags_setting
+from dvid.datatype.base import Datatype, InstanceMeta, parse_tags_setting
 from dvid.datatype.common.envelope import Compression
+from dvid.datatype.common.request import parse_bool
 from dvid.errors import BadRequest, Conflict, DVIDError, NotFound
 from dvid.storage import keys
-from dvid.storage.engine import Engine
 from dvid.storage.stores import Stores
-from dvid.storage.versioned import VersionedStore
 
 log = logging.getLogger("dvid.repos")
 
@@ -160,16 +160,15 @@ class RepoManager:
 
     def __init__(
         self,
-        engine: Engine | Stores,
+        stores: Stores,
         *,
         instance_id_gen: str = "sequential",
         instance_id_start: int = 1,
         min_mutation_id_start: int = 1_000_000_000,
     ) -> None:
-        #: every store; ``engine`` is the metadata store's engine, ``store`` the default store's data
-        self.stores = engine if isinstance(engine, Stores) else Stores.single(engine)
-        self.engine = self.stores.metadata_engine
-        self.store: VersionedStore = self.stores.versioned(self.stores.default)
+        #: every store; ``engine`` is the metadata store's engine
+        self.stores = stores
+        self.engine = stores.metadata_engine
         self.instance_id_gen = instance_id_gen
         self.min_mutation_id_start = max(1_000_000_000, min_mutation_id_start)
         self._lock = threading.RLock()
@@ -305,7 +304,24 @@ class RepoManager:
         key = keys.metadata_key(MUTATION_ID_CLASS, keys.u32be(repo.repo_id))
         self.engine.put(key, struct.pack("<Q", repo.saved_mutation_id))
 
+    def locked(self) -> AbstractContextManager[Any]:
+        """Hold the manager's (re-entrant) lock: no repo, DAG or instance changes meanwhile.
+
+        ``with manager.locked():`` around reads that must see one consistent state (a transfer's
+        plan) or around changes made outside the manager before committing them (an import).
+        """
+        return self._lock
+
     # ---- resolution --------------------------------------------------------------------------
+    def lookup(self, uuid: str) -> tuple[Repo, Node] | None:
+        """The repo and node of an exact version UUID, or None if this server lacks it."""
+        with self._lock:
+            found = self._by_uuid.get(uuid)
+            if found is None:
+                return None
+            repo, version = found
+            return repo, repo.dag.nodes[version]
+
     def resolve(self, spec: str) -> tuple[Repo, Node]:
         """A version reference: a UUID or unique prefix, ``uuid:branch``, ``:branch``, ``branch~N``."""
         parts = spec.split(":")
@@ -345,9 +361,6 @@ class RepoManager:
             raise BadRequest(f"more than one UUID matches {prefix}")
         repo, version = self._by_uuid[matches[0]]
         return repo, repo.dag.node(version)
-
-    def repo_of(self, spec: str) -> Repo:
-        return self.resolve(spec)[0]
 
     # ---- repos -------------------------------------------------------------------------------
     def new_repo(
@@ -568,7 +581,7 @@ class RepoManager:
             raise BadRequest("POST on repo endpoint requires specification of valid 'dataname'")
         cls = registry.get_type(type_name)
         self._check_instance_name(repo, name)
-        versioned = parse_bool_setting(settings.get("versioned", True), "versioned")
+        versioned = parse_bool(settings.get("versioned", True), "versioned", None, what="setting")
         block_x = str(settings.get("blocksize", "32")).replace("_", ",").split(",")[0].strip()
         jpeg_level = int(block_x) if block_x.isdigit() else 32
         compression = Compression.parse(
@@ -683,7 +696,7 @@ class RepoManager:
         with self._lock:
             versions = [self._allocate_version() for _ in range(n_versions)]
             iids = [self._allocate_instance_id() for _ in range(n_instances)]
-            key = keys.metadata_key(TRANSFER_CLASS, uuidlib.uuid4().bytes)
+            key = _new_transfer_key()
             with self.engine.batch() as wb:
                 wb.put(NEW_IDS_KEY, self._ids_bytes())
                 wb.put(key, msgpack.packb(marker(versions, iids)))
@@ -712,8 +725,25 @@ class RepoManager:
             scratch.instance_stores = dict(found[0].instance_stores)
         return self._attach_instance(scratch, meta)
 
+    def transferred_repo(self, record: dict[str, Any], root: Node) -> Repo:
+        """A repo an import creates, not yet registered (``commit_transfer`` does): the sender's repo
+        record (alias, description, log, properties, times, mutation id) over the root node."""
+        start = max(self.min_mutation_id_start, int(record.get("mutation_id") or 0))
+        return Repo(
+            repo_id=0,
+            dag=VersionDAG(root),
+            alias=record["alias"],
+            description=record["description"],
+            log=list(record["log"]),
+            properties=dict(record["properties"]),
+            created=record["created"],
+            updated=record["updated"],
+            mutation_id=start,
+            saved_mutation_id=start + MUTATION_ID_STRIDE,
+        )
+
     def attach_transferred(self, repo: Repo, meta: InstanceMeta) -> Datatype:
-        """Register an imported instance in its repo (caller holds the lock, then commits)."""
+        """Register an imported instance in its repo (the caller holds :meth:`locked`, then commits)."""
         return self._attach_instance(repo, meta)
 
     def commit_transfer(
@@ -723,16 +753,19 @@ class RepoManager:
         new_repo: bool,
         indexed: list[Node],
         marker_key: bytes,
-        garbage: tuple[bytes, dict[str, Any]] | None,
+        garbage: dict[str, Any] | None,
         replicas: dict[int, str] | None = None,
         unreplicated: list[int] | None = None,
-    ) -> None:
+    ) -> tuple[bytes, dict[str, Any]] | None:
         """Persist an import: the repo record, the ids, the marker swapped for a garbage marker, at once.
 
-        The caller holds ``_lock`` and has already changed ``repo`` in memory; ``indexed`` are
+        Returns the garbage marker as ``(key, marker)`` for the caller to clean, if there is one.
+
+        The caller holds the lock (:meth:`locked`) and has already changed ``repo`` in memory; ``indexed`` are
         its nodes that are new or got a new version id. ``replicas`` (version id -> UUID) are
         recorded as replicas, ``unreplicated`` (replaced version ids) lose that record.
         """
+        garbage_key = _new_transfer_key() if garbage is not None else None
         with self._lock:
             if new_repo:
                 repo.repo_id = self._next_repo
@@ -744,8 +777,8 @@ class RepoManager:
                     key = keys.metadata_key(MUTATION_ID_CLASS, keys.u32be(repo.repo_id))
                     wb.put(key, struct.pack("<Q", repo.saved_mutation_id))
                 wb.delete(marker_key)
-                if garbage is not None:
-                    wb.put(garbage[0], msgpack.packb(garbage[1]))
+                if garbage_key is not None:
+                    wb.put(garbage_key, msgpack.packb(garbage))
                 for version in unreplicated or ():
                     wb.delete(_replica_key(version))
                 for version, uuid in (replicas or {}).items():
@@ -756,9 +789,15 @@ class RepoManager:
                 for node in indexed:
                     self._unindex_uuid(node.uuid)
                     self._index_uuid(repo, node)
+        return None if garbage is None or garbage_key is None else (garbage_key, garbage)
 
 
 _REPLICA_PREFIX = keys.metadata_key(TRANSFER_CLASS, b"replica")
+
+
+def _new_transfer_key() -> bytes:
+    """The key of a new import or garbage marker (``00 20 01 <random token>``)."""
+    return keys.metadata_key(TRANSFER_CLASS, uuidlib.uuid4().bytes)
 
 
 def _replica_key(version: int) -> bytes:

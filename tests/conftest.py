@@ -73,6 +73,12 @@ def server(server_factory):
 
 
 @pytest.fixture
+def pair(server_factory):
+    """Two dvid servers (a sender and a receiver of transfers), each on its own LevelDB store."""
+    return server_factory(), server_factory()
+
+
+@pytest.fixture
 def postgres_server_factory(tmp_path, postgres_server):
     """As ``server_factory``, but each server's default store is a table on the test PostgreSQL server.
 

@@ -411,8 +411,7 @@ def test_ancestry_linear(b):
     assert a.linear is True
     assert a.ancestors_of(vb) == {v2, 1}
     assert b.dag.ancestors(vb2) == {vb, v2, 1}
-    assert b.dag.is_ancestor(1, vb2) and b.dag.is_ancestor(vb2, vb2)
-    assert not b.dag.is_ancestor(vb2, 1)
+    assert b.dag.ancestors(1) == frozenset()
 
 
 def test_ancestry_below_merge(b):
@@ -431,7 +430,7 @@ def test_ancestry_below_merge(b):
     assert vc not in a.order
     assert a.ancestors_of(m) == {v2, vb, 1}
     assert b.dag.ancestry(v2).linear is True
-    assert not b.dag.is_ancestor(vc, child)
+    assert vc not in b.dag.ancestors(child)
 
 
 def test_ancestry_ranks_every_ancestor_after_its_descendants(b):
@@ -536,6 +535,46 @@ def test_record_round_trip_of_root_only():
     back = VersionDAG.from_record(msgpack.unpackb(msgpack.packb(dag.to_record())))
     assert back.root.uuid == "abc" and back.root.version == 7 and back.root.note == "n"
     assert back.to_json() == dag.to_json()
+
+
+# ---- grafting imported versions ----------------------------------------------------------------------
+
+
+def test_graft_adds_a_child_and_its_ancestry(b):
+    b.commit(1)
+    b.dag.ancestry(1)  # cached before the graft
+    b.dag.graft(Node(uuid="imported", version=5, locked=True, parents=[1]))
+    assert b.dag.node_by_uuid("imported").version == 5
+    assert b.dag.root.children == [5]
+    assert list(b.dag.ancestry(5).order) == [5, 1]
+    assert b.dag.ancestors(5) == {1}
+    b.dag.graft(Node(uuid="imported-child", version=6, parents=[5]))
+    assert b.dag.node(5).children == [6]
+    assert b.dag.ancestors(6) == {1, 5}
+
+
+def test_graft_replacing_an_open_version_takes_its_place(b):
+    b.commit(1)
+    first = b.new(1)
+    side = b.branch(1, "side")
+    assert b.dag.root.children == [first, side]
+    assert b.dag.ancestors(first) == {1}
+    b.dag.graft(Node(uuid="pushed", version=9, parents=[1]), replacing=first)
+    assert first not in b.dag.nodes and uid(first) not in b.dag
+    assert b.dag.root.children == [9, side]
+    assert b.dag.ancestors(9) == {1}
+    with pytest.raises(NotFound):
+        b.dag.ancestry(first)
+    assert nx.is_directed_acyclic_graph(b.dag.graph) and set(b.dag.graph) == {1, 9, side}
+
+
+def test_graft_of_a_parentless_node_replaces_the_root():
+    dag = VersionDAG(Node(uuid="root", version=1))
+    dag.ancestry(1)
+    dag.graft(Node(uuid="root", version=4, locked=True), replacing=1)
+    assert dag.root_version == 4 and dag.root.locked and list(dag.nodes) == [4]
+    assert dag.node_by_uuid("root").version == 4
+    assert list(dag.ancestry(4).order) == [4]
 
 
 # ---- property tests --------------------------------------------------------------------------------

@@ -35,6 +35,28 @@ def test_header_byte(name):
     assert out[0] == HEADERS[name]
 
 
+@pytest.mark.parametrize("name", sorted(COMPRESSIONS))
+def test_read_header_and_payload(name):
+    c = COMPRESSIONS[name]
+    out = serialize(b"hello hello hello", c)
+    checksum = c.checksum if c.format != envelope.GZIP else envelope.CHECKSUM_NONE
+    head = envelope.read_header(out)
+    assert head == (c.format, checksum) and head.to_bytes() == out[:1]
+    assert envelope.payload(out) == out[5 if checksum == envelope.CHECKSUM_CRC32 else 1 :]
+    assert envelope.Header(envelope.JPEG).to_bytes() == b"\xa0"
+    assert envelope.payload(b"") == b""
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(max_size=3000), name=st.sampled_from(sorted(COMPRESSIONS)))
+def test_payload_length_is_the_unwrapped_length(data, name):
+    assert envelope.payload_length(serialize(data, COMPRESSIONS[name])) == len(data)
+
+
+def test_payload_length_of_legacy_lz4_size_zero():
+    assert envelope.payload_length(b"\x80" + struct.pack("<I", 0) + b"raw bytes") == len(b"raw bytes")
+
+
 def test_lz4_layout():
     data = b"abcabcabcabc" * 50
     out = serialize(data)  # default: LZ4, no checksum

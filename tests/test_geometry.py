@@ -10,9 +10,7 @@ from dvid.datatype.common.blockstore import BlockCodec, BlockStore
 from dvid.datatype.common.envelope import Compression
 from dvid.datatype.common.geometry import (
     Box,
-    block_box,
     iter_block_rows,
-    parse_block_size,
     parse_dims,
     parse_ints,
     parse_subvolume,
@@ -94,15 +92,6 @@ def test_parse_ints_out_of_int32_range(text):
         parse_ints(text, 3, "offset")
 
 
-def test_parse_block_size():
-    assert parse_block_size("64,32,16") == (64, 32, 16)
-    assert parse_block_size("64, 32, 16") == (64, 32, 16)
-    with pytest.raises(BadRequest):
-        parse_block_size("64,0,16")
-    with pytest.raises(BadRequest):
-        parse_block_size("64,64")
-
-
 # ---- subvolumes ------------------------------------------------------------------------------------
 
 
@@ -171,8 +160,7 @@ def test_is_aligned():
     assert not Box((0, 0, 0), (16, 16, 8)).is_aligned(bs)
 
 
-def test_block_box_and_union():
-    assert block_box((-1, 2, 0), (32, 16, 8)) == Box((-32, 32, 0), (32, 16, 8))
+def test_box_union():
     a, b = Box((0, 0, 0), (4, 4, 4)), Box((-2, 3, 10), (1, 1, 1))
     assert a.union(b) == Box((-2, 0, 0), (6, 4, 11))
     assert b.union(a) == a.union(b)

@@ -16,7 +16,6 @@ from PIL import Image
 
 from dvid.datatype.common.imageio import (
     JPEG_DEFAULT_QUALITY,
-    VALUE_DTYPES,
     ImageFormat,
     encode_bmp_rgba,
     encode_png_rgba16,
@@ -27,6 +26,7 @@ from dvid.datatype.common.imageio import (
     jpeg_encode_block,
     parse_image_format,
 )
+from dvid.datatype.common.voxels import VOXEL_FORMATS
 from dvid.errors import BadRequest
 
 PNG = ImageFormat("png")
@@ -249,7 +249,7 @@ def test_uint8_jpeg_slice_and_quality():
 
 @pytest.mark.parametrize("kind", ["uint16", "uint32", "uint64", "float32"])
 def test_jpeg_needs_uint8(kind):
-    plane = np.zeros((4, 4), dtype=VALUE_DTYPES[kind])
+    plane = np.zeros((4, 4), dtype=VOXEL_FORMATS[kind].dtype)
     with pytest.raises(BadRequest, match="JPEG output needs uint8 data"):
         encode_slice(plane, kind, JPEG)
 

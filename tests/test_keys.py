@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -55,7 +56,6 @@ def test_tkey_class_bounds():
 def test_prefixes_and_metadata_keys():
     assert keys.METADATA_PREFIX == b"\x00"
     assert keys.DATA_PREFIX == b"\x01"
-    assert keys.BLOB_PREFIX == b"\x02"
     assert keys.metadata_key(4, keys.u32be(3)) == bytes.fromhex("00 04 01 00000003")
     assert keys.metadata_key(1) == bytes.fromhex("00 01 01")
     assert keys.instance_prefix(7) == bytes.fromhex("01 00000007")
@@ -123,6 +123,21 @@ def test_with_ids_example():
     assert keys.with_ids(k, 9, 0x0A0B0C0D) == bytes.fromhex(
         "01 00000009 B1 01 66 6F 6F 00 0A0B0C0D 00000000 4F"
     )
+
+
+@given(iid=U32, tk=st.binary(min_size=2, max_size=20), version=U32, tomb=st.booleans(), client=U32,
+       iid2=U32, version2=U32)  # fmt: skip
+def test_portable_key_round_trip(iid, tk, version, tomb, client, iid2, version2):
+    k = keys.data_key(iid, tk, version, tombstone=tomb, client=client)
+    pk = keys.portable_key(k)
+    assert pk == tk + bytes((keys.MARK_TOMBSTONE if tomb else keys.MARK_DATA,))
+    assert keys.from_portable_key(pk, iid2, version2) == keys.with_ids(k, iid2, version2)
+
+
+def test_portable_key_without_a_mark_is_refused():
+    for pk in (b"", b"\xb1\x01x\x00", b"\xb1\x01x\x00\x04"):
+        with pytest.raises(ValueError, match="mark byte"):
+            keys.from_portable_key(pk, 1, 1)
 
 
 # ---- block coordinates -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import requests
 from dvid.dag.ancestry import Ancestry
 from dvid.datatype import keyvalue
 from dvid.datatype.base import InstanceMeta
-from dvid.datatype.common import kvproto
+from dvid.datatype.common import envelope, kvproto
 from dvid.errors import BadRequest, RangeNotSatisfiable
 from dvid.storage import keys as storage_keys
 from dvid.storage.memory import MemoryEngine
@@ -619,7 +619,7 @@ def test_stored_layout(kv):
     raw = engine.get(storage_keys.data_key(iid, b"\xb1\x01mykey\x00", node.version))
     assert raw is not None
     assert raw[0] == 0x80
-    assert keyvalue.stored_length(raw) == 10
+    assert envelope.payload_length(raw) == 10
     assert engine.get(storage_keys.data_key(iid, b"\xb1\x01nothing\x00", node.version)) == b""
     kv.delete("mykey")
     assert engine.get(storage_keys.data_key(iid, b"\xb1\x01mykey\x00", node.version, tombstone=True)) == b""

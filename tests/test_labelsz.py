@@ -162,7 +162,7 @@ def test_l1_rankings(repo):
 
 def test_store_layout(repo, server):
     repo.deltas([["PreSyn", 5, 3], ["Gap", 5, 1]])
-    inst = server.manager.repo_of(repo.uuid).instance("noroi")
+    inst = server.manager.resolve(repo.uuid)[0].instance("noroi")
     prefix = keys.instance_prefix(inst.meta.instance_id)
     raw = {keys.tkey_of(k): v for k, v in inst.store.engine.scan(prefix, prefix + b"\xff")}
     assert raw == {
@@ -234,7 +234,7 @@ def test_bad_requests(repo, server):
 
 
 def test_direct_hook_ignores_label_zero_and_unknown_kinds(repo, server):
-    inst = server.manager.repo_of(repo.uuid).instance("noroi")
+    inst = server.manager.resolve(repo.uuid)[0].instance("noroi")
     assert inst.index_deltas({("PreSyn", 0): 4, ("Unknown", 3): 2, ("Gap", 3): 2, ("Note", 3): 1}) == {
         (lsz.GAP, 3): 2,
         (lsz.ALLSYN, 3): 2,
@@ -271,3 +271,52 @@ def test_end_to_end_with_annotation(server):
     assert rp.text("sizes/count/9/PreSyn") == '{"Label":9,"PreSyn":0}'
     assert rp.call("POST", "sizes/reload").status_code == 200
     assert rp.text("sizes/top/5/AllSyn") == '[{"Label":7,"Size":3},{"Label":9,"Size":2}]'
+
+
+def _sz_counts(rp: Repo, uuid: str, labels=(1, 2, 3, 4)) -> dict[str, list[int]]:
+    out = {}
+    for index in ("PreSyn", "PostSyn", "AllSyn"):
+        r = rp.call("GET", f"sz/counts/{index}", uuid, data=json.dumps(list(labels)))
+        assert r.status_code == 200, r.text
+        out[index] = [d[index] for d in r.json()]
+    return out
+
+
+def test_labelsz_after_moves_deletes_and_merges_at_a_child(server):
+    """labelsz follows element edits and label edits at a child version, and the parent keeps its counts."""
+    from tests.test_annotation import TEST_DATA
+    from tests.test_annotation_sync import BS, FIXTURE, post_volume, runs_volume, sync
+
+    uuid = server.new_repo()
+    server.new_instance(uuid, "labelblk", "seg", BlockSize=f"{BS},{BS},{BS}")
+    server.new_instance(uuid, "labelvol", "bodies", BlockSize=f"{BS},{BS},{BS}")
+    sync(server, uuid, "bodies", "seg")
+    sync(server, uuid, "seg", "bodies")
+    server.new_instance(uuid, "annotation", "syn")
+    server.new_instance(uuid, "labelsz", "sz")
+    post_volume(server, uuid, runs_volume(FIXTURE))
+    sync(server, uuid, "syn", "seg")
+    sync(server, uuid, "sz", "syn")
+    rp = Repo(server, uuid)
+    assert rp.call("POST", "syn/elements", data=json.dumps(TEST_DATA)).status_code == 200
+    root_counts = _sz_counts(rp, uuid)
+    root_label1 = rp.call("GET", "syn/label/1").json()
+    server.commit(uuid)
+    child = server.newversion(uuid)
+    # off a body (label 3 -> background), onto a body (background -> label 4), delete, merge
+    assert rp.call("POST", "syn/move/14_25_37/5_5_5", child).status_code == 200
+    assert rp.call("POST", "syn/move/33_30_31/87_47_80", child).status_code == 200
+    assert rp.call("POST", "syn/move/87_47_80/88_47_80", child).status_code == 400  # occupied
+    assert rp.call("DELETE", "syn/element/20_30_40", child).status_code == 200
+    assert rp.call("POST", "bodies/merge", child, data=json.dumps([1, 3])).status_code == 200
+    live = _sz_counts(rp, child)
+    assert rp.call("POST", "sz/reload", child).status_code == 200
+    reloaded = _sz_counts(rp, child)
+    # reload counts every kind in AllSyn; all kinds here are synaptic, so both must agree
+    assert live == reloaded
+    assert live["PreSyn"] == [2, 0, 0, 0] and live["PostSyn"] == [0, 0, 0, 2]
+    # the parent is untouched
+    assert _sz_counts(rp, uuid) == root_counts
+    assert rp.call("GET", "syn/label/1").json() == root_label1
+    assert rp.call("POST", "syn/elements", child, data="[]").status_code == 200
+    assert rp.call("POST", "syn/elements", data="[]").status_code == 409

@@ -264,7 +264,7 @@ def test_sync_errors_and_replace(server):
     r = requests.get(api(server, uuid, "bodies", "sparsevol-by-point/1_1_1"), timeout=TIMEOUT)
     assert r.status_code == 400
     # syncs are persisted with the repo
-    repo = server.manager.repo_of(uuid)
+    repo = server.manager.resolve(uuid)[0]
     assert sync(server, uuid, "bodies", "seg32").status_code == 200
     record = next(i for i in repo.to_record()["instances"] if i["name"] == "bodies")
     assert record["syncs"] == [repo.instance("seg32").meta.data_uuid]

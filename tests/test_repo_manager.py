@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import threading
 
 import pytest
 import requests
@@ -12,6 +13,7 @@ from dvid.repos import MUTATION_ID_STRIDE, PENDING_DELETE_CLASS, RepoManager
 from dvid.storage import keys
 from dvid.storage.leveldb import LevelDBEngine
 from dvid.storage.memory import MemoryEngine
+from dvid.storage.stores import Stores
 
 
 def _populated(manager: RepoManager):
@@ -29,7 +31,7 @@ def _populated(manager: RepoManager):
 
 def test_restart_sees_everything(tmp_path):
     engine = LevelDBEngine(tmp_path / "db")
-    manager = RepoManager(engine)
+    manager = RepoManager(Stores.single(engine))
     repo, child = _populated(manager)
     ctx = repo.instances["kv"].context(repo.dag.ancestry(child.version))
     ctx.put(b"\xb1\x01key\x00", b"value")
@@ -38,8 +40,8 @@ def test_restart_sees_everything(tmp_path):
     engine.close()
 
     engine = LevelDBEngine(tmp_path / "db")
-    manager = RepoManager(engine)
-    reloaded = manager.repo_of(repo.root_uuid)
+    manager = RepoManager(Stores.single(engine))
+    reloaded = manager.resolve(repo.root_uuid)[0]
     after = reloaded.info()
     for inst in ("kv", "flat"):  # KVStore names the same path
         assert after["DataInstances"][inst] == before["DataInstances"][inst]
@@ -61,7 +63,7 @@ def test_restart_sees_everything(tmp_path):
 
 
 def test_versions_are_server_wide_and_increasing():
-    manager = RepoManager(MemoryEngine())
+    manager = RepoManager(Stores.single(MemoryEngine()))
     a = manager.new_repo()
     b = manager.new_repo()
     assert b.dag.root_version > a.dag.root_version
@@ -72,7 +74,7 @@ def test_versions_are_server_wide_and_increasing():
 
 def test_mutation_ids_persist_in_strides(tmp_path):
     engine = LevelDBEngine(tmp_path / "db")
-    manager = RepoManager(engine, min_mutation_id_start=2_000_000_000)
+    manager = RepoManager(Stores.single(engine), min_mutation_id_start=2_000_000_000)
     repo = manager.new_repo()
     first = manager.new_mutation_id(repo)
     assert first == 2_000_000_000
@@ -82,8 +84,8 @@ def test_mutation_ids_persist_in_strides(tmp_path):
     stored = engine.get(keys.metadata_key(7, keys.u32be(repo.repo_id)))
     assert struct.unpack("<Q", stored)[0] == saved
     engine.close()
-    manager = RepoManager(LevelDBEngine(tmp_path / "db"))
-    again = manager.repo_of(repo.root_uuid)
+    manager = RepoManager(Stores.single(LevelDBEngine(tmp_path / "db")))
+    again = manager.resolve(repo.root_uuid)[0]
     nxt = manager.new_mutation_id(again)
     assert nxt >= ids[-1] + 1 and nxt == saved
     manager.engine.close()
@@ -91,16 +93,18 @@ def test_mutation_ids_persist_in_strides(tmp_path):
 
 def test_interrupted_instance_deletion_resumes_on_start(tmp_path):
     engine = LevelDBEngine(tmp_path / "db")
-    manager = RepoManager(engine)
+    manager = RepoManager(Stores.single(engine))
     repo = manager.new_repo()
     inst = manager.new_instance(repo, repo.dag.root, {"typename": "keyvalue", "dataname": "kv"})
     iid = inst.meta.instance_id
     ctx = inst.context(repo.dag.ancestry(repo.dag.root_version))
-    ctx.put_many((b"\xb1\x01" + str(i).encode() + b"\x00", b"v") for i in range(100))
+    with ctx.batch() as batch:
+        for i in range(100):
+            batch.put(b"\xb1\x01" + str(i).encode() + b"\x00", b"v")
     # simulate a crash after the metadata was removed but before the data was
     engine.put(keys.metadata_key(PENDING_DELETE_CLASS, keys.u32be(iid)), b"")
     engine.close()
-    manager = RepoManager(LevelDBEngine(tmp_path / "db"))
+    manager = RepoManager(Stores.single(LevelDBEngine(tmp_path / "db")))
     manager.wait_for_deletions(10)
     prefix = keys.instance_prefix(iid)
     assert list(manager.engine.scan(prefix, keys.instance_prefix(iid + 1))) == []
@@ -111,14 +115,14 @@ def test_interrupted_instance_deletion_resumes_on_start(tmp_path):
 def test_instance_ids_skip_ids_with_leftover_data():
     engine = MemoryEngine()
     engine.put(keys.data_key(1, b"\xb1\x01x\x00", 1), b"orphan")
-    manager = RepoManager(engine)
+    manager = RepoManager(Stores.single(engine))
     repo = manager.new_repo()
     inst = manager.new_instance(repo, repo.dag.root, {"typename": "keyvalue", "dataname": "kv"})
     assert inst.meta.instance_id == 2
 
 
 def test_name_and_uuid_collisions():
-    manager = RepoManager(MemoryEngine())
+    manager = RepoManager(Stores.single(MemoryEngine()))
     repo = manager.new_repo(root="0" * 32)
     with pytest.raises(Conflict):
         manager.new_repo(root="0" * 32)
@@ -127,6 +131,37 @@ def test_name_and_uuid_collisions():
         manager.new_version(repo, repo.dag.root, uuid="0" * 32)
     with pytest.raises(NotFound):
         manager.resolve("1234")
+
+
+def test_lookup_finds_exact_uuids_only():
+    manager = RepoManager(Stores.single(MemoryEngine()))
+    repo = manager.new_repo(root="ab" * 16)
+    manager.commit(repo, repo.dag.root)
+    child = manager.new_version(repo, repo.dag.root, uuid="cd" * 16)
+    assert manager.lookup("cd" * 16) == (repo, child)
+    assert manager.lookup("ab" * 16) == (repo, repo.dag.root)
+    assert manager.lookup("cd") is None  # a prefix is for resolve
+    assert manager.lookup("ef" * 16) is None
+
+
+def test_locked_holds_off_other_threads_and_is_reentrant():
+    manager = RepoManager(Stores.single(MemoryEngine()))
+    done = threading.Event()
+
+    def create() -> None:
+        manager.new_repo("other thread")
+        done.set()
+
+    with manager.locked():
+        repo = manager.new_repo("same thread")  # re-entrant: the holder may still change things
+        worker = threading.Thread(target=create)
+        worker.start()
+        assert not done.wait(0.2)
+        assert [r.alias for r in manager.iter_repos()] == ["same thread"]
+    worker.join(10)
+    assert done.is_set()
+    assert [r.alias for r in manager.iter_repos()] == ["same thread", "other thread"]
+    assert repo.repo_id == 1
 
 
 def test_http_restart_keeps_repos(server_factory, tmp_path):
@@ -145,7 +180,7 @@ def test_http_restart_keeps_repos(server_factory, tmp_path):
 
 
 def test_repo_log_names_new_instances_with_their_settings_in_json():
-    manager = RepoManager(MemoryEngine())
+    manager = RepoManager(Stores.single(MemoryEngine()))
     repo = manager.new_repo("alias", "desc")
     root = repo.dag.root
     manager.new_instance(repo, root, {"typename": "keyvalue", "dataname": "notes"})

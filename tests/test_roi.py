@@ -259,7 +259,7 @@ def test_store_layout_is_dvids(server):
     uuid = server.new_repo("roi")
     server.new_instance(uuid, "roi", "r")
     ROI(server, uuid, "r").post([[3, -2, 5, 9], [0, 0, 0, 0]])
-    inst = server.manager.repo_of(uuid).instance("r")
+    inst = server.manager.resolve(uuid)[0].instance("r")
     tk = roi_mod.span_tkey(3, -2, 5, 9)
     assert tk == bytes([0x5A, 0x01]) + keys.zyx_bytes(5, -2, 3) + struct.pack(">I", 5)
     assert roi_mod.decode_span_tkeys([tk]).tolist() == [[3, -2, 5, 9]]

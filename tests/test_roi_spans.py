@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from dvid.datatype import roi as roi_mod
 from dvid.datatype.common import spans as sp
 from dvid.errors import BadRequest
+from tests.roi_partition_reference import partition as reference_partition
 
 coord = st.integers(-6, 6)
 span = st.tuples(coord, coord, coord, st.integers(0, 5)).map(lambda t: [t[0], t[1], t[2], t[2] + t[3]])
@@ -118,3 +120,23 @@ def test_large_index_speed():
     b = points // 32
     assert got.tolist() == [(int(p[0]), int(p[1]), int(p[2])) in inside for p in b]
     assert elapsed < 2.0  # generous: noisy shared machines; the bench reports the real figure
+
+
+def _random_spans(rng, n, spread):
+    out = []
+    for _ in range(n):
+        z, y, x0 = (rng.randint(-spread, spread) for _ in range(3))
+        out.append([z, y, x0, x0 + rng.randint(0, spread)])
+    return sp.canonical_spans(np.array(out, dtype=np.int64))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_partition_matches_the_literal_algorithm(seed):
+    rng = random.Random(seed)
+    spans = _random_spans(rng, rng.randint(1, 25), rng.choice([3, 8, 20]))
+    batch = rng.randint(1, 6)
+    min_z, max_z = int(spans[:, 0].min()), int(spans[:, 0].max())
+    for optimized in (False, True):
+        want = reference_partition(spans, (8, 8, 8), min_z, max_z, batch, optimized)
+        got = sp.partition(spans, (8, 8, 8), min_z, max_z, batch, optimized)
+        assert got == want, (seed, optimized)

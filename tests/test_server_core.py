@@ -8,6 +8,9 @@ from urllib.parse import unquote
 import pytest
 import requests
 
+from dvid.datatype.common.request import parse_bool
+from dvid.errors import BadRequest
+
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 REPO_INFO_KEYS = {
     "Root", "Alias", "Description", "Log", "Properties", "DataInstances", "DAG",
@@ -217,6 +220,25 @@ def test_instance_creation_settings_and_errors(server):
     for body, status, fragment in cases:
         assert_error(post(server, f"repo/{root}/instance", json=body), status, fragment)
     assert sorted(get(server, f"repo/{root}/info").json()["DataInstances"]) == ["kv", "kv2"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ("ON", True), (" 1 ", True), ("false", False), ("Off", False), ("0", False)],
+)
+def test_booleans_of_queries_and_settings(value, expected):
+    assert parse_bool(value, "flag") is expected
+    assert parse_bool(value, "versioned", None, what="setting") is expected
+
+
+def test_boolean_defaults_json_booleans_and_refusals():
+    assert parse_bool(None, "flag") is False and parse_bool("", "flag", True) is True
+    assert parse_bool(True, "versioned", None, what="setting") is True
+    assert parse_bool(False, "versioned", None, what="setting") is False
+    with pytest.raises(BadRequest, match="setting 'versioned' must be true or false"):
+        parse_bool("", "versioned", None, what="setting")
+    with pytest.raises(BadRequest, match="query parameter 'flag' must be true or false"):
+        parse_bool("yes", "flag")
 
 
 def test_instance_on_committed_node_needs_fullwrite(server, server_factory):

@@ -121,7 +121,6 @@ def test_instances_go_to_their_assigned_store_and_stay_there(tmp_path):
     kv = manager.new_instance(repo, repo.dag.root, {"typename": "keyvalue", "dataname": "kv"})
     g = manager.new_instance(repo, repo.dag.root, {"typename": "uint8blk", "dataname": "g"})
     assert manager.engine is manager.stores.engines["main"]
-    assert manager.store.engine is manager.stores.engines["main"]
     assert kv.store.engine is manager.stores.engines["other"]
     assert g.store.engine is manager.stores.engines["main"]
     anc = repo.dag.ancestry(repo.dag.root_version)
@@ -134,7 +133,7 @@ def test_instances_go_to_their_assigned_store_and_stay_there(tmp_path):
     # The assignment changes: the existing instance keeps its recorded store; new ones follow it.
     cfg.backend.pop("keyvalue")
     manager = open_manager(cfg)
-    repo = manager.repo_of(repo.root_uuid)
+    repo = manager.resolve(repo.root_uuid)[0]
     kv = repo.instance("kv")
     assert kv.store.engine is manager.stores.engines["other"]
     assert kv.context(repo.dag.ancestry(repo.dag.root_version)).get(b"k") == b"v"
@@ -172,9 +171,11 @@ def test_instance_ids_are_unique_across_stores(tmp_path):
     assert inst.meta.instance_id != 1
 
 
-def test_single_engine_manager_still_works(tmp_path):
+def test_one_engine_is_the_metadata_and_the_data_store(tmp_path):
     eng = LevelDBEngine(tmp_path / "db")
-    manager = RepoManager(eng)
-    assert manager.engine is eng and manager.store.engine is eng
+    manager = RepoManager(Stores.single(eng))
+    repo = manager.new_repo("r")
+    kv = manager.new_instance(repo, repo.dag.root, {"typename": "keyvalue", "dataname": "kv"})
+    assert manager.engine is eng and kv.store.engine is eng
     assert manager.stores.describe() == eng.describe()
     eng.close()

@@ -118,11 +118,6 @@ def cli_fail(*args: str) -> str:
     return result.stderr
 
 
-@pytest.fixture
-def pair(server_factory):
-    return server_factory(), server_factory()
-
-
 def test_push_then_incremental_push(pair):
     src, dst = pair
     root, v2, v3 = build_repo(src)

@@ -74,6 +74,13 @@ class Repo:
         return [k for k, _ in self.engine.scan(b"", None, keys_only=True)]
 
 
+def put_all(ctx, items) -> None:
+    """Several versioned puts in one batch."""
+    with ctx.batch() as b:
+        for tkey, value in items:
+            b.put(tkey, value)
+
+
 @pytest.fixture
 def repo(engine) -> Repo:
     return Repo(engine)
@@ -217,9 +224,9 @@ def test_unversioned_context_uses_root_ancestry(repo):
     assert repo.engine.get(keys.data_key(3, tk("a"), 1)) == b"x"
 
 
-def test_get_many_and_put_many(repo):
+def test_get_many_and_a_batch_putting_one_key_twice(repo):
     c = repo.ctx(1)
-    c.put_many([(tk("a"), b"1"), (tk("b"), b""), (tk("a"), b"3")])
+    put_all(c, [(tk("a"), b"1"), (tk("b"), b""), (tk("a"), b"3")])
     assert c.get_many([tk("a"), tk("x"), tk("b")]) == [b"3", None, b""]
 
 
@@ -352,7 +359,7 @@ def test_get_ignores_longer_tkeys_that_start_with_the_key(repo):
 
 def test_range_resolves_each_key_and_omits_tombstoned(repo):
     root = repo.ctx(1)
-    root.put_many([(tk("a"), b"a1"), (tk("b"), b"b1"), (tk("c"), b"c1"), (tk("d"), b"d1")])
+    put_all(root, [(tk("a"), b"a1"), (tk("b"), b"b1"), (tk("c"), b"c1"), (tk("d"), b"d1")])
     v2 = repo.new(1)
     c2 = repo.ctx(v2)
     c2.put(tk("b"), b"b2")
@@ -383,7 +390,7 @@ def test_range_resolves_each_key_and_omits_tombstoned(repo):
 
 def test_delete_range_tombstones_only_visible_keys(repo):
     root = repo.ctx(1)
-    root.put_many([(tk("a"), b"1"), (tk("b"), b"2"), (tk("c"), b"3"), (tk("x"), b"outside")])
+    put_all(root, [(tk("a"), b"1"), (tk("b"), b"2"), (tk("c"), b"3"), (tk("x"), b"outside")])
     vb = repo.branch(1, "side")
     repo.ctx(vb).put(tk("bb"), b"side only")
     v2 = repo.new(1)
@@ -403,25 +410,83 @@ def test_delete_range_tombstones_only_visible_keys(repo):
     assert c2.delete_range(tk("a"), tk("d")) == 0
 
 
-def test_delete_instance_and_version_delta(repo):
+def test_delete_instance_and_version_keys(repo):
     repo.ctx(1).put(tk("a"), b"1")
     v2 = repo.new(1)
     repo.ctx(v2).put(tk("b"), b"2")
     repo.ctx(v2).delete(tk("a"))
     repo.ctx(v2, instance_id=IID + 1).put(tk("a"), b"other")
     repo.ctx(v2, instance_id=IID - 1).put(tk("a"), b"other")
-    delta = list(repo.store.version_delta(IID, v2))
-    assert delta == [
-        (keys.data_key(IID, tk("a"), v2, tombstone=True), b""),
-        (keys.data_key(IID, tk("b"), v2), b"2"),
+    assert list(repo.store.version_keys(IID, v2)) == [
+        keys.data_key(IID, tk("a"), v2, tombstone=True),
+        keys.data_key(IID, tk("b"), v2),
     ]
-    assert list(repo.store.version_delta(IID, 1)) == [(keys.data_key(IID, tk("a"), 1), b"1")]
+    assert list(repo.store.version_keys(IID, 1)) == [keys.data_key(IID, tk("a"), 1)]
     assert repo.store.delete_instance(IID) == 3
     assert repo.ctx(1).get(tk("a")) is None
     assert repo.ctx(v2).get(tk("b")) is None
     assert repo.ctx(v2, instance_id=IID + 1).get(tk("a")) == b"other"
     assert repo.ctx(v2, instance_id=IID - 1).get(tk("a")) == b"other"
     assert len(repo.raw_keys()) == 2
+
+
+def test_visible_keys_are_the_stored_keys_of_the_visible_values(repo):
+    put_all(repo.ctx(1), [(tk("a"), b"a1"), (tk("b"), b"b1"), (tk("c"), b"c1")])
+    v2 = repo.new(1)
+    c2 = repo.ctx(v2)
+    c2.put(tk("b"), b"b2")
+    c2.delete(tk("c"))
+    c2.put(tk("d"), b"d2")
+    repo.ctx(v2, instance_id=IID + 1).put(tk("a"), b"other")
+    assert list(c2.visible_keys()) == [
+        keys.data_key(IID, tk("a"), 1),
+        keys.data_key(IID, tk("b"), v2),
+        keys.data_key(IID, tk("d"), v2),
+    ]
+    assert [repo.engine.get(k) for k in c2.visible_keys()] == [v for _, v in c2.range(tk(""), tk("zz"))]
+    assert list(repo.ctx(1).visible_keys()) == [keys.data_key(IID, tk(n), 1) for n in "abc"]
+
+
+def test_visible_keys_below_a_merge_refuse_a_conflict(repo):
+    a, b = repo.branch(1, "a"), repo.branch(1, "b")
+    repo.ctx(a).put(tk("k"), b"one")
+    repo.ctx(b).put(tk("k"), b"two")
+    with pytest.raises(VersionConflict):
+        list(repo.ctx(repo.merge(a, b)).visible_keys())
+
+
+def test_portable_keys_are_stored_under_local_ids(repo):
+    repo.ctx(1).put(tk("a"), b"1")
+    repo.ctx(1).delete(tk("b"))
+    pairs = [(keys.portable_key(k), v) for k, v in repo.engine.scan(b"", None)]
+    assert [pk for pk, _ in pairs] == [tk("a") + b"\x03", tk("b") + b"\x4f"]
+    repo.store.put_portable(IID + 1, 5, pairs)
+    assert repo.engine.get(keys.data_key(IID + 1, tk("a"), 5)) == b"1"
+    assert repo.engine.get(keys.data_key(IID + 1, tk("b"), 5, tombstone=True)) == b""
+    before = repo.raw_keys()
+    with pytest.raises(ValueError, match="mark"):
+        repo.store.put_portable(IID + 2, 5, [(tk("c") + b"\x03", b"c"), (tk("d") + b"\x00", b"d")])
+    with pytest.raises(ValueError, match="mark"):
+        repo.store.put_portable(IID + 2, 5, [(b"", b"c")])
+    assert repo.raw_keys() == before  # nothing of a refused batch is stored
+
+
+def test_copy_version_and_delete_versions(repo):
+    repo.ctx(1).put(tk("a"), b"1")
+    v2 = repo.new(1)
+    repo.ctx(v2).put(tk("b"), b"2")
+    repo.ctx(v2).delete(tk("a"))
+    repo.ctx(v2, instance_id=IID + 1).put(tk("x"), b"other")
+    assert repo.store.copy_version(IID, v2, 9) == 2
+    assert list(repo.store.version_keys(IID, 9)) == [
+        keys.data_key(IID, tk("a"), 9, tombstone=True),
+        keys.data_key(IID, tk("b"), 9),
+    ]
+    assert repo.engine.get(keys.data_key(IID, tk("b"), 9)) == b"2"
+    assert repo.store.delete_versions(IID, {v2, 9}, batch_size=1) == 4
+    assert [keys.version_of(k) for k in repo.raw_keys()] == [1, v2]  # IID at 1, IID + 1 at v2
+    assert repo.ctx(1).get(tk("a")) == b"1"
+    assert repo.ctx(v2, instance_id=IID + 1).get(tk("x")) == b"other"
 
 
 # ---- merges (§5.6) ---------------------------------------------------------------------------------
@@ -521,7 +586,7 @@ def test_merge_with_a_parent_that_is_an_ancestor_of_the_other(repo):
 
 def test_nested_merges(repo):
     root = 1
-    repo.ctx(root).put_many([(tk("x"), b"0"), (tk("y"), b"0"), (tk("z"), b"0")])
+    put_all(repo.ctx(root), [(tk("x"), b"0"), (tk("y"), b"0"), (tk("z"), b"0")])
     a = repo.branch(root, "a")
     b = repo.branch(root, "b")
     repo.ctx(a).put(tk("x"), b"a")

@@ -115,6 +115,30 @@ class VersionDAG:
             self.graph.add_edge(p, node.version)
         return node
 
+    def graft(self, node: Node, *, replacing: int | None = None) -> None:
+        """Add a version made elsewhere (an imported one) as a child of its parents, which must be
+        here already.
+
+        With ``replacing``, the node takes the place of that childless version among its parents'
+        children, and the replaced version is removed; a node without parents becomes the root
+        (it replaces the root). Ids are the caller's: a child's must exceed its parents'.
+        """
+        old = self.nodes.pop(replacing, None) if replacing is not None else None
+        if old is not None:
+            self.graph.remove_node(old.version)
+            self.by_uuid.pop(old.uuid, None)
+        self._add(node)
+        if not node.parents:
+            self.root_version = node.version
+        for p in node.parents:
+            children = self.nodes[p].children
+            if old is not None and old.version in children:
+                children[children.index(old.version)] = node.version
+            elif node.version not in children:
+                children.append(node.version)
+        self._ancestry_cache.clear()
+        self._ancestor_sets.clear()
+
     def commit(self, version: int, note: str = "", log: list[str] | None = None) -> Node:
         """Lock a node for good; a non-empty note replaces the node's note."""
         node = self.node(version)
@@ -296,9 +320,6 @@ class VersionDAG:
         result = Ancestry(version, order, linear, self.ancestors)
         self._ancestry_cache[version] = result
         return result
-
-    def is_ancestor(self, ancestor: int, version: int) -> bool:
-        return ancestor == version or ancestor in self.ancestors(version)
 
     # ---- serialization -----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

@@ -78,18 +78,6 @@ class NoSettings(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-def parse_bool_setting(value: Any, name: str) -> bool:
-    """DVID's boolean settings: ``true|1|on`` / ``false|0|off`` strings, or JSON booleans."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "on"):
-        return True
-    if text in ("false", "0", "off"):
-        return False
-    raise BadRequest(f"setting {name!r} must be true or false, got {value!r}")
-
-
 def parse_tags_setting(value: str) -> dict[str, str]:
     """The ``Tags`` creation setting: ``"k1=v1,k2=v2"``."""
     tags: dict[str, str] = {}

@@ -836,7 +836,7 @@ class ImageBlk(Datatype):
             return codec.decode(stored).tobytes()
         if compression == "jpeg" and not codec.is_jpeg:
             raise BadRequest("compression=jpeg needs an instance stored with jpeg compression")
-        return codec.payload(stored)
+        return envelope.payload(stored)
 
     @staticmethod
     def _block_compression(req: InstanceRequest) -> str:

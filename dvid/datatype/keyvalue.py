@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import re
-import struct
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -221,23 +220,6 @@ def decode_key(tk: bytes) -> str:
     if len(tk) < 3 or tk[0] != KEY_CLASS or tk[1] != 0x01 or tk[-1] != 0:
         raise ValueError(f"not a keyvalue tkey: {tk!r}")
     return tk[2:-1].decode("utf-8", "replace")
-
-
-# ---- value envelope --------------------------------------------------------------------------
-
-
-def stored_length(stored: bytes) -> int:
-    """The length of the value inside an envelope, cheaply where the envelope records it."""
-    if not stored:
-        return 0
-    fmt, checksum = stored[0] >> 5, (stored[0] >> 3) & 3
-    offset = 5 if checksum == envelope.CHECKSUM_CRC32 else 1
-    if fmt == envelope.NONE:
-        return len(stored) - offset
-    if fmt == envelope.LZ4 and len(stored) >= offset + 4:
-        size = struct.unpack_from("<I", stored, offset)[0]
-        return size if size else len(stored) - offset - 4
-    return len(envelope.deserialize(stored))
 
 
 # ---- byte ranges -----------------------------------------------------------------------------
@@ -553,7 +535,7 @@ class KeyValue(Datatype):
     def value_length(self, ctx: DataContext, key: str) -> int | None:
         """The length of the value of ``key``, or None if absent."""
         stored = ctx.get(encode_key(key))
-        return None if stored is None else stored_length(stored)
+        return None if stored is None else envelope.payload_length(stored)
 
     def put_value(self, ctx: DataContext, key: str, value: bytes) -> None:
         ctx.put(encode_key(key), envelope.serialize(value, self.compression))
@@ -669,9 +651,9 @@ class KeyValue(Datatype):
         if stored is None:
             raise NotFound(f'Key "{key}" not found')
         if len(stored) <= INLINE_BYTES:
-            length = stored_length(stored)
+            length = envelope.payload_length(stored)
         else:  # gzip and snappy envelopes must be decompressed to learn the length
-            length = await asyncio.to_thread(stored_length, stored)
+            length = await asyncio.to_thread(envelope.payload_length, stored)
         return web.Response(
             headers={"Accept-Ranges": "bytes", "Content-Length": str(length)},
             content_type="application/octet-stream",

@@ -287,8 +287,8 @@ class LabelBlk(ImageBlk):
         def payload(stored: bytes) -> bytes:
             if compression == "uncompressed":
                 return codec.decode(stored).tobytes()
-            if stored[0] == envelope.LZ4 << 5:  # stored lz4 without checksum: already a bare block
-                return stored[5:]
+            if envelope.read_header(stored) == (envelope.LZ4, envelope.CHECKSUM_NONE):
+                return envelope.payload(stored)[4:]  # an lz4 block after its size: what is sent
             return lz4.block.compress(codec.decode(stored), store_size=False)
 
         def pieces():

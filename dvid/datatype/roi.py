@@ -362,7 +362,7 @@ class Roi(Datatype):
             batch = int(text)
         except ValueError:
             raise BadRequest(f"Error reading batchsize query string: {text!r} is not an integer") from None
-        optimized = req.query.get("optimized", "").lower() in ("true", "on", "1")
+        optimized = req.query_bool("optimized")
         # a subvolume is about 500 bytes of indented JSON
         cap = max(1, req.limits.max_bytes_in_memory // 512)
         result = await asyncio.to_thread(self.partition, req.ctx, batch, optimized, cap)

@@ -25,7 +25,7 @@ CONTENT_TYPE = "application/x-dvid-transfer"
 
 async def have(request: web.Request, path: PathValues) -> web.StreamResponse:
     manager = state_of(request).manager
-    with manager._lock:
+    with manager.locked():
         repo, node = manager.resolve(path["uuid"])
         record = have_record(repo)
     record["target"] = node.uuid

@@ -13,7 +13,6 @@ import struct
 
 METADATA_PREFIX = b"\x00"
 DATA_PREFIX = b"\x01"
-BLOB_PREFIX = b"\x02"
 
 MARK_DATA = 0x03
 MARK_TOMBSTONE = 0x4F
@@ -28,8 +27,6 @@ _SUFFIX = struct.Struct(">IIB")
 _ZYX = struct.Struct(">III")
 
 MAX_U32 = 0xFFFFFFFF
-#: Class 1 of every datatype holds per-instance mutable properties.
-PROPERTY_TKEY_CLASS = 1
 
 
 def tkey(cls: int, payload: bytes = b"") -> bytes:
@@ -93,6 +90,22 @@ def with_ids(key: bytes, instance_id: int, version: int) -> bytes:
     return (
         DATA_PREFIX + _U32.pack(instance_id) + key[HEAD_LEN:-SUFFIX_LEN] + _SUFFIX.pack(version, 0, key[-1])
     )
+
+
+def portable_key(key: bytes) -> bytes:
+    """A data key without the ids local to one server (instance, version, client): ``tkey | mark``,
+    the form a transfer stream carries."""
+    return key[HEAD_LEN:-SUFFIX_LEN] + key[-1:]
+
+
+def from_portable_key(pk: bytes, instance_id: int, version: int) -> bytes:
+    """The data key of a portable key under local ids (client id 0).
+
+    ValueError if its last byte is no mark (value or tombstone).
+    """
+    if not pk or pk[-1] not in (MARK_DATA, MARK_TOMBSTONE):
+        raise ValueError("key without a valid mark byte")
+    return DATA_PREFIX + _U32.pack(instance_id) + pk[:-1] + _SUFFIX.pack(version, 0, pk[-1])
 
 
 def metadata_key(cls: int, payload: bytes = b"") -> bytes:

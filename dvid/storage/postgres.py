@@ -431,7 +431,3 @@ class PostgresEngine(Engine):
 
     def describe(self) -> str:
         return f"postgres @ {self.where} table {self.table}"
-
-    def drop_table(self) -> None:
-        """Remove the store's table (tests and tools)."""
-        self._run(lambda conn: conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._t)), "drop table")

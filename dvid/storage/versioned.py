@@ -194,13 +194,26 @@ class DataContext:
             if value is not None:
                 yield tk, value
 
+    def _all_keys(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every stored key of the instance as ``(key, key)``: grouped by :func:`_group_versions`,
+        each version's own stored key comes back where its value would."""
+        prefix = keys.instance_prefix(self.instance_id)
+        return ((k, k) for k, _ in self.engine.scan(prefix, prefix_successor(prefix), keys_only=True))
+
     def visible_versions(self) -> Iterator[tuple[bytes, int]]:
         """``(tkey, version holding its visible value)`` for every key of the instance visible here."""
-        prefix = keys.instance_prefix(self.instance_id)
-        for tk, found in _group_versions(self.engine.scan(prefix, prefix_successor(prefix), keys_only=True)):
+        for tk, found in _group_versions(self._all_keys()):
             v = resolve_version(found, self.ancestry)
             if v is not None:
                 yield tk, v
+
+    def visible_keys(self) -> Iterator[bytes]:
+        """The stored data keys holding the values visible here (tombstones dropped), in key order:
+        the state of the instance at this version, to copy it elsewhere."""
+        for _, found in _group_versions(self._all_keys()):
+            v = resolve_version(found, self.ancestry)
+            if v is not None:
+                yield found[v][1]
 
     def keys(self, begin: bytes, end: bytes) -> Iterator[bytes]:
         """Visible tkeys with ``begin <= tkey <= end``, in order."""
@@ -219,11 +232,6 @@ class DataContext:
         """Hide ``tk`` from this version on (a tombstone); ancestors keep their values."""
         with self.batch() as b:
             b.delete(tk)
-
-    def put_many(self, items: Iterable[tuple[bytes, bytes]]) -> None:
-        with self.batch() as b:
-            for tk, value in items:
-                b.put(tk, value)
 
     def delete_range(self, begin: bytes, end: bytes) -> int:
         """Tombstone every key visible in ``[begin, end]``; returns how many."""
@@ -248,9 +256,42 @@ class VersionedStore:
         prefix = keys.instance_prefix(instance_id)
         return self.engine.delete_range(prefix, prefix_successor(prefix))
 
-    def version_delta(self, instance_id: int, version: int) -> Iterator[tuple[bytes, bytes]]:
-        """Every raw key-value of an instance written at ``version`` (values and tombstones)."""
+    # ---- stored keys, for transfers ------------------------------------------------------------
+    def version_keys(self, instance_id: int, version: int) -> Iterator[bytes]:
+        """The stored data keys of an instance written at ``version`` (values and tombstones)."""
         prefix = keys.instance_prefix(instance_id)
-        for k, v in self.engine.scan(prefix, prefix_successor(prefix)):
+        for k, _ in self.engine.scan(prefix, prefix_successor(prefix), keys_only=True):
             if keys.version_of(k) == version:
-                yield k, v
+                yield k
+
+    def put_portable(self, instance_id: int, version: int, pairs: Iterable[tuple[bytes, bytes]]) -> None:
+        """Store ``(portable key, value)`` pairs (see :func:`keys.portable_key`) under an instance
+        and version id, in one atomic batch; ValueError (nothing stored) for a key without a mark."""
+        with self.engine.batch() as wb:
+            for pk, value in pairs:
+                wb.put(keys.from_portable_key(pk, instance_id, version), value)
+
+    def copy_version(self, instance_id: int, source: int, target: int) -> int:
+        """Copy every key an instance holds at version ``source`` to version ``target``; returns how many."""
+        prefix = keys.instance_prefix(instance_id)
+        copied = 0
+        with self.engine.batch() as wb:
+            for k, v in self.engine.scan(prefix, prefix_successor(prefix)):
+                if keys.version_of(k) == source:
+                    wb.put(keys.with_ids(k, instance_id, target), v)
+                    copied += 1
+        return copied
+
+    def delete_versions(self, instance_id: int, versions: set[int], batch_size: int = 10_000) -> int:
+        """Physically remove every key of an instance at the given versions; returns how many."""
+        prefix = keys.instance_prefix(instance_id)
+        doomed = [
+            k
+            for k, _ in self.engine.scan(prefix, prefix_successor(prefix), keys_only=True)
+            if keys.version_of(k) in versions
+        ]
+        for start in range(0, len(doomed), batch_size):
+            with self.engine.batch() as wb:
+                for k in doomed[start : start + batch_size]:
+                    wb.delete(k)
+        return len(doomed)

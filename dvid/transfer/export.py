@@ -18,8 +18,6 @@ from dvid.dag.dag import Node
 from dvid.datatype.base import Datatype
 from dvid.repos import Repo, RepoManager
 from dvid.storage import keys
-from dvid.storage.engine import prefix_successor
-from dvid.storage.versioned import resolve_version
 from dvid.transfer import stream
 
 #: Values fetched per engine.get_many call, at most (and about _FETCH_BYTES of them).
@@ -75,7 +73,7 @@ def plan_export(
     data: list[str] | None = None,
     flatten: bool = False,
 ) -> ExportPlan:
-    with manager._lock:
+    with manager.locked():
         repo, target = manager.resolve(uuid)
         dag = repo.dag
         if data:
@@ -123,13 +121,8 @@ def plan_export(
         return ExportPlan(repo, target, flatten, nodes, send, instances, full, header)
 
 
-def _short_key(k: bytes) -> bytes:
-    """The stream's form of a data key: tkey and mark byte."""
-    return k[keys.HEAD_LEN : -keys.SUFFIX_LEN] + k[-1:]
-
-
-def _fetch(inst: Datatype, full_keys: Iterator[bytes]) -> Iterator[tuple[bytes, bytes]]:
-    """``(short key, value)`` for full data keys, values read in batches.
+def _fetch(inst: Datatype, stored_keys: Iterator[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """``(portable key, value)`` for stored data keys, values read in batches.
 
     A batch holds at most _FETCH values and, going by the values seen so far, about _FETCH_BYTES:
     it starts at one value and grows, so large values (1 MiB keyvalue values) never make a
@@ -148,11 +141,11 @@ def _fetch(inst: Datatype, full_keys: Iterator[bytes]) -> Iterator[tuple[bytes, 
             if v is not None:
                 seen_bytes += len(v)
                 seen_values += 1
-                yield _short_key(k), v
+                yield keys.portable_key(k), v
         average = seen_bytes / seen_values if seen_values else 1
         limit = max(1, min(_FETCH, limit * 2, int(_FETCH_BYTES / max(average, 1.0))))
 
-    for k in full_keys:
+    for k in stored_keys:
         chunk.append(k)
         if len(chunk) >= limit:
             yield from flush()
@@ -161,49 +154,15 @@ def _fetch(inst: Datatype, full_keys: Iterator[bytes]) -> Iterator[tuple[bytes, 
         yield from flush()
 
 
-def _instance_keys(inst: Datatype) -> Iterator[bytes]:
-    prefix = keys.instance_prefix(inst.meta.instance_id)
-    for k, _ in inst.store.engine.scan(prefix, prefix_successor(prefix), keys_only=True):
-        yield k
-
-
 def version_delta(inst: Datatype, version: int) -> Iterator[tuple[bytes, bytes]]:
     """The keys (values and tombstones) written at ``version``."""
-    return _fetch(inst, (k for k in _instance_keys(inst) if keys.version_of(k) == version))
+    return _fetch(inst, inst.store.version_keys(inst.meta.instance_id, version))
 
 
 def visible_state(inst: Datatype, repo: Repo, version: int) -> Iterator[tuple[bytes, bytes]]:
-    """The key-values visible at ``version`` (tombstones dropped), for flatten."""
-    ancestry = repo.dag.ancestry(version)
-
-    def visible() -> Iterator[bytes]:
-        current: bytes | None = None
-        found: dict[int, tuple[bool, bytes]] = {}
-        for k in _instance_keys(inst):
-            tk = keys.tkey_of(k)
-            if tk != current:
-                if current is not None:
-                    yield from _pick(found)
-                current, found = tk, {}
-            found[keys.version_of(k)] = (keys.is_tombstone(k), k)
-        if current is not None:
-            yield from _pick(found)
-
-    def _pick(found: dict[int, tuple[bool, bytes]]) -> Iterator[bytes]:
-        v = resolve_version(found, ancestry)
-        if v is not None:
-            yield found[v][1]
-
-    return _fetch(inst, visible())
-
-
-def unversioned_state(inst: Datatype, repo: Repo) -> Iterator[tuple[bytes, bytes]]:
-    """An unversioned instance's one copy: its live keys at the repo root."""
-    root = repo.dag.root_version
-    return _fetch(
-        inst,
-        (k for k in _instance_keys(inst) if keys.version_of(k) == root and not keys.is_tombstone(k)),
-    )
+    """The key-values visible at ``version`` (tombstones dropped): for flatten, and for an
+    unversioned instance's one copy (at the repo root)."""
+    return _fetch(inst, inst.context(repo.dag.ancestry(version)).visible_keys())
 
 
 def export_stream(plan: ExportPlan) -> Iterator[bytes]:
@@ -229,5 +188,6 @@ def export_stream(plan: ExportPlan) -> Iterator[bytes]:
     if unversioned:
         yield framer.meta(stream.VERSION, {"node": stream.ROOT_NODE})
         for i, inst in unversioned:
-            yield from framer.kv_batches(stream.ROOT_NODE, i, unversioned_state(inst, plan.repo))
+            root = plan.repo.dag.root_version
+            yield from framer.kv_batches(stream.ROOT_NODE, i, visible_state(inst, plan.repo, root))
     yield framer.end()

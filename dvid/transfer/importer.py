@@ -17,22 +17,19 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid as uuidlib
 from dataclasses import dataclass
 from typing import Any
 
-from dvid.dag.dag import Node, VersionDAG, log_entry
+from dvid.dag.dag import Node, log_entry
 from dvid.datatype import registry
 from dvid.datatype.base import Datatype, InstanceMeta
 from dvid.errors import BadRequest, Conflict
-from dvid.repos import MUTATION_ID_STRIDE, TRANSFER_CLASS, Repo, RepoManager
-from dvid.storage import keys
+from dvid.repos import Repo, RepoManager
 from dvid.transfer import stream
 
 log = logging.getLogger("dvid.transfer")
 
 _NODE_FIELDS = ("uuid", "branch", "note", "log", "locked", "parents", "created", "updated")
-_MARKS = (keys.MARK_DATA, keys.MARK_TOMBSTONE)
 
 
 class Diverged(Conflict):
@@ -122,7 +119,7 @@ def _plan(manager: RepoManager, header: dict[str, Any]) -> _Plan:
     uuids = [n["uuid"] for n in nodes]
     index = {u: i for i, u in enumerate(uuids)}
     root_uuid = header["repo"]["root"]
-    found = manager._by_uuid.get(root_uuid)
+    found = manager.lookup(root_uuid)
     repo = found[0] if found else None
     if repo is not None and header["mode"] == "flatten":
         raise Conflict(
@@ -138,7 +135,7 @@ def _plan(manager: RepoManager, header: dict[str, Any]) -> _Plan:
         for p in n["parents"]:
             if index.get(p, i) >= i:
                 raise BadRequest(f"version {n['uuid']}: parent {p} is not sent before it")
-        other = manager._by_uuid.get(n["uuid"])
+        other = manager.lookup(n["uuid"])
         if other is not None and other[0] is not repo:
             raise Conflict(f"version {n['uuid']} already exists on this server in another repo")
         if other is None:
@@ -149,7 +146,7 @@ def _plan(manager: RepoManager, header: dict[str, Any]) -> _Plan:
             versions.append(None)
             continue
         assert repo is not None
-        mine = repo.dag.nodes[other[1]]
+        mine = other[1]
         my_parents = [repo.dag.nodes[p].uuid for p in mine.parents]
         if my_parents != n["parents"]:
             raise Diverged(
@@ -272,13 +269,12 @@ class Importer:
         self.kvs = 0
         self.marker_key: bytes | None = None
         self.written = False
-        with manager._lock:
+        with manager.locked():
             self.plan = _plan(manager, header)
         self.versions: list[int] = []
         self.root_version = 0
         self.targets: list[_Target] = []
         self._allocated: set[int] = set()
-        self._lock = threading.Lock()
 
     # ---- reservation -------------------------------------------------------------------------
     def reserve(self) -> None:
@@ -330,22 +326,18 @@ class Importer:
             raise BadRequest(f"transfer names version {node} of {len(self.versions)}")
         if not target.new_id and version not in self._allocated:
             raise BadRequest("transfer writes an existing instance at a version this server already has")
-        iid = target.inst.meta.instance_id
-        head = keys.instance_prefix(iid)
-        suffix_data = keys.u32be(version) + b"\x00\x00\x00\x00"
         self.written = True
-        with target.inst.store.engine.batch() as wb:
-            for k, v in pairs:
-                if not k or k[-1] not in _MARKS:
-                    raise BadRequest("transfer key without a valid mark byte")
-                wb.put(head + k[:-1] + suffix_data + k[-1:], v)
+        try:
+            target.inst.store.put_portable(target.inst.meta.instance_id, version, pairs)
+        except ValueError as exc:
+            raise BadRequest(f"transfer {exc}") from None
         self.kvs += len(pairs)
 
     # ---- end ---------------------------------------------------------------------------------
     def commit(self) -> dict[str, Any]:
         manager = self.manager
         header = self.header
-        with manager._lock:
+        with manager.locked():
             again = _plan(manager, header)
             if again.signature() != self.plan.signature():
                 raise Conflict("this server's repo changed during the transfer: rerun it")
@@ -355,26 +347,12 @@ class Importer:
             uuid_version = {n["uuid"]: v for n, v in zip(nodes, self.versions, strict=True)}
             garbage_versions = sorted(plan.replaced.values())
             if new_repo:
-                rec = header["repo"]
-                start = max(manager.min_mutation_id_start, int(rec.get("mutation_id") or 0))
-                repo = Repo(
-                    repo_id=0,
-                    dag=VersionDAG(_node(nodes[0], self.versions[0], [])),
-                    alias=rec["alias"],
-                    description=rec["description"],
-                    log=list(rec["log"]),
-                    properties=dict(rec["properties"]),
-                    created=rec["created"],
-                    updated=rec["updated"],
-                    mutation_id=start,
-                    saved_mutation_id=start + MUTATION_ID_STRIDE,
-                )
+                repo = manager.transferred_repo(header["repo"], _node(nodes[0], self.versions[0], []))
                 first = 1
             else:
                 assert plan.repo is not None
                 repo = plan.repo
                 first = 0
-            dag = repo.dag
             indexed: list[Node] = []
             for i in range(first, len(nodes)):
                 if plan.versions[i] is not None:
@@ -384,19 +362,8 @@ class Importer:
                 old = plan.replaced.get(i)
                 if old is not None:
                     _move_untransferred(repo, header, old, node.version)
-                    _drop_node(dag, old)
-                dag._add(node)
-                if i == 0:
-                    dag.root_version = node.version
-                for p in node.parents:
-                    parent = dag.nodes[p]
-                    if old is not None and old in parent.children:
-                        parent.children[parent.children.index(old)] = node.version
-                    elif node.version not in parent.children:
-                        parent.children.append(node.version)
+                repo.dag.graft(node, replacing=old)
                 indexed.append(node)
-            dag._ancestry_cache.clear()
-            dag._ancestor_sets.clear()
             garbage_instances = []
             for target, mine in zip(self.targets, plan.existing, strict=True):
                 if mine is not None:  # detach all first: the transfer may swap names around
@@ -421,18 +388,18 @@ class Importer:
             repo.touch()
             garbage = None
             if garbage_instances:
-                token = keys.metadata_key(TRANSFER_CLASS, uuidlib.uuid4().bytes)
-                garbage = (
-                    token,
-                    {"root": repo.root_uuid, "versions": garbage_versions, "instances": garbage_instances},
-                )
+                garbage = {
+                    "root": repo.root_uuid,
+                    "versions": garbage_versions,
+                    "instances": garbage_instances,
+                }
             replicas = {
                 self.versions[i]: n["uuid"]
                 for i, n in enumerate(nodes)
                 if plan.versions[i] is None and not n["locked"]
             }
             assert self.marker_key is not None
-            manager.commit_transfer(
+            garbage_marker = manager.commit_transfer(
                 repo,
                 new_repo=new_repo,
                 indexed=indexed,
@@ -442,8 +409,8 @@ class Importer:
                 unreplicated=garbage_versions,
             )
             self.marker_key = None
-        if garbage is not None:
-            start_cleaning(manager, [garbage])
+        if garbage_marker is not None:
+            start_cleaning(manager, [garbage_marker])
         return {
             "root": repo.root_uuid,
             "target": header["target"],
@@ -462,28 +429,13 @@ class Importer:
             clean_marker(self.manager, key, markers[key])
 
 
-def _drop_node(dag: VersionDAG, version: int) -> None:
-    node = dag.nodes.get(version)
-    if node is None:
-        return
-    dag.graph.remove_node(version)
-    del dag.nodes[version]
-    dag.by_uuid.pop(node.uuid, None)
-
-
 def _move_untransferred(repo: Repo, header: dict[str, Any], old: int, new: int) -> None:
     """Copy the keys an open version being replaced holds in instances the transfer does not carry."""
     carried = {rec["data_uuid"] for rec in header["instances"]}
     for inst in repo.instances.values():
         if inst.meta.data_uuid in carried:
             continue
-        iid = inst.meta.instance_id
-        engine = inst.store.engine
-        prefix = keys.instance_prefix(iid)
-        with engine.batch() as wb:
-            for k, v in engine.scan(prefix, keys.instance_prefix(iid + 1)):
-                if keys.version_of(k) == old:
-                    wb.put(keys.with_ids(k, iid, new), v)
+        inst.store.copy_version(inst.meta.instance_id, old, new)
 
 
 # ---- cleaning ------------------------------------------------------------------------------------
@@ -497,18 +449,7 @@ def clean_marker(manager: RepoManager, key: bytes, marker: dict[str, Any]) -> in
         if scope == "all":
             removed += inst.store.delete_instance(meta.instance_id)
         elif versions:
-            engine = inst.store.engine
-            prefix = keys.instance_prefix(meta.instance_id)
-            doomed = [
-                k
-                for k, _ in engine.scan(prefix, keys.instance_prefix(meta.instance_id + 1), keys_only=True)
-                if keys.version_of(k) in versions
-            ]
-            for start in range(0, len(doomed), 10_000):
-                with engine.batch() as wb:
-                    for k in doomed[start : start + 10_000]:
-                        wb.delete(k)
-            removed += len(doomed)
+            removed += inst.store.delete_versions(meta.instance_id, versions)
     manager.drop_transfer_marker(key)
     return removed
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import struct
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,27 +58,19 @@ class BlockCodec:
         if self.is_jpeg:
             from dvid.datatype.common.imageio import jpeg_encode_block
 
-            return bytes((envelope.JPEG << 5,)) + jpeg_encode_block(block)
+            return envelope.Header(envelope.JPEG).to_bytes() + jpeg_encode_block(block)
         return envelope.serialize(memoryview(block).cast("B"), self.compression)
 
     def decode(self, stored: bytes) -> np.ndarray:
         """The block array of a stored value (read-only)."""
-        if stored[:1] and stored[0] >> 5 == envelope.JPEG:
+        if stored and envelope.read_header(stored).format == envelope.JPEG:
             from dvid.datatype.common.imageio import jpeg_decode_block
 
-            return jpeg_decode_block(self.payload(stored), self.block_shape)  # type: ignore[arg-type]
+            return jpeg_decode_block(envelope.payload(stored), self.block_shape)  # type: ignore[arg-type]
         raw = envelope.deserialize(stored)
         if len(raw) != self.block_nbytes:
             raise ValueError(f"stored block holds {len(raw)} bytes, expected {self.block_nbytes}")
         return np.frombuffer(raw, dtype=self.fmt.dtype).reshape(self.block_shape)
-
-    @staticmethod
-    def payload(stored: bytes) -> bytes:
-        """The stored value without its envelope header (and CRC): what block streams send."""
-        if not stored:
-            return b""
-        skip = 5 if (stored[0] >> 3) & 3 == envelope.CHECKSUM_CRC32 else 1
-        return stored[skip:]
 
 
 class _Overlaps:
@@ -240,32 +232,6 @@ class BlockStore:
                 if changes is not None:
                     changes(batch, [(coord, before[coord], value) for coord, value in encoded])
         return [coord for coord, _ in encoded]
-
-    def write_box(
-        self,
-        ctx: DataContext,
-        box: Box,
-        data: np.ndarray,
-        lock: threading.Lock,
-        *,
-        also: Callable[[VersionedBatch], None] | None = None,
-    ) -> list[Point]:
-        """Store ``data`` (the box's array); returns the coordinates of the blocks written.
-
-        Whole blocks are encoded before taking ``lock``; partially covered blocks are read,
-        overlaid and encoded under it, so concurrent writers to one block never lose data.
-        """
-        return self.commit_write(ctx, data, self.plan_write(box, data), lock, also=also)
-
-    def write_blocks(
-        self, ctx: DataContext, blocks: Iterable[tuple[Point, np.ndarray]], lock: threading.Lock
-    ) -> int:
-        """Store whole blocks given by coordinate; returns how many."""
-        encoded = [(coord, self.codec.encode(block)) for coord, block in blocks]
-        with lock, ctx.batch() as batch:
-            for coord, value in encoded:
-                batch.put(block_tkey(*coord), value)
-        return len(encoded)
 
 
 def frame_block(coord: Point, payload: bytes) -> bytes:

@@ -16,7 +16,6 @@ from dvid.errors import BadRequest
 
 KINDS = ("Unknown", "PostSyn", "PreSyn", "Gap", "Note")
 KIND_SET = frozenset(KINDS)
-SYNAPTIC_KINDS = frozenset({"PostSyn", "PreSyn", "Gap"})
 RELS = frozenset({"UnknownRelationship", "PostSynTo", "PreSynTo", "ConvergentTo", "GroupedWith"})
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 

@@ -13,6 +13,7 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cramjam
 import lz4.block
@@ -84,6 +85,45 @@ class Compression:
         return cls(*record)
 
 
+class Header(NamedTuple):
+    """The first byte of a stored value: its compression format and checksum kind."""
+
+    format: int
+    checksum: int = CHECKSUM_NONE
+
+    @property
+    def size(self) -> int:
+        """Bytes before the payload: the header byte, and the CRC32 if there is one."""
+        return 5 if self.checksum == CHECKSUM_CRC32 else 1
+
+    def to_bytes(self) -> bytes:
+        return bytes((((self.format & 7) << 5) | ((self.checksum & 3) << 3),))
+
+
+def read_header(value: bytes) -> Header:
+    """The header of a non-empty stored value."""
+    return Header(value[0] >> 5, (value[0] >> 3) & 3)
+
+
+def payload(value: bytes) -> bytes:
+    """A stored value without its header and CRC32 (not checked): the bytes as compressed."""
+    return value[read_header(value).size :] if value else b""
+
+
+def payload_length(value: bytes) -> int:
+    """The length of the value inside an envelope, cheaply where the envelope records it
+    (uncompressed, LZ4); otherwise by unwrapping it."""
+    if not value:
+        return 0
+    head = read_header(value)
+    if head.format == NONE:
+        return len(value) - head.size
+    if head.format == LZ4 and len(value) >= head.size + 4:
+        size = struct.unpack_from("<I", value, head.size)[0]
+        return size if size else len(value) - head.size - 4
+    return len(deserialize(value))
+
+
 def serialize(data: bytes | memoryview, compression: Compression = Compression()) -> bytes:
     """Wrap raw bytes in DVID's envelope."""
     if len(data) == 0:
@@ -101,7 +141,7 @@ def serialize(data: bytes | memoryview, compression: Compression = Compression()
     else:
         raise BadRequest("jpeg compression applies only to image blocks, not to generic values")
     checksum = compression.checksum if fmt != GZIP else CHECKSUM_NONE
-    header = bytes((((fmt & 7) << 5) | ((checksum & 3) << 3),))
+    header = Header(fmt, checksum).to_bytes()
     if checksum == CHECKSUM_CRC32:
         return header + struct.pack("<I", zlib.crc32(payload)) + payload
     return header + payload
@@ -111,8 +151,7 @@ def deserialize(value: bytes) -> bytes:
     """Unwrap any envelope DVID writes (none, snappy, gzip, lz4; optional CRC32)."""
     if not value:
         return b""
-    header = value[0]
-    fmt, checksum = header >> 5, (header >> 3) & 3
+    fmt, checksum = read_header(value)
     body = memoryview(value)[1:]
     if checksum == CHECKSUM_CRC32:
         if len(body) < 4:

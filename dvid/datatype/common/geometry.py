@@ -106,16 +106,6 @@ def parse_subvolume(dims_text: str, size_text: str, offset_text: str) -> Subvolu
     return Subvolume(Box(offset, (size[0], size[1], size[2])), dims)  # type: ignore[arg-type]
 
 
-def parse_block_size(text: str, *, what: str = "BlockSize") -> Point:
-    values = parse_ints(text.replace(" ", ""), 3, what, positive=True)
-    return values  # type: ignore[return-value]
-
-
-def block_box(coord: Point, block_size: Point) -> Box:
-    """The voxels of one block."""
-    return Box(tuple(c * b for c, b in zip(coord, block_size, strict=True)), block_size)  # type: ignore[arg-type]
-
-
 def iter_block_rows(first: Point, last: Point) -> Iterator[tuple[int, int]]:
     """``(by, bz)`` for every x-row of blocks in the range, in storage (z, y) order."""
     for bz in range(first[2], last[2] + 1):

@@ -33,7 +33,7 @@ from typing import Any, Final, Literal
 import numpy as np
 from PIL import Image
 
-from dvid.datatype.common.voxels import VOXEL_FORMATS, voxel_format
+from dvid.datatype.common.voxels import voxel_format
 from dvid.errors import BadRequest
 
 ImageKind = Literal["png", "jpeg", "tiff", "bmp"]
@@ -42,7 +42,6 @@ JPEG_DEFAULT_QUALITY: Final = 80
 JPEG_MAX_DIMENSION: Final = 65535
 """Largest width or height a baseline JPEG can describe."""
 
-VALUE_DTYPES: Final[dict[str, np.dtype[Any]]] = {kind: f.dtype for kind, f in VOXEL_FORMATS.items()}
 """Little-endian numpy dtype of one channel of each value kind (rgba8 has 4 channels)."""
 
 _CONTENT_TYPES: Final[dict[str, str]] = {

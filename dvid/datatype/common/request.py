@@ -24,16 +24,26 @@ TRUE_WORDS = frozenset({"true", "on", "1"})
 FALSE_WORDS = frozenset({"false", "off", "0"})
 
 
-def parse_bool(value: str | None, name: str, default: bool = False) -> bool:
-    """Query booleans as clients send them: ``true|on|1`` and ``false|off|0`` (any case)."""
+def parse_bool(
+    value: str | bool | None, name: str, default: bool | None = False, *, what: str = "query parameter"
+) -> bool:
+    """DVID's booleans, in query strings and creation settings: ``true|on|1`` and ``false|off|0``
+    (any case), or a JSON boolean (settings). None or ``""`` gives ``default``, refused if None.
+
+    ``what`` names the value in the error: ``"query parameter"`` or ``"setting"``.
+    """
+    if isinstance(value, bool):
+        return value
     if value is None or value == "":
+        if default is None:
+            raise BadRequest(f"{what} {name!r} must be true or false (true/on/1, false/off/0), got {value!r}")
         return default
-    text = value.strip().lower()
+    text = str(value).strip().lower()
     if text in TRUE_WORDS:
         return True
     if text in FALSE_WORDS:
         return False
-    raise BadRequest(f"query parameter {name!r} must be true/false, on/off or 1/0, got {value!r}")
+    raise BadRequest(f"{what} {name!r} must be true or false (true/on/1, false/off/0), got {value!r}")
 
 
 @dataclass(frozen=True)

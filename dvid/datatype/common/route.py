@@ -105,7 +105,6 @@ IMAGE_FORMAT = Param(
 
 U_QUERY = query("u", description="The user making the request, for logs")
 APP_QUERY = query("app", description="The client application, for logs")
-BOOL_WORDS = ("true", "false", "on", "off", "1", "0")
 
 
 def flag(name: str, description: str) -> Param:

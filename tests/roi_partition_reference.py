@@ -1,5 +1,5 @@
-"""The literal per-block partition (the module before the review): the oracle of
-test_review_annotation_roi's equivalence test. Not a test module itself."""
+"""The literal per-block partition (as dvid first had it, one step per block): the oracle of
+test_roi_spans' equivalence test of dvid.datatype.common.spans.partition. Not a test module."""
 
 from __future__ import annotations
 
