@@ -14,6 +14,7 @@ import requests
 
 from dvid.datatype import registry
 from dvid.datatype.base import Datatype
+from dvid.datatype.common.sync import CountListener, CountSource
 from tests.test_annotation import TEST_DATA, TIMEOUT, delete, get, post, same, url
 
 BS = 32
@@ -78,7 +79,8 @@ class FakeCounts(Datatype):
     type_url = "test"
     type_version = "0"
     help_text = "test listener"
-    syncable_types = frozenset({"annotation"})
+    sync_requires = (CountSource,)
+    listens = (CountListener,)
     calls: ClassVar[list[Any]] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

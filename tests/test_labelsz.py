@@ -18,6 +18,7 @@ from aiohttp import web
 from dvid.datatype import labelsz as lsz
 from dvid.datatype import registry
 from dvid.datatype.base import Datatype, Route
+from dvid.datatype.common import sync
 from dvid.datatype.common.request import InstanceRequest
 from dvid.storage import keys
 
@@ -46,11 +47,7 @@ class FakeAnnotation(Datatype):
         deltas: dict[tuple[str, int], int] = {}
         for kind, label, d in items:
             deltas[kind, label] = deltas.get((kind, label), 0) + d
-        listeners = [
-            i
-            for i in self.repo_access.siblings()
-            if self.meta.data_uuid in i.meta.syncs and hasattr(i, "annotation_counts_changed")
-        ]
+        listeners = sync.listeners(self, sync.CountListener)
         with req.ctx.batch() as batch:
             for (kind, label), d in deltas.items():
                 tk = keys.tkey(FAKE_CLASS, json.dumps([kind, label]).encode())
@@ -62,8 +59,8 @@ class FakeAnnotation(Datatype):
 
 @pytest.fixture
 def fake_types(monkeypatch):
+    # labelsz accepts it as a sync source because it is a sync.CountSource, not by its type name
     monkeypatch.setitem(registry._TYPES, "fakeannotation", FakeAnnotation)
-    monkeypatch.setattr(lsz.LabelSz, "syncable_types", frozenset({"annotation", "fakeannotation"}))
 
 
 class Repo:

@@ -12,8 +12,8 @@ annotation-roi-keyvalue.md §3). Three denormalized keyspaces, all values raw co
 Every mutation updates the three in ONE atomic batch at the request's version. Label changes of the
 synced ``labelblk`` (voxel writes, and labelvol merges, splits and area deletes, which rewrite the
 labelblk's blocks) reach :meth:`Annotation.blocks_changed` inside the labelblk's own batch. Per-label
-element counts changes are passed on, in the same batch, to instances syncing from this one that
-have ``annotation_counts_changed`` (labelsz).
+element counts changes are passed on, in the same batch, to the ``sync.CountListener`` instances syncing
+from this one (labelsz); see dvid.datatype.common.sync.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ from aiohttp import web
 from dvid.dag.ancestry import Ancestry
 from dvid.datatype.base import Datatype, InstanceMeta, Route
 from dvid.datatype.common import elements as el
-from dvid.datatype.common import jsonio
-from dvid.datatype.common.blockstore import BlockChange
+from dvid.datatype.common import jsonio, sync
 from dvid.datatype.common.elements import Element, Pos
 from dvid.datatype.common.geometry import Box, Point, parse_ints
 from dvid.datatype.common.request import InstanceRequest, json_bytes_response, json_response
@@ -53,6 +52,7 @@ from dvid.datatype.common.route import (
     query,
 )
 from dvid.datatype.common.streaming import stream_pieces
+from dvid.datatype.common.sync import BlockChange, LabelSource
 from dvid.datatype.registry import register
 from dvid.errors import BadRequest, NotFound, PayloadTooLarge
 from dvid.storage import keys
@@ -513,7 +513,8 @@ class Annotation(Datatype):
     type_url = "github.com/janelia-flyem/dvid/datatype/annotation"
     type_version = "0.1"
     help_text = HELP
-    syncable_types = frozenset({"labelblk", "labelvol"})
+    sync_requires = (sync.LabelProvider,)
+    listens = (sync.BlockListener,)
     routes = (
         Route("elements", ("GET",), "handle_get_elements", mutates=False, heavy=True,
               summary="The elements in a box (null if none)", args=(SIZE3, OFFSET), query=(THROTTLE_QUERY,),
@@ -566,85 +567,58 @@ class Annotation(Datatype):
         by_uuid = {s.meta.data_uuid: s for s in self.repo_access.siblings()}
         return [by_uuid[u] for u in self.meta.syncs if u in by_uuid]
 
-    def label_source(self) -> Any:
-        """The labelblk whose voxels give the elements' labels: the first synced labelblk, else the
-        labelblk a synced labelvol syncs from; None if not synced to labels."""
-        synced = self._synced()
-        for inst in synced:
-            if inst.type_name == "labelblk":
-                return inst
-        for inst in synced:
-            if inst.type_name == "labelvol":
-                with contextlib.suppress(BadRequest):
-                    return inst.synced_labelblk()  # type: ignore[attr-defined]
+    def label_source(self) -> LabelSource | None:
+        """The labelblk whose voxels give the elements' labels: that of the first synced instance
+        that leads to one (a labelblk, or a labelvol's labelblk); None if not synced to labels."""
+        for inst in self._synced():
+            if isinstance(inst, sync.LabelProvider):
+                src = inst.label_source()
+                if src is not None:
+                    return src
         return None
 
     def block_size(self) -> Point:
         """Block size of the block index: the synced label instance's, else 64^3."""
         src = self.label_source()
-        if src is not None:
-            return tuple(src.block_size)  # type: ignore[return-value]
-        for inst in self._synced():
-            if inst.type_name == "labelvol":
-                return tuple(inst.block_size)  # type: ignore[attr-defined, return-value]
-        return DEFAULT_BLOCK_SIZE
+        return tuple(src.block_size) if src is not None else DEFAULT_BLOCK_SIZE  # type: ignore[return-value]
 
     async def handle_post_sync(self, req: InstanceRequest) -> web.StreamResponse:
         resp = await super().handle_post_sync(req)
-        # a synced labelvol's labelblk joins the syncs: its block writes carry every label change
+        # the label source behind a synced labelvol joins the syncs: its block writes carry every
+        # label change, labelvol's edits included
         extra = []
         for inst in self._synced():
-            if inst.type_name == "labelvol":
-                with contextlib.suppress(BadRequest):
-                    lb = inst.synced_labelblk()  # type: ignore[attr-defined]
-                    if lb.meta.data_uuid not in self.meta.syncs and lb.meta.data_uuid not in extra:
-                        extra.append(lb.meta.data_uuid)
+            if isinstance(inst, sync.LabelProvider):
+                src = inst.label_source()
+                uuid = src.meta.data_uuid if src is not None else None
+                if uuid is not None and uuid not in self.meta.syncs and uuid not in extra:
+                    extra.append(uuid)
         if extra:
             self.meta.syncs = [*self.meta.syncs, *extra]
             self.save()
         return resp
 
-    def count_listeners(self) -> list[Any]:
-        """Instances syncing from this one that keep per-label element counts (labelsz)."""
-        if self.repo_access is None:
-            return []
-        uuid = self.meta.data_uuid
-        return [
-            s
-            for s in self.repo_access.siblings()
-            if s is not self and uuid in s.meta.syncs and hasattr(s, "annotation_counts_changed")
-        ]
-
     def _notify(self, batch: VersionedBatch, ancestry: Ancestry, deltas: dict[tuple[str, int], int]) -> None:
         if not deltas:
             return
-        for listener in self.count_listeners():
+        for listener in sync.listeners(self, sync.CountListener):
             listener.annotation_counts_changed(batch, ancestry, deltas)
 
-    def _ctx_at(self, ancestry: Ancestry) -> DataContext:
-        if not self.versioned and self.repo_access is not None:
-            return self.context(self.repo_access.root_ancestry())
-        return self.context(ancestry)
-
-    @staticmethod
-    def _source_ctx(src: Any, ancestry: Ancestry) -> DataContext:
-        if not src.versioned and src.repo_access is not None:
-            return src.context(src.repo_access.root_ancestry())
-        return src.context(ancestry)
-
     @contextlib.contextmanager
-    def _mutation(self, src: Any) -> Iterator[None]:
-        """Serialize a mutation with label writes (the source labelblk's write lock) and with other
-        mutations of this instance (lock order: labelblk, then this instance)."""
+    def _mutation(self, src: LabelSource | None) -> Iterator[None]:
+        """Serialize a mutation with label writes (the label source's write lock) and with other
+        mutations of this instance (lock order: label source, then this instance)."""
         outer = src.write_lock if src is not None else contextlib.nullcontext()
         with outer, self._lock:
             yield
 
-    def _labels_at(self, src: Any, ancestry: Ancestry, points: list[list[int]] | np.ndarray) -> np.ndarray:
+    def _labels_at(
+        self, src: LabelSource | None, ancestry: Ancestry, points: list[list[int]] | np.ndarray
+    ) -> np.ndarray:
         pts = np.asarray(points, dtype=np.int64).reshape(-1, 3)
         if src is None:
             return np.zeros(len(pts), dtype=np.uint64)
-        return src.labels_at(self._source_ctx(src, ancestry), pts)
+        return src.labels_at(src.context_at(ancestry), pts)
 
     def _commit(self, ctx: DataContext, ancestry: Ancestry, edit: IndexEdit) -> None:
         with ctx.batch() as batch:
@@ -874,14 +848,9 @@ class Annotation(Datatype):
     ) -> None:
         """Move the elements of relabelled voxels between label index keys (called by the labelblk
         under its write lock, inside its batch, for voxel writes and labelvol edits alike)."""
-        ctx = self._ctx_at(ancestry)
-        try:
-            out = batch.for_context(ctx)
-            own = False
-        except ValueError:  # on another storage engine: a batch of our own, committed right after
-            out, own = ctx.batch(), True
+        ctx = self.context_at(ancestry)
         bs = np.array(self.block_size(), dtype=np.int64)
-        with self._lock:
+        with self._lock, sync.joined_batch(batch, ctx) as out:
             edit = IndexEdit(ctx)
             for coord, old, new in written:
                 if old == new:
@@ -928,8 +897,6 @@ class Annotation(Datatype):
             if edit.labels:
                 edit.write(out)
                 self._notify(out, ancestry, edit.nonzero_deltas())
-        if own:
-            out.commit()
 
     # ---- reload ------------------------------------------------------------------------------
     def reload(self, ctx: DataContext, ancestry: Ancestry) -> dict[str, int]:

@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from dvid.dag.ancestry import Ancestry
+from dvid.datatype.common import sync as sync_mod
 from dvid.datatype.common.envelope import Compression
 from dvid.datatype.common.request import InstanceRequest, json_response, text_response
 from dvid.datatype.common.route import JSON, TEXT, Route, flag
@@ -98,7 +99,10 @@ class Datatype:
     help_text: ClassVar[str]
     Settings: ClassVar[type[BaseModel]] = NoSettings
     #: Type names this datatype can sync with (empty: no ``sync`` endpoint).
-    syncable_types: ClassVar[frozenset[str]] = frozenset()
+    #: What a sync target must be (protocols of dvid.datatype.common.sync; empty: no ``sync`` endpoint).
+    sync_requires: ClassVar[tuple[type, ...]] = ()
+    #: The listener protocols this type is called with by the instances it syncs from.
+    listens: ClassVar[tuple[type, ...]] = ()
     routes: ClassVar[tuple[Route, ...]] = ()
 
     _common_routes: ClassVar[tuple[Route, ...]] = (
@@ -140,7 +144,8 @@ class Datatype:
         misspelt handler fails at import, not on a request."""
         super().__init_subclass__(**kwargs)
         table: dict[str, dict[str, Route]] = {}
-        sync = (cls._sync_route,) if cls.syncable_types else ()
+        sync_mod.check_listener_class(cls)
+        sync = (cls._sync_route,) if cls.sync_requires else ()
         for route in (*cls._common_routes, *sync, *cls.routes):
             if not callable(getattr(cls, route.handler, None)):
                 raise TypeError(f"{cls.__name__}: route {route.endpoint!r} names no method {route.handler!r}")
@@ -215,6 +220,19 @@ class Datatype:
     def context(self, ancestry: Ancestry) -> DataContext:
         """The data of this instance seen at a version."""
         return self.store.context(self.meta.instance_id, ancestry)
+
+    def context_at(self, ancestry: Ancestry) -> DataContext:
+        """This instance's data at the version ``ancestry`` leads from; an unversioned instance's
+        at the repo root, whatever the version."""
+        if not self.versioned and self.repo_access is not None:
+            return self.context(self.repo_access.root_ancestry())
+        return self.context(ancestry)
+
+    def root_context(self, fallback: Ancestry) -> DataContext:
+        """This instance's data at the repo root (repo-wide values), or at ``fallback`` without a repo."""
+        if self.repo_access is None:
+            return self.context(fallback)
+        return self.context(self.repo_access.root_ancestry())
 
     # ---- info --------------------------------------------------------------------------------
     def base_info(self) -> dict[str, Any]:
@@ -293,8 +311,8 @@ class Datatype:
         for name in names:
             assert self.repo_access is not None
             target = self.repo_access.sibling(name)  # NotFound (404) if unknown
-            if target.type_name not in self.syncable_types:
-                allowed = ", ".join(sorted(self.syncable_types))
+            if not sync_mod.satisfies(target, self.sync_requires):
+                allowed = " or ".join(sync_mod.ROLES.get(p, p.__name__) for p in self.sync_requires)
                 raise BadRequest(
                     f"data {name!r} is of type {target.type_name};"
                     f" {self.type_name} can only sync with {allowed}"

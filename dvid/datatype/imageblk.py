@@ -27,10 +27,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dvid.datatype.base import Datatype, InstanceMeta, Route
-from dvid.datatype.common import envelope, jsonio
+from dvid.datatype.common import envelope, jsonio, sync
 from dvid.datatype.common.blockstore import (
     EXTENTS_TKEY,
-    BlockChange,
     BlockCodec,
     BlockStore,
     WritePlan,
@@ -57,6 +56,7 @@ from dvid.datatype.common.route import (
     query,
 )
 from dvid.datatype.common.streaming import stream_pieces
+from dvid.datatype.common.sync import BlockChange
 from dvid.datatype.common.voxels import VOXEL_FORMATS
 from dvid.datatype.registry import register
 from dvid.errors import BadRequest, NotFound
@@ -408,29 +408,53 @@ class ImageBlk(Datatype):
     ) -> None:
         """Write a plan's blocks under the write lock in one atomic batch, together with what the
         block listeners (labelvol's runs and max label, annotation's label index) derive from them."""
-        listeners = self.block_listeners()
-        changes = None
-        if listeners:
-            decode = self.blocks.codec.decode
+        self.blocks.commit_write(ctx, data, plan, self.write_lock, also=also, changes=self._notifier(ctx))
 
-            def changes(batch: VersionedBatch, written: list[BlockChange]) -> None:
-                # under the write lock, in the same atomic batch as the blocks
-                for listener in listeners:
-                    listener.blocks_changed(batch, ctx.ancestry, written, decode)
+    def edit_blocks(
+        self,
+        ctx: DataContext,
+        find_blocks: Callable[[DataContext], list[Point]],
+        relabel: Callable[[Point, np.ndarray], np.ndarray | None],
+    ) -> list[Point]:
+        """Rewrite stored blocks (label edits: merge, split, area delete) and what listeners derive
+        from them, atomically, then the pyramid above them; returns the blocks rewritten.
 
-        self.blocks.commit_write(ctx, data, plan, self.write_lock, also=also, changes=changes)
+        Under the write lock: ``find_blocks(ctx)`` lists the blocks to edit (it may validate and
+        raise: nothing is written then); ``relabel(coord, voxels)`` returns a block's new voxels, or
+        None to leave it (it may raise too).
+        """
+        codec = self.blocks.codec
+        with self.write_lock:
+            written: list[BlockChange] = []
+            for coord in find_blocks(ctx):
+                stored = ctx.get(block_tkey(*coord))
+                if stored is None:
+                    raise BadRequest(f"block {tuple(coord)} of {self.name!r} holds no labels to edit")
+                new = relabel(coord, codec.decode(stored))
+                if new is not None:
+                    written.append((coord, stored, codec.encode(new)))
+            if written:
+                self.blocks.commit_changes(ctx, written, changes=self._notifier(ctx))
+        coords = [coord for coord, _, _ in written]
+        self.update_pyramid_blocks(ctx, coords)
+        return coords
 
-    def block_listeners(self) -> list[Any]:
-        """Instances that sync from this one and keep data derived from its blocks (labelvol): those
-        whose ``meta.syncs`` names this instance and that have a ``blocks_changed`` method."""
-        if self.repo_access is None:
-            return []
-        uuid = self.meta.data_uuid
-        return [
-            inst
-            for inst in self.repo_access.siblings()
-            if inst is not self and uuid in inst.meta.syncs and hasattr(inst, "blocks_changed")
-        ]
+    def _notifier(self, ctx: DataContext) -> Callable[[VersionedBatch, list[BlockChange]], None] | None:
+        """The call that tells this instance's block listeners about blocks written at ``ctx``'s
+        version, inside the batch that stores them (None without listeners)."""
+        block_listeners = sync.listeners(self, sync.BlockListener)
+        if not block_listeners:
+            return None
+
+        def notify(batch: VersionedBatch, written: list[BlockChange]) -> None:
+            for listener in block_listeners:
+                listener.blocks_changed(batch, ctx.ancestry, written, self.decode_block)
+
+        return notify
+
+    def decode_block(self, value: bytes) -> np.ndarray:
+        """A stored block's voxels (z, y, x)."""
+        return self.blocks.codec.decode(value)
 
     def _grow_instance_extents(self, box: Box) -> None:
         with self.extents_lock:  # concurrent writers must not lose each other's growth

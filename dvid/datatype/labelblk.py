@@ -17,7 +17,7 @@ import numpy as np
 from aiohttp import web
 
 from dvid.datatype.base import Route
-from dvid.datatype.common import envelope, jsonio
+from dvid.datatype.common import envelope, jsonio, sync
 from dvid.datatype.common.blockstore import block_tkey, frame_block
 from dvid.datatype.common.geometry import parse_ints, parse_subvolume
 from dvid.datatype.common.request import InstanceRequest, json_bytes_response, json_response
@@ -151,7 +151,7 @@ class LabelBlk(ImageBlk):
     interpolable = False
     help_text = HELP
     Settings = LabelSettings
-    syncable_types = frozenset({"labelvol"})
+    sync_requires = (sync.LabelEditor,)
     output_compressions: ClassVar[tuple[str, ...]] = ("lz4", "gzip", "google", "googlegzip")
     routes = (
         *(_label_route(r) for r in ImageBlk.routes if r.endpoint != "blocks"),
@@ -172,6 +172,10 @@ class LabelBlk(ImageBlk):
 
     def values_info(self) -> list[dict[str, str]]:
         return [{"DataType": "uint64", "Label": "labelblk"}]
+
+    def label_source(self) -> LabelBlk:
+        """A labelblk is its own label source (see dvid.datatype.common.sync.LabelProvider)."""
+        return self
 
     def check_sync_target(self, target: Any) -> None:
         other = tuple(getattr(target, "block_size", ()))

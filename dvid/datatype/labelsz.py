@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from dvid.dag.ancestry import Ancestry
 from dvid.datatype.base import Datatype, InstanceMeta, Route
-from dvid.datatype.common import jsonio
+from dvid.datatype.common import jsonio, sync
 from dvid.datatype.common.request import InstanceRequest, json_response
 from dvid.datatype.common.route import JSON, LABEL, Param, query
 from dvid.datatype.registry import register
@@ -169,7 +169,8 @@ class LabelSz(Datatype):
     type_version = "0.1"
     help_text = HELP
     Settings = LabelSzSettings
-    syncable_types = frozenset({"annotation"})
+    sync_requires = (sync.CountSource,)
+    listens = (sync.CountListener,)
     routes = (
         Route("count", ("GET", "HEAD"), "handle_count", mutates=False,
               summary="A label's count of one index type", args=(LABEL, INDEX)),
@@ -197,11 +198,6 @@ class LabelSz(Datatype):
         others = [u for u in self.meta.syncs if u != target.meta.data_uuid]
         if others:
             raise BadRequest(f"labelsz {self.name!r} already syncs with an annotation (use replace=true)")
-
-    def _ctx_at(self, ancestry: Ancestry) -> DataContext:
-        if not self.versioned and self.repo_access is not None:
-            return self.context(self.repo_access.root_ancestry())
-        return self.context(ancestry)
 
     # ---- model: counts -----------------------------------------------------------------------
     def get_count(self, ctx: DataContext, index: int, label: int) -> int:
@@ -276,20 +272,14 @@ class LabelSz(Datatype):
         changes = self.index_deltas(deltas)
         if not changes:
             return
-        ctx = self._ctx_at(ancestry)
-        try:
-            out = batch.for_context(ctx)
-        except ValueError:  # on another storage engine: our own batch, committed right away
-            with self.lock, ctx.batch() as own:
-                self._apply(ctx, own, changes)
-            return
-        with self.lock:
+        ctx = self.context_at(ancestry)
+        with self.lock, sync.joined_batch(batch, ctx) as out:
             self._apply(ctx, out, changes)
 
-    def synced_annotation(self) -> Any:
+    def synced_annotation(self) -> sync.CountSource:
         if self.repo_access is not None:
             for inst in self.repo_access.siblings():
-                if inst.meta.data_uuid in self.meta.syncs and hasattr(inst, "label_kind_counts"):
+                if inst.meta.data_uuid in self.meta.syncs and isinstance(inst, sync.CountSource):
                     return inst
         raise BadRequest(f"labelsz {self.name!r} is not synced to an annotation instance")
 

@@ -1,8 +1,8 @@
 """labelvol: sparse volumes, i.e. for every label the runs of its voxels, block by block.
 
 Kept in step with a ``labelblk`` it syncs from: every write of label blocks recomputes the runs of
-the blocks written and raises the max labels, in the same atomic batch as the blocks (see
-``ImageBlk.block_listeners``), so both instances agree at the version the write was made in, and
+the blocks written and raises the max labels, in the same atomic batch as the blocks (a
+``sync.BlockListener``, see dvid.datatype.common.sync), so both instances agree at the version the write was made in, and
 ``nextlabel`` never hands out a label in use, whenever the server stops.
 
 Storage (spec image-label.md §3.1): tkey class 227 = label (u64 BE) + ZYX block index, value = the
@@ -26,8 +26,8 @@ from aiohttp import web
 
 from dvid.dag.ancestry import Ancestry
 from dvid.datatype.base import Datatype, InstanceMeta, Route
-from dvid.datatype.common import rle
-from dvid.datatype.common.blockstore import BLOCK_CLASS, BlockChange, block_coord, block_tkey
+from dvid.datatype.common import rle, sync
+from dvid.datatype.common.blockstore import BLOCK_CLASS, block_coord
 from dvid.datatype.common.geometry import Box, Point, parse_ints
 from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
 from dvid.datatype.common.route import (
@@ -42,6 +42,7 @@ from dvid.datatype.common.route import (
     flag,
     query,
 )
+from dvid.datatype.common.sync import BlockChange, LabelSource
 from dvid.datatype.imageblk import ImageSettings
 from dvid.datatype.registry import register
 from dvid.errors import BadRequest, NotFound, PayloadTooLarge
@@ -249,7 +250,8 @@ class LabelVol(Datatype):
     type_version = "0.1"
     help_text = HELP
     Settings = LabelVolSettings
-    syncable_types = frozenset({"labelblk"})
+    sync_requires = (sync.LabelSource,)
+    listens = (sync.BlockListener,)
     routes = (
         Route("sparsevol", ("GET",), "handle_sparsevol", mutates=False, heavy=True,
               summary="The label's voxels as runs (legacy sparsevol format)", args=(BODY_LABEL,),
@@ -314,24 +316,20 @@ class LabelVol(Datatype):
                 f" {target.name!r} has {list(other)}: they must be equal to sync"
             )
 
-    def synced_labelblk(self) -> Any:
-        """The labelblk this instance syncs from (400 if none)."""
+    def synced_labelblk(self) -> LabelSource:
+        """The label source (labelblk) this instance syncs from (400 if none)."""
         if self.repo_access is not None:
             for inst in self.repo_access.siblings():
-                if inst.type_name == "labelblk" and inst.meta.data_uuid in self.meta.syncs:
+                if inst.meta.data_uuid in self.meta.syncs and isinstance(inst, LabelSource):
                     return inst
         raise BadRequest(f"labelvol {self.name!r} is not synced to a labelblk")
 
-    def _ctx_at(self, ancestry: Ancestry) -> DataContext:
-        """This instance at a version given by ancestry (the root's for an unversioned instance)."""
-        if not self.versioned and self.repo_access is not None:
-            return self.context(self.repo_access.root_ancestry())
-        return self.context(ancestry)
-
-    def _root_ctx(self, fallback: Ancestry) -> DataContext:
-        if self.repo_access is None:
-            return self.context(fallback)
-        return self.context(self.repo_access.root_ancestry())
+    def label_source(self) -> LabelSource | None:
+        """The labelblk whose voxels these sparse volumes index (sync.LabelProvider)."""
+        try:
+            return self.synced_labelblk()
+        except BadRequest:
+            return None
 
     def blocks_changed(
         self,
@@ -343,36 +341,30 @@ class LabelVol(Datatype):
         """Recompute the runs of the label blocks just written (called by the labelblk under its write
         lock, inside its batch): labels gone from a block lose their key there, changed or new ones
         get their runs, unchanged ones are left alone; maxlabel is raised in the same batch."""
-        ctx = self._ctx_at(ancestry)
-        try:
-            out = batch.for_context(ctx)
-            own = False
-        except ValueError:  # on another storage engine: a batch of our own, committed right after
-            out, own = ctx.batch(), True
+        ctx = self.context_at(ancestry)
         bs = self.block_size
         max_label = 0
-        for coord, old, new in written:
-            if old == new:
-                continue
-            origin = (coord[0] * bs[0], coord[1] * bs[1], coord[2] * bs[2])
-            before: dict[int, bytes] = {}
-            if old is not None:
-                labels, runs, offsets = rle.block_runs_by_label(decode(old), origin)
+        with sync.joined_batch(batch, ctx) as out:
+            for coord, old, new in written:
+                if old == new:
+                    continue
+                origin = (coord[0] * bs[0], coord[1] * bs[1], coord[2] * bs[2])
+                before: dict[int, bytes] = {}
+                if old is not None:
+                    labels, runs, offsets = rle.block_runs_by_label(decode(old), origin)
+                    for i, label in enumerate(labels.tolist()):
+                        before[label] = rle.runs_to_bytes(runs[offsets[i] : offsets[i + 1]])
+                labels, runs, offsets = rle.block_runs_by_label(decode(new), origin)
                 for i, label in enumerate(labels.tolist()):
-                    before[label] = rle.runs_to_bytes(runs[offsets[i] : offsets[i + 1]])
-            labels, runs, offsets = rle.block_runs_by_label(decode(new), origin)
-            for i, label in enumerate(labels.tolist()):
-                value = rle.runs_to_bytes(runs[offsets[i] : offsets[i + 1]])
-                if before.pop(label, None) != value:
-                    out.put(runs_tkey(label, *coord), value)
-            for label in before:
-                out.delete(runs_tkey(label, *coord))
-            if len(labels):
-                max_label = max(max_label, int(labels[-1]))
-        if own:
-            self.commit_raising_maxlabel(out, ancestry, max_label)
-        elif max_label:
-            self.raise_maxlabel(out, ancestry, max_label)
+                    value = rle.runs_to_bytes(runs[offsets[i] : offsets[i + 1]])
+                    if before.pop(label, None) != value:
+                        out.put(runs_tkey(label, *coord), value)
+                for label in before:
+                    out.delete(runs_tkey(label, *coord))
+                if len(labels):
+                    max_label = max(max_label, int(labels[-1]))
+            if max_label:
+                self.raise_maxlabel(out, ancestry, max_label)
 
     def commit_raising_maxlabel(self, batch: VersionedBatch, ancestry: Ancestry, label: int) -> None:
         """Commit a batch of this instance with the max labels raised to ``label`` (if not 0)."""
@@ -387,7 +379,7 @@ class LabelVol(Datatype):
         are stored together."""
         value = struct.pack("<Q", label)
         batch.hold(self.maxlabel_lock)
-        ctx, root = self._ctx_at(ancestry), self._root_ctx(ancestry)
+        ctx, root = self.context_at(ancestry), self.root_context(ancestry)
         if label > _u64(ctx.get(MAXLABEL_TKEY)):
             batch.for_context(ctx).put(MAXLABEL_TKEY, value)
         if label > _u64(root.get(REPO_MAXLABEL_TKEY)):
@@ -396,7 +388,7 @@ class LabelVol(Datatype):
     def reserve_labels(self, ancestry: Ancestry, count: int) -> tuple[int, int]:
         """Hand out ``count`` labels above every label written or reserved so far (persisted)."""
         with self.maxlabel_lock:
-            root = self._root_ctx(ancestry)
+            root = self.root_context(ancestry)
             start = _u64(root.get(REPO_MAXLABEL_TKEY)) + 1
             end = start + count - 1
             if end > MAX_LABEL:
@@ -417,9 +409,9 @@ class LabelVol(Datatype):
         largest label seen so far.
         """
         labelblk = self.synced_labelblk()
-        lb_ctx = labelblk.context(ancestry)
-        ctx = self._ctx_at(ancestry)
-        decode = labelblk.blocks.codec.decode
+        lb_ctx = labelblk.context_at(ancestry)
+        ctx = self.context_at(ancestry)
+        decode = labelblk.decode_block
         bs = self.block_size
         n_blocks, max_label = 0, 0
         seen: set[int] = set()
@@ -472,36 +464,20 @@ class LabelVol(Datatype):
         find_blocks: Callable[[DataContext, DataContext], list[Point]],
         relabel: Callable[[Point, np.ndarray], np.ndarray | None],
     ) -> int:
-        """Rewrite label blocks of the synced labelblk and the runs derived from them, atomically.
+        """Rewrite label blocks of the synced labelblk, through its one commit-and-notify path: the
+        new blocks and what every listener (this instance's runs included) derives from them go into
+        one batch, so an error leaves everything as it was.
 
-        Under the labelblk's write lock: ``find_blocks(labelblk ctx, own ctx)`` lists the blocks to
-        edit (it may validate and raise), ``relabel(coord, block)`` returns the new block (or None
-        if unchanged; it may raise, e.g. for runs outside a body). Every new block and the runs of
-        every synced labelvol (this one included) go into one batch, so an error leaves everything
-        as it was. Returns the number of blocks rewritten.
+        ``find_blocks(labelblk ctx, own ctx)`` lists the blocks to edit (it may validate and raise),
+        ``relabel(coord, block)`` returns the new block (or None if unchanged; it may raise, e.g.
+        for runs outside a body). Returns the number of blocks rewritten.
         """
         labelblk = self.synced_labelblk()
-        lb_ctx = labelblk.context(ancestry)
-        codec = labelblk.blocks.codec
-        listeners = labelblk.block_listeners()
-        with labelblk.write_lock:
-            coords = find_blocks(lb_ctx, self._ctx_at(ancestry))
-            written: list[BlockChange] = []
-            for coord in coords:
-                stored = lb_ctx.get(block_tkey(*coord))
-                if stored is None:  # only split runs can point there
-                    raise BadRequest(f"block {tuple(coord)} of {labelblk.name!r} holds no labels to edit")
-                new = relabel(coord, codec.decode(stored))
-                if new is not None:
-                    written.append((coord, stored, codec.encode(new)))
-            if written:
-                with lb_ctx.batch() as batch:
-                    for coord, _, value in written:
-                        batch.put(block_tkey(*coord), value)
-                    for listener in listeners:
-                        listener.blocks_changed(batch, ancestry, written, codec.decode)
-        labelblk.update_pyramid_blocks(lb_ctx, [coord for coord, _, _ in written])
-        return len(written)
+        own = self.context_at(ancestry)
+        edited = labelblk.edit_blocks(
+            labelblk.context_at(ancestry), lambda lb_ctx: find_blocks(lb_ctx, own), relabel
+        )
+        return len(edited)
 
     def merge(self, ancestry: Ancestry, target: int, merged: list[int]) -> int:
         """Relabel every voxel of the ``merged`` labels as ``target`` (all must exist: else 404)."""
@@ -691,7 +667,7 @@ class LabelVol(Datatype):
 
     async def handle_get_nextlabel(self, req: InstanceRequest) -> web.StreamResponse:
         assert req.ancestry is not None
-        return json_response({"nextlabel": _u64(self._root_ctx(req.ancestry).get(REPO_MAXLABEL_TKEY)) + 1})
+        return json_response({"nextlabel": _u64(self.root_context(req.ancestry).get(REPO_MAXLABEL_TKEY)) + 1})
 
     async def handle_post_nextlabel(self, req: InstanceRequest) -> web.StreamResponse:
         text = req.arg(0, "the number of labels to reserve")

@@ -134,11 +134,10 @@ async def instance_dispatch(request: web.Request, path: PathValues) -> web.Strea
     if locked and route.is_mutation(request.method) and not _may_write_locked(state, request):
         raise Conflict(f'Cannot do {request.method} on endpoint "{endpoint}" of locked node {node.uuid}')
     ancestry = repo.dag.ancestry(node.version)
-    root_ancestry = repo.dag.ancestry(repo.dag.root_version)
-    ctx = instance.context(ancestry if instance.versioned else root_ancestry)
+    ctx = instance.context_at(ancestry)
     ireq = InstanceRequest(
         request, node, ctx, endpoint, args, user=request.query.get("u", ""),
-        ancestry=ancestry, root_ancestry=root_ancestry, limits=state.limits,
+        ancestry=ancestry, limits=state.limits,
     )  # fmt: skip
     handler = instance.handler_for(route)
     if route.heavy and parse_bool(request.query.get("throttle"), "throttle"):

@@ -20,6 +20,7 @@ import numpy as np
 from dvid.datatype.common import envelope
 from dvid.datatype.common.envelope import Compression
 from dvid.datatype.common.geometry import Box, Point, iter_block_rows
+from dvid.datatype.common.sync import BlockChange
 from dvid.datatype.common.voxels import VoxelFormat
 from dvid.storage import keys
 from dvid.storage.versioned import DataContext, VersionedBatch
@@ -99,10 +100,6 @@ class _Overlaps:
 def _covers_block(src: tuple[slice, ...], block_size: Point) -> bool:
     zyx = (block_size[2], block_size[1], block_size[0])
     return all(s.start == 0 and s.stop == n for s, n in zip(src, zyx, strict=True))
-
-
-#: One block of a write: (coord, stored value before or None, new stored value).
-BlockChange = tuple[Point, "bytes | None", bytes]
 
 
 @dataclass
@@ -202,13 +199,8 @@ class BlockStore:
         also: Callable[[VersionedBatch], None] | None = None,
         changes: Callable[[VersionedBatch, list[BlockChange]], None] | None = None,
     ) -> list[Point]:
-        """Merge the partial blocks of a plan with what is stored, under ``lock``, and write every
-        block in one atomic batch (with whatever ``also`` adds); returns the coordinates written.
-
-        ``changes``, if given, is called under the lock inside the batch with every block written as
-        ``(coord, stored value before or None, new stored value)``, so derived data (labelvol's
-        runs) can be written atomically with the blocks.
-        """
+        """Merge the partial blocks of a plan with what is stored, under ``lock``, and store every
+        block through :meth:`commit_changes`; returns the coordinates written."""
         encoded = list(plan.encoded)
         before: dict[Point, bytes | None] = {}
         with lock:
@@ -224,14 +216,32 @@ class BlockStore:
                     block = self.codec.decode(stored).copy()
                 block[src] = data[dst]
                 encoded.append((coord, self.codec.encode(block)))
-            with ctx.batch() as batch:
-                for coord, value in encoded:
-                    batch.put(block_tkey(*coord), value)
-                if also is not None:
-                    also(batch)
-                if changes is not None:
-                    changes(batch, [(coord, before[coord], value) for coord, value in encoded])
+            self.commit_changes(
+                ctx,
+                [(coord, before.get(coord), value) for coord, value in encoded],
+                also=also,
+                changes=changes,
+            )
         return [coord for coord, _ in encoded]
+
+    @staticmethod
+    def commit_changes(
+        ctx: DataContext,
+        written: list[BlockChange],
+        *,
+        also: Callable[[VersionedBatch], None] | None = None,
+        changes: Callable[[VersionedBatch, list[BlockChange]], None] | None = None,
+    ) -> None:
+        """Store blocks in one atomic batch with whatever ``also`` adds and what ``changes`` (the
+        sync listeners, see dvid.datatype.common.sync) derives from ``written``. The caller holds
+        the instance's write lock, so the stored "before" values are still current."""
+        with ctx.batch() as batch:
+            for coord, _, value in written:
+                batch.put(block_tkey(*coord), value)
+            if also is not None:
+                also(batch)
+            if changes is not None:
+                changes(batch, written)
 
 
 def frame_block(coord: Point, payload: bytes) -> bytes:

@@ -73,7 +73,7 @@ class InstanceRequest:
     """A request routed to a data instance at a resolved version.
 
     ``args`` are the percent-decoded path segments after the endpoint keyword. ``ancestry`` is
-    the requested version's; ``root_ancestry`` the repo root's (for unversioned instances).
+    the requested version's.
     """
 
     request: web.Request
@@ -83,14 +83,12 @@ class InstanceRequest:
     args: list[str]
     user: str = ""
     ancestry: Ancestry | None = None
-    root_ancestry: Ancestry | None = None
     limits: RequestLimits = RequestLimits()
 
     def context_for(self, instance: Any) -> DataContext:
         """Another instance of the same repo seen at this request's version."""
-        ancestry = self.ancestry if instance.versioned else self.root_ancestry
-        assert ancestry is not None
-        return instance.context(ancestry)
+        assert self.ancestry is not None
+        return instance.context_at(self.ancestry)
 
     async def small(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a small read or write of this request's data: on the event loop for a local store
