@@ -395,8 +395,7 @@ class Importer:
                     elif node.version not in parent.children:
                         parent.children.append(node.version)
                 indexed.append(node)
-            dag._ancestry_cache.clear()
-            dag._ancestor_sets.clear()
+            dag.forget_ancestries()
             garbage_instances = []
             for target, mine in zip(self.targets, plan.existing, strict=True):
                 if mine is not None:  # detach all first: the transfer may swap names around
