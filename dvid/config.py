@@ -20,6 +20,8 @@ Layout (DVID's, trimmed to what dvid implements)::
     [store.main]
     engine = "leveldb"         # or "memory", "postgres"
     path = "dvid-data"         # relative paths are relative to the TOML file
+    WriteBufferSize = 64       # MiB; CacheSize = 256 (MiB); MaxOpenFiles = 1024 (memory budget:
+                               # docs/configuration.md)
 
     [store.pg]
     engine = "postgres"
@@ -108,6 +110,8 @@ class StoreSettings(BaseModel):
     path: str = DEFAULT_STORE_DIR
     write_buffer_mib: int = Field(64, gt=0, alias="WriteBufferSize")
     cache_mib: int = Field(256, gt=0, alias="CacheSize")
+    #: LevelDB's table cache: table files kept open (and memory-mapped), see docs/configuration.md
+    max_open_files: int = Field(1024, ge=74, le=50_000, alias="MaxOpenFiles")
     # postgres
     dsn: str | None = Field(None, validation_alias=AliasChoices("dsn", "url", "DSN", "URL"))
     table: str = Field("dvid_kv", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")

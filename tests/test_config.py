@@ -60,3 +60,18 @@ def test_invalid_configs_name_the_problem(tmp_path: Path, text: str, fragment: s
 def test_missing_file(tmp_path: Path):
     with pytest.raises(BadRequest, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_leveldb_memory_settings(tmp_path: Path):
+    """WriteBufferSize, CacheSize and MaxOpenFiles (DVID's names) bound a LevelDB store's memory;
+    MaxOpenFiles is refused outside the range LevelDB would silently clip it to."""
+    assert load_config(None).default_store().max_open_files == 1024
+    path = tmp_path / "dvid.toml"
+    path.write_text("[store.main]\nWriteBufferSize = 16\nCacheSize = 64\nMaxOpenFiles = 200\n")
+    store = load_config(path).default_store()
+    assert (store.write_buffer_mib, store.cache_mib, store.max_open_files) == (16, 64, 200)
+    for bad in (10, 100_000):
+        path.write_text(f"[store.main]\nMaxOpenFiles = {bad}\n")
+        with pytest.raises(BadRequest) as info:
+            load_config(path)
+        assert "MaxOpenFiles" in info.value.message
