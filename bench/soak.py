@@ -20,8 +20,10 @@ drawn at random from this mix (weights in :data:`MIX`):
 Every ``VERSION_EVERY_S`` the open version is committed and a child made (writes pause until the
 writes in flight are done; they then go to the child), so versions accumulate and per-version
 state must stay bounded. Every 30 s a line: elapsed, requests, req/min, errors, p50/p99, server
-RSS, open files, versions, server and client CPU. At the end: RSS growth after the warm-up
-(the first 2 minutes or 20% of the run, whichever is shorter) against < 10%.
+RSS (anonymous and file-backed), the store's size on disk, open files, versions, server and client
+CPU. At the end: growth after the warm-up (the first 2 minutes or 20% of the run, whichever is
+shorter) of RSS and of its anonymous part, each against < 10%, and of the file-backed part (LevelDB's
+memory-mapped tables: page cache, bounded by ``MaxOpenFiles`` and the store's size).
 
 ``--memory-debug`` adds a second line from the server's ``GET /bench/memory`` (bench/memdebug.py:
 LevelDB's memory, malloc's in-use and free-held bytes, gc objects, ancestry cache entries);
@@ -39,6 +41,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -49,7 +52,7 @@ from bench.dvidapi import DvidAPI
 from bench.harness import BenchError, LoadResult, ServerProcess, percentile, run_async
 from bench.imgbase import EMVolumes
 from bench.labelvol import sparsevol_body
-from bench.report import LoadFigure, Ratio, WorkloadReport
+from bench.report import LoadFigure, Ratio, WorkloadReport, _fmt
 from bench.workloads import Env
 
 REPORT_EVERY_S = 30.0
@@ -185,6 +188,14 @@ def open_files(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def store_mib(path: Path) -> float | None:
+    """Bytes on disk under a LevelDB store directory (None where there is none: postgres)."""
+    try:
+        return sum(e.stat().st_size for e in os.scandir(path) if e.is_file()) / (1 << 20)
+    except OSError:
+        return None
+
+
 @dataclass
 class Window:
     """Requests finished in one reporting window."""
@@ -204,6 +215,7 @@ class Row:
     p50_ms: float
     p99_ms: float
     sample: Sample
+    store_mib: float | None
     versions: int
     server_cpu_pct: float
     client_cpu_pct: float
@@ -266,6 +278,7 @@ class SoakRun:
         self.samples: list[Sample] = []
         self.memory: list[tuple[float, dict[str, Any]]] = []
         self.switch_ms: list[float] = []
+        self.trimmed: dict[str, Any] = {}
         self.errors: list[str] = []
         self.versions = 1
         self.cpu_s = 0.0
@@ -451,6 +464,7 @@ class SoakRun:
             p50_ms=1000 * percentile(lat, 50),
             p99_ms=1000 * percentile(lat, 99),
             sample=Sample.of(self.pid, t),
+            store_mib=store_mib(self.dvid.workdir / "store"),
             versions=self.versions,
             server_cpu_pct=100 * cpu / seconds if seconds > 0 else 0.0,
             client_cpu_pct=100 * (time.process_time() - client0) / seconds if seconds > 0 else 0.0,
@@ -460,7 +474,7 @@ class SoakRun:
         print(
             f"{row.t:6.0f} s {row.requests:>9,} {row.per_min:>9,.0f} {row.errors:>6} {row.p50_ms:>7.1f}"
             f" {row.p99_ms:>7.1f} {m.rss_kib / 1024:>8.1f} {m.anon_kib / 1024:>5.0f}"
-            f" {m.file_kib / 1024:>5.0f} {m.files:>6} {row.versions:>8}"
+            f" {m.file_kib / 1024:>5.0f} {_fmt(row.store_mib, '.0f'):>6} {m.files:>6} {row.versions:>8}"
             f" {row.server_cpu_pct:>6.0f}% {row.client_cpu_pct:>6.0f}%",
             flush=True,
         )
@@ -502,6 +516,8 @@ class SoakRun:
             self.samples.append(Sample.of(self.pid, time.monotonic() - start))
             if self.o.soak_tracemalloc:
                 self.print_grown(await self.memory_stats(control))
+            if self.memory_debug:  # free-but-held heap memory (fragmentation) vs memory in use
+                self.trimmed = await self.memory_stats(control, "?trim=1")
 
     def header(self) -> str:
         engine = "postgres" if self.o.postgres_dsn else "leveldb"
@@ -510,7 +526,7 @@ class SoakRun:
             f" {self.warmup_s:.0f} s, a commit + newversion every {VERSION_EVERY_S:.0f} s;"
             f" server pid {self.pid}\n"
             f"{'time':>8} {'requests':>9} {'req/min':>9} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7}"
-            f" {'RSS MiB':>8} {'anon':>5} {'file':>5} {'files':>6} {'versions':>8}"
+            f" {'RSS MiB':>8} {'anon':>5} {'file':>5} {'store':>6} {'files':>6} {'versions':>8}"
             f" {'srv CPU':>7} {'cli CPU':>7}"
         )
 
@@ -579,12 +595,20 @@ class SoakRun:
             "RSS MiB every 30 s: " + ", ".join(f"{r.sample.rss_kib / 1024:.0f}" for r in rows)
             + "; anon: " + ", ".join(f"{r.sample.anon_kib / 1024:.0f}" for r in rows)
             + "; file: " + ", ".join(f"{r.sample.file_kib / 1024:.0f}" for r in rows)
+            + "; store on disk: " + ", ".join(_fmt(r.store_mib, ".0f") for r in rows)
             + "; p99 ms: " + ", ".join(f"{r.p99_ms:.0f}" for r in rows)
         )  # fmt: skip
         if self.memory:
             first, last = self.memory[0][1], self.memory[-1][1]
             report.notes.append(f"server memory first: {memory_line(first)}")
             report.notes.append(f"server memory last:  {memory_line(last)}")
+        if self.trimmed:
+            anon = self.trimmed["rss"]["RssAnon"] / 1024
+            freed = self.trimmed["trimmed_kib"] / 1024
+            report.notes.append(
+                f"malloc_trim(0) in the server at the end gave back {freed:.0f} MiB of free heap memory"
+                f" held by the allocator: anon {end.anon_kib / 1024:.0f} -> {anon:.0f} MiB"
+            )
         report.notes += [f"error: {e}" for e in self.errors]
 
 
