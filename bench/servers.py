@@ -5,7 +5,8 @@ listen on 127.0.0.1 only and stop gracefully on SIGTERM/SIGINT.
 
 - ``dvid``: :func:`dvid.server.app.run_server` on a LevelDB store, exactly as ``dvid serve``
   runs it (it installs uvloop's policy itself when uvloop is importable). With ``--profile``
-  the server runs under cProfile and the stats are written when it stops.
+  the server runs under cProfile and the stats are written when it stops. With ``--memory-debug``
+  (or ``--tracemalloc FRAMES``) it also answers ``GET /bench/memory`` (bench/memdebug.py).
 - ``baseline``: a bare aiohttp app under the same event loop policy, with the handlers the
   workloads compare against: a small JSON body, 2 KiB of bytes, a POST sink (bodies up to
   2 GiB, ``request.read()``), ``/recv`` (a POST body read piece by piece into a buffer, as dvid
@@ -152,12 +153,9 @@ def serve_dvid(
         import tracemalloc
 
         tracemalloc.start(trace_frames)
-    if memory_debug or trace_frames:
-        run_server = run_dvid_with_memory_route
-
-    settings = StoreSettings(engine="leveldb", path=store)
-    if max_open_files is not None:
-        settings.max_open_files = max_open_files
+    serve = run_dvid_with_memory_route if memory_debug or trace_frames else run_server
+    leveldb = {} if max_open_files is None else {"max_open_files": max_open_files}
+    settings = StoreSettings(engine="leveldb", path=store, **leveldb)
     if postgres:  # a fresh table per store directory, pool as large as the harness's concurrency
         import hashlib
 
@@ -168,12 +166,12 @@ def serve_dvid(
         store={"default": settings},
     )
     if profile is None:
-        run_server(config)
+        serve(config)
         return
     profiler = cProfile.Profile()
     profiler.enable()
     try:
-        run_server(config)
+        serve(config)
     finally:
         profiler.disable()
         profiler.dump_stats(profile)

@@ -21,8 +21,8 @@ from dvid.errors import BadRequest, Conflict, NotFound
 
 MASTER = ""
 #: Versions whose ancestry and ancestor set each DAG keeps cached (least recently used dropped
-#: first). An entry holds one item per ancestor, so a repo's caches hold at most about
-#: 2 x this x its depth items (~100 bytes each): new versions every minute must not grow them.
+#: first). Both hold one item per ancestor, ~100 bytes together, so a repo's caches stay under
+#: about this x its depth x 100 bytes (25 MiB for 1,000 versions deep) however many versions it has.
 ANCESTRY_CACHE_VERSIONS = 256
 _BRANCH_REF = re.compile(r"^(?P<name>.*?)(?:~(?P<steps>\d+))?$")
 
