@@ -439,7 +439,7 @@ class SoakRun:
         cpu0, client0 = self.dvid.cpu_seconds() or 0.0, time.process_time()
         baseline_taken = False
         while True:
-            n += 1
+            n = max(n + 1, int((time.monotonic() - start) // REPORT_EVERY_S) + 1)  # a stall skips lines
             await asyncio.sleep(max(0.0, start + n * REPORT_EVERY_S - time.monotonic()))
             await self.report_line(api, session, start, cpu0, client0)
             cpu0, client0 = self.dvid.cpu_seconds() or 0.0, time.process_time()

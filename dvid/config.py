@@ -12,6 +12,7 @@ Layout (DVID's, trimmed to what dvid implements)::
     max_body_bytes = 1073741824
     max_request_voxels = 4294967296   # larger voxel requests are refused with 413
     max_throttled_ops = 0             # concurrent ?throttle=true operations; 0 = CPU count
+    malloc_trim_seconds = 60          # give free heap memory back this often (glibc); 0 = never
     corsDomains = ["*"]
     instance_id_gen = "sequential"   # or "random"
     instance_id_start = 1
@@ -85,6 +86,8 @@ class ServerSettings(BaseModel):
     access_log: bool = True
     max_request_voxels: int = Field(1 << 32, gt=0)
     max_throttled_ops: int = Field(0, ge=0)  # 0: the number of CPUs
+    #: seconds between returns of free heap memory to the system (glibc malloc_trim); 0: never
+    malloc_trim_seconds: float = Field(60.0, ge=0)
 
     @model_validator(mode="after")
     def _split_http_address(self) -> ServerSettings:

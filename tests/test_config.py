@@ -75,3 +75,14 @@ def test_leveldb_memory_settings(tmp_path: Path):
         with pytest.raises(BadRequest) as info:
             load_config(path)
         assert "MaxOpenFiles" in info.value.message
+
+
+def test_malloc_trim_seconds(tmp_path: Path):
+    assert load_config(None).server.malloc_trim_seconds == 60
+    path = tmp_path / "dvid.toml"
+    path.write_text("[server]\nmalloc_trim_seconds = 0\n")
+    assert load_config(path).server.malloc_trim_seconds == 0  # never
+    path.write_text("[server]\nmalloc_trim_seconds = -1\n")
+    with pytest.raises(BadRequest) as info:
+        load_config(path)
+    assert "malloc_trim_seconds" in info.value.message
