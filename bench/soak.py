@@ -1,6 +1,7 @@
 """The ``soak`` workload: a mixed load for minutes; is the server's memory flat once warm?
 
-``python -m bench soak [--minutes N] [--engine leveldb|postgres] [--memory-debug] [--tracemalloc F]``
+``python -m bench soak [--minutes N] [--engine leveldb|postgres] [--memory-debug] [--tracemalloc F]
+[--max-open-files N]``
 
 One dvid server in its own process (its RSS and open files read from /proc), 16 keep-alive
 connections (``--concurrency``) from one asyncio client, each issuing back to back a request
