@@ -21,6 +21,7 @@ from bench.labels import labels
 from bench.labelvol import labelvol
 from bench.report import WorkloadReport, render, write_json
 from bench.rois import rois
+from bench.soak import soak
 from bench.transfer import transfer
 from bench.workloads import DEFAULT_WORKLOADS, Env, Options, summary
 
@@ -28,6 +29,7 @@ from bench.workloads import DEFAULT_WORKLOADS, Env, Options, summary
 WORKLOADS = {**workloads.WORKLOADS, "image": image, "labels": labels, "labelvol": labelvol, "rois": rois}
 WORKLOADS["annotations"] = annotations
 WORKLOADS["transfer"] = transfer
+WORKLOADS["soak"] = soak
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -60,6 +62,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--labelvol-repeats", type=int, help="labelvol: timed repeats per figure (default 5, quick 2)"
     )
+    parser.add_argument(
+        "--minutes", type=float, help="soak: minutes of mixed load (default 10; needs >= 0.5 for one report)"
+    )
+    parser.add_argument(
+        "--memory-debug",
+        action="store_true",
+        help="soak: the server reports where its memory is (GET /bench/memory); a line per report",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        type=int,
+        metavar="FRAMES",
+        help="soak: trace the server's allocations (slow) and print what grew after the warm-up",
+    )
+    parser.add_argument(
+        "--max-open-files", type=int, metavar="N", help="dvid's LevelDB MaxOpenFiles (default: dvid's, 1024)"
+    )
     parser.add_argument("--no-access-log", action="store_true", help="run dvid with access_log = false")
     parser.add_argument(
         "--engine",
@@ -82,7 +101,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
     positive = (
         *("seconds", "concurrency", "keys", "depth"),
-        *("image_repeats", "labels_repeats", "labelvol_repeats"),
+        *("image_repeats", "labels_repeats", "labelvol_repeats", "minutes", "tracemalloc", "max_open_files"),
     )
     for name in positive:
         value = getattr(args, name)
@@ -102,6 +121,10 @@ def make_options(args: argparse.Namespace) -> Options:
         image_repeats=args.image_repeats,
         labels_repeats=args.labels_repeats,
         labelvol_repeats=args.labelvol_repeats,
+        soak_minutes=args.minutes,
+        soak_memory_debug=args.memory_debug or None,
+        soak_tracemalloc=args.tracemalloc,
+        max_open_files=args.max_open_files,
         access_log=False if args.no_access_log else None,
         profile_dir=args.profile,
         pyspy_dir=args.pyspy,

@@ -5,7 +5,8 @@ listen on 127.0.0.1 only and stop gracefully on SIGTERM/SIGINT.
 
 - ``dvid``: :func:`dvid.server.app.run_server` on a LevelDB store, exactly as ``dvid serve``
   runs it (it installs uvloop's policy itself when uvloop is importable). With ``--profile``
-  the server runs under cProfile and the stats are written when it stops.
+  the server runs under cProfile and the stats are written when it stops. With ``--memory-debug``
+  (or ``--tracemalloc FRAMES``) it also answers ``GET /bench/memory`` (bench/memdebug.py).
 - ``baseline``: a bare aiohttp app under the same event loop policy, with the handlers the
   workloads compare against: a small JSON body, 2 KiB of bytes, a POST sink (bodies up to
   2 GiB, ``request.read()``), ``/recv`` (a POST body read piece by piece into a buffer, as dvid
@@ -21,8 +22,12 @@ import asyncio
 import cProfile
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from dvid.config import Config
 
 LOOPBACK = "127.0.0.1"
 BASELINE_JSON = {"Repo Alias": "bench", "Locked": False, "count": 1}
@@ -114,13 +119,43 @@ def serve_baseline(port: int) -> None:
     web.run_app(baseline_app(), host=LOOPBACK, port=port, access_log=None, print=None, shutdown_timeout=5.0)
 
 
+def run_dvid_with_memory_route(config: Config) -> None:
+    """:func:`dvid.server.app.run_server` step by step, with ``GET /bench/memory`` added to the app."""
+    import logging
+    import sys
+
+    from bench.memdebug import add_memory_route
+    from dvid.server.app import create_app
+
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    install_loop_policy()
+    app = create_app(config)
+    add_memory_route(app)
+    host, port = config.server.host, config.server.port
+    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=30.0)
+
+
 def serve_dvid(
-    port: int, store: str, *, access_log: bool, profile: str | None, postgres: str | None = None
+    port: int,
+    store: str,
+    *,
+    access_log: bool,
+    profile: str | None,
+    postgres: str | None = None,
+    memory_debug: bool = False,
+    trace_frames: int = 0,
+    max_open_files: int | None = None,
 ) -> None:
     from dvid.config import Config, ServerSettings, StoreSettings
     from dvid.server.app import run_server
 
-    settings = StoreSettings(engine="leveldb", path=store)
+    if trace_frames:
+        import tracemalloc
+
+        tracemalloc.start(trace_frames)
+    serve = run_dvid_with_memory_route if memory_debug or trace_frames else run_server
+    leveldb = {} if max_open_files is None else {"max_open_files": max_open_files}
+    settings = StoreSettings(engine="leveldb", path=store, **leveldb)
     if postgres:  # a fresh table per store directory, pool as large as the harness's concurrency
         import hashlib
 
@@ -131,12 +166,12 @@ def serve_dvid(
         store={"default": settings},
     )
     if profile is None:
-        run_server(config)
+        serve(config)
         return
     profiler = cProfile.Profile()
     profiler.enable()
     try:
-        run_server(config)
+        serve(config)
     finally:
         profiler.disable()
         profiler.dump_stats(profile)
@@ -152,6 +187,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--no-access-log", action="store_true", help="dvid: access_log = false")
     parser.add_argument("--profile", help="dvid: write cProfile stats here on exit")
+    parser.add_argument("--max-open-files", type=int, help="dvid: the LevelDB store's MaxOpenFiles")
+    parser.add_argument(
+        "--memory-debug", action="store_true", help="dvid: serve GET /bench/memory (bench/memdebug.py)"
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="dvid: trace allocations (implies --memory-debug)",
+    )
     args = parser.parse_args(argv)
     if args.kind == "baseline":
         serve_baseline(args.port)
@@ -164,6 +210,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             access_log=not args.no_access_log,
             profile=args.profile,
             postgres=args.postgres,
+            memory_debug=args.memory_debug,
+            trace_frames=args.tracemalloc,
+            max_open_files=args.max_open_files,
         )
 
 

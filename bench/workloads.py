@@ -7,7 +7,7 @@ import pstats
 import random
 import statistics
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -61,6 +61,11 @@ class Options:
     labels_codec_passes: int = 5  # alternating passes per block codec (best reported)
     # labelvol (bench/labelvol.py)
     labelvol_repeats: int = 5  # timed repeats of each labelvol figure (merge/split: one fresh version each)
+    # soak (bench/soak.py)
+    soak_minutes: float = 10.0
+    soak_memory_debug: bool = False  # the server serves GET /bench/memory; a breakdown line per report
+    soak_tracemalloc: int = 0  # frames the server's tracemalloc keeps (0: off)
+    max_open_files: int | None = None  # dvid's LevelDB MaxOpenFiles (None: dvid's default)
 
     @classmethod
     def quick(cls) -> Options:
@@ -93,12 +98,17 @@ class Env:
     def _workdir(self, label: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.tmp_root))
 
-    def dvid(self, label: str, *, access_log: bool | None = None) -> ServerProcess:
-        """A dvid server on a fresh LevelDB store (start it with ``with``)."""
+    def dvid(
+        self, label: str, *, access_log: bool | None = None, extra_args: Sequence[str] = ()
+    ) -> ServerProcess:
+        """A dvid server on a fresh LevelDB store (start it with ``with``); ``extra_args`` go to
+        ``python -m bench.servers dvid``."""
         workdir = self._workdir(f"dvid-{label}")
-        args = ["--store", str(workdir / "store")]
+        args = ["--store", str(workdir / "store"), *extra_args]
         if self.options.postgres_dsn:
             args += ["--postgres", self.options.postgres_dsn]
+        if self.options.max_open_files is not None:
+            args += ["--max-open-files", str(self.options.max_open_files)]
         if not (self.options.access_log if access_log is None else access_log):
             args.append("--no-access-log")
         if self.options.profile_dir is not None:

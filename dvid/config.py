@@ -12,6 +12,7 @@ Layout (DVID's, trimmed to what dvid implements)::
     max_body_bytes = 1073741824
     max_request_voxels = 4294967296   # larger voxel requests are refused with 413
     max_throttled_ops = 0             # concurrent ?throttle=true operations; 0 = CPU count
+    malloc_trim_seconds = 60          # give free heap memory back this often (glibc); 0 = never
     corsDomains = ["*"]
     instance_id_gen = "sequential"   # or "random"
     instance_id_start = 1
@@ -20,6 +21,8 @@ Layout (DVID's, trimmed to what dvid implements)::
     [store.main]
     engine = "leveldb"         # or "memory", "postgres"
     path = "dvid-data"         # relative paths are relative to the TOML file
+    WriteBufferSize = 64       # MiB; CacheSize = 256 (MiB); MaxOpenFiles = 1024 (memory budget:
+                               # docs/configuration.md)
 
     [store.pg]
     engine = "postgres"
@@ -87,6 +90,8 @@ class ServerSettings(BaseModel):
     access_log: bool = True
     max_request_voxels: int = Field(1 << 32, gt=0)
     max_throttled_ops: int = Field(0, ge=0)  # 0: the number of CPUs
+    #: seconds between returns of free heap memory to the system (glibc malloc_trim); 0: never
+    malloc_trim_seconds: float = Field(60.0, ge=0)
 
     @model_validator(mode="after")
     def _split_http_address(self) -> ServerSettings:
@@ -112,6 +117,8 @@ class StoreSettings(BaseModel):
     path: str = DEFAULT_STORE_DIR
     write_buffer_mib: int = Field(64, gt=0, alias="WriteBufferSize")
     cache_mib: int = Field(256, gt=0, alias="CacheSize")
+    #: LevelDB's table cache: table files kept open (and memory-mapped), see docs/configuration.md
+    max_open_files: int = Field(1024, ge=74, le=50_000, alias="MaxOpenFiles")
     # postgres
     dsn: str | None = Field(None, validation_alias=AliasChoices("dsn", "url", "DSN", "URL"))
     table: str = Field("dvid_kv", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -219,7 +226,7 @@ DVID_ONLY_KEYS: dict[str, frozenset[str]] = {
             "startWebhook",
         }
     ),
-    "store": frozenset({"BloomFilterBitsPerKey", "MaxOpenFiles", "BlockSize"}),
+    "store": frozenset({"BloomFilterBitsPerKey", "BlockSize"}),
     "backend": frozenset({"log"}),
 }
 #: The model of each section's tables; [store.NAME] and [backend.SPEC] hold one table per name.

@@ -113,7 +113,7 @@ def test_dvid_sections_and_keys_dvid_lacks_are_ignored_with_a_warning(tmp_path: 
         '[logging]\nlogfile = "/tmp/dvid.log"\nmax_log_size = 500\n'
         '[kafka]\nservers = ["k:1"]\n'
         "[mutations]\n[auth]\n[email]\n[mirror.all]\nservers = []\n"
-        '[store.main]\nengine = "leveldb"\npath = "d"\nMaxOpenFiles = 100\n'
+        '[store.main]\nengine = "leveldb"\npath = "d"\nBloomFilterBitsPerKey = 10\n'
         '[backend.default]\nstore = "main"\nlog = "mutlog"\n'
     )
     with caplog.at_level("WARNING", logger="dvid.config"):
@@ -128,7 +128,7 @@ def test_dvid_sections_and_keys_dvid_lacks_are_ignored_with_a_warning(tmp_path: 
         "[auth] is a DVID section that dvid does not implement: ignored",
         "[email] is a DVID section that dvid does not implement: ignored",
         "[mirror] is a DVID section that dvid does not implement: ignored",
-        "[store.main] MaxOpenFiles is a DVID setting that dvid does not implement: ignored",
+        "[store.main] BloomFilterBitsPerKey is a DVID setting that dvid does not implement: ignored",
         "[backend.default] log is a DVID setting that dvid does not implement: ignored",
     ]
     assert config.ignored == expected
@@ -143,3 +143,29 @@ def test_documented_example_config_loads(tmp_path: Path):
     path.write_text(example)
     config = load_config(path)
     assert config.server.host == "0.0.0.0" and config.ignored == []
+
+
+def test_leveldb_memory_settings(tmp_path: Path):
+    """WriteBufferSize, CacheSize and MaxOpenFiles (DVID's names) bound a LevelDB store's memory;
+    MaxOpenFiles is refused outside the range LevelDB would silently clip it to."""
+    assert load_config(None).default_store().max_open_files == 1024
+    path = tmp_path / "dvid.toml"
+    path.write_text("[store.main]\nWriteBufferSize = 16\nCacheSize = 64\nMaxOpenFiles = 200\n")
+    store = load_config(path).default_store()
+    assert (store.write_buffer_mib, store.cache_mib, store.max_open_files) == (16, 64, 200)
+    for bad in (10, 100_000):
+        path.write_text(f"[store.main]\nMaxOpenFiles = {bad}\n")
+        with pytest.raises(BadRequest) as info:
+            load_config(path)
+        assert "MaxOpenFiles" in info.value.message
+
+
+def test_malloc_trim_seconds(tmp_path: Path):
+    assert load_config(None).server.malloc_trim_seconds == 60
+    path = tmp_path / "dvid.toml"
+    path.write_text("[server]\nmalloc_trim_seconds = 0\n")
+    assert load_config(path).server.malloc_trim_seconds == 0  # never
+    path.write_text("[server]\nmalloc_trim_seconds = -1\n")
+    with pytest.raises(BadRequest) as info:
+        load_config(path)
+    assert "malloc_trim_seconds" in info.value.message

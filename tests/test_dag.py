@@ -459,6 +459,28 @@ def test_ancestry_deep_chain(b):
     assert all(a.order[v] == prev - v for v in a.order)
 
 
+def test_ancestry_cache_is_bounded_and_recomputes_evicted_versions(monkeypatch):
+    """A version made every minute must not grow the caches: only the most recently used
+    ancestries stay cached, and an evicted one comes back the same when read again."""
+    import dvid.dag.dag as dag_module
+
+    monkeypatch.setattr(dag_module, "ANCESTRY_CACHE_VERSIONS", 4)
+    b = Builder()
+    chain = [1]
+    for _ in range(30):
+        b.commit(chain[-1])
+        chain.append(b.new(chain[-1]))
+    first = {v: dict(b.dag.ancestry(v).order) for v in chain}
+    assert b.dag.cached_ancestries() == 4
+    assert b.dag._ancestors_cached.cache_info().currsize <= 4
+    for v in chain:  # every one was evicted and is computed again, identically
+        assert dict(b.dag.ancestry(v).order) == first[v] == {u: v - u for u in range(1, v + 1)}
+        assert b.dag.ancestors(v) == frozenset(range(1, v))
+    assert b.dag.cached_ancestries() == 4
+    b.dag.forget_ancestries()
+    assert b.dag.cached_ancestries() == 0
+
+
 # ---- JSON and persistence --------------------------------------------------------------------------
 
 

@@ -179,3 +179,27 @@ def test_one_engine_is_the_metadata_and_the_data_store(tmp_path):
     assert manager.engine is eng and kv.store.engine is eng
     assert manager.stores.describe() == eng.describe()
     eng.close()
+
+
+def test_max_open_files_bounds_the_tables_leveldb_keeps_mapped(tmp_path):
+    """LevelDB memory-maps the table files it keeps open (their pages count in the server's RSS):
+    MaxOpenFiles bounds them to MaxOpenFiles - 10 however many tables the store holds."""
+    from dvid.config import StoreSettings
+    from dvid.storage.stores import open_engine
+
+    store = tmp_path / "db"
+    engine = open_engine(StoreSettings(path=str(store), WriteBufferSize=1, MaxOpenFiles=74))
+    value = bytes(range(256)) * 64  # 16 KiB; LevelDB's compression is off, so 8,000 fill ~128 MiB
+    keys_ = [b"k%06d" % ((i * 7919) % 8000) for i in range(8000)]
+    try:
+        for k in keys_:
+            engine.put(k, value)
+        for k in sorted(keys_):  # every table is opened (and mapped) at least once
+            assert engine.get(k) == value
+        tables = list(store.glob("*.ldb"))
+        with open("/proc/self/maps") as f:
+            mapped = {line.split()[-1] for line in f if str(store) in line and line.rstrip().endswith(".ldb")}
+    finally:
+        engine.close()
+    assert len(tables) > 64  # more tables than the bound, or the test would prove nothing
+    assert 0 < len(mapped) <= 64

@@ -7,6 +7,7 @@ Master is the branch named ``""``; ``"master"`` is accepted wherever a branch na
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,10 @@ from dvid.dag.ancestry import Ancestry
 from dvid.errors import BadRequest, Conflict, NotFound
 
 MASTER = ""
+#: Versions whose ancestry and ancestor set each DAG keeps cached (least recently used dropped
+#: first). Both hold one item per ancestor, ~100 bytes together, so a repo's caches stay under
+#: about this x its depth x 100 bytes (25 MiB for 1,000 versions deep) however many versions it has.
+ANCESTRY_CACHE_VERSIONS = 256
 _BRANCH_REF = re.compile(r"^(?P<name>.*?)(?:~(?P<steps>\d+))?$")
 
 
@@ -79,8 +84,9 @@ class VersionDAG:
         self.nodes: dict[int, Node] = {}
         self.by_uuid: dict[str, int] = {}
         self.graph = nx.DiGraph()
-        self._ancestry_cache: dict[int, Ancestry] = {}
-        self._ancestor_sets: dict[int, frozenset[int]] = {}
+        bounded = functools.lru_cache(maxsize=ANCESTRY_CACHE_VERSIONS)
+        self._ancestors_cached = bounded(self._compute_ancestors)
+        self._ancestry_cached = bounded(self._compute_ancestry)
         self._add(root)
 
     # ---- lookup ------------------------------------------------------------------------------
@@ -136,8 +142,7 @@ class VersionDAG:
                 children[children.index(old.version)] = node.version
             elif node.version not in children:
                 children.append(node.version)
-        self._ancestry_cache.clear()
-        self._ancestor_sets.clear()
+        self.forget_ancestries()
 
     def commit(self, version: int, note: str = "", log: list[str] | None = None) -> Node:
         """Lock a node for good; a non-empty note replaces the node's note."""
@@ -288,17 +293,25 @@ class VersionDAG:
     # ---- ancestry ----------------------------------------------------------------------------
     def ancestors(self, version: int) -> frozenset[int]:
         """Strict ancestors of a version (cached: a node's parents never change)."""
-        cached = self._ancestor_sets.get(version)
-        if cached is None:
-            cached = frozenset(nx.ancestors(self.graph, version))
-            self._ancestor_sets[version] = cached
-        return cached
+        return self._ancestors_cached(version)
 
     def ancestry(self, version: int) -> Ancestry:
         """The version and its ancestors nearest first, for versioned reads (cached)."""
-        cached = self._ancestry_cache.get(version)
-        if cached is not None:
-            return cached
+        return self._ancestry_cached(version)
+
+    def cached_ancestries(self) -> int:
+        """How many versions' ancestries are cached now (at most ``ANCESTRY_CACHE_VERSIONS``)."""
+        return self._ancestry_cached.cache_info().currsize
+
+    def forget_ancestries(self) -> None:
+        """Drop the cached ancestries: needed only when existing nodes are replaced (an import)."""
+        self._ancestry_cached.cache_clear()
+        self._ancestors_cached.cache_clear()
+
+    def _compute_ancestors(self, version: int) -> frozenset[int]:
+        return frozenset(nx.ancestors(self.graph, version))
+
+    def _compute_ancestry(self, version: int) -> Ancestry:
         self.node(version)
         # Breadth-first up the parents, but a version is ranked only once all its children within
         # the ancestry are, so every ancestor ranks after all its descendants (even below merges).
@@ -317,9 +330,7 @@ class VersionDAG:
                 waiting[p] -= 1
                 if waiting[p] == 0:
                     queue.append(p)
-        result = Ancestry(version, order, linear, self.ancestors)
-        self._ancestry_cache[version] = result
-        return result
+        return Ancestry(version, order, linear, self.ancestors)
 
     # ---- serialization -----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

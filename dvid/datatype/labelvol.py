@@ -2,8 +2,8 @@
 
 Kept in step with a ``labelblk`` it syncs from: every write of label blocks recomputes the runs of
 the blocks written and raises the max labels, in the same atomic batch as the blocks (a
-``sync.BlockListener``, see dvid.datatype.common.sync), so both instances agree at the version the write was made in, and
-``nextlabel`` never hands out a label in use, whenever the server stops.
+``sync.BlockListener``, see dvid.datatype.common.sync), so both instances agree at the version the
+write was made in, and ``nextlabel`` never hands out a label in use, whenever the server stops.
 
 Storage (spec image-label.md §3.1): tkey class 227 = label (u64 BE) + ZYX block index, value = the
 label's runs in that block (16 bytes each, no header); class 228 = the max label of a version (u64 LE,

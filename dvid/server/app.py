@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -13,6 +15,7 @@ from dvid.config import Config
 from dvid.repos import RepoManager
 from dvid.server import node_routes, repo_routes, server_routes, transfer_routes
 from dvid.server.access_log import AccessLog
+from dvid.server.heap import trim_heap_every
 from dvid.server.middleware import add_cors_headers, request_middleware
 from dvid.server.openapi import OPENAPI_CACHE_KEY, DocumentCache
 from dvid.server.routing import Router
@@ -66,12 +69,27 @@ def create_app(config: Config, engine: Engine | None = None, *, close_engine: bo
             stores.close()
 
     app.on_cleanup.append(shutdown)
+    if server.malloc_trim_seconds > 0:
+        app.cleanup_ctx.append(_heap_trimming(server.malloc_trim_seconds))
     return app
 
 
 def api_router() -> Router:
     """Every endpoint under /api: server, repo (transfers included) and node tables."""
     return Router((*server_routes.routes, *repo_routes.routes, *transfer_routes.routes, *node_routes.routes))
+
+
+def _heap_trimming(seconds: float) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Trim the heap every ``seconds`` while the app runs (see dvid/server/heap.py)."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(trim_heap_every(seconds))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx
 
 
 def _install_fast_loop() -> None:

@@ -36,7 +36,10 @@ def open_engine(settings: StoreSettings, name: str = "") -> Engine:
     from dvid.storage.leveldb import LevelDBEngine
 
     return LevelDBEngine(
-        settings.path, write_buffer_mib=settings.write_buffer_mib, cache_mib=settings.cache_mib
+        settings.path,
+        write_buffer_mib=settings.write_buffer_mib,
+        cache_mib=settings.cache_mib,
+        max_open_files=settings.max_open_files,
     )
 
 
