@@ -115,7 +115,13 @@ def serve_baseline(port: int) -> None:
 
 
 def serve_dvid(
-    port: int, store: str, *, access_log: bool, profile: str | None, postgres: str | None = None
+    port: int,
+    store: str,
+    *,
+    access_log: bool,
+    profile: str | None,
+    postgres: str | None = None,
+    limits: dict[str, int] | None = None,
 ) -> None:
     from dvid.config import Config, ServerSettings, StoreSettings
     from dvid.server.app import run_server
@@ -127,7 +133,7 @@ def serve_dvid(
         table = "bench_" + hashlib.sha1(store.encode()).hexdigest()[:20]
         settings = StoreSettings(engine="postgres", dsn=postgres, table=table, pool_min=2, pool_max=17)
     config = Config(
-        server=ServerSettings(host=LOOPBACK, port=port, access_log=access_log),
+        server=ServerSettings(host=LOOPBACK, port=port, access_log=access_log, **(limits or {})),
         store={"default": settings},
     )
     if profile is None:
@@ -152,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--no-access-log", action="store_true", help="dvid: access_log = false")
     parser.add_argument("--profile", help="dvid: write cProfile stats here on exit")
+    parser.add_argument("--max-request-voxels", type=int, help="dvid: server setting max_request_voxels")
+    parser.add_argument("--max-body-bytes", type=int, help="dvid: server setting max_body_bytes")
     args = parser.parse_args(argv)
     if args.kind == "baseline":
         serve_baseline(args.port)
@@ -164,6 +172,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             access_log=not args.no_access_log,
             profile=args.profile,
             postgres=args.postgres,
+            limits={
+                name: value
+                for name, value in (
+                    ("max_request_voxels", args.max_request_voxels),
+                    ("max_body_bytes", args.max_body_bytes),
+                )
+                if value is not None
+            },
         )
 
 
