@@ -98,7 +98,15 @@ class Target:
 
 def build_request(draw: Draw, target: Target) -> FuzzRequest:
     """One fuzz request (see the module docstring)."""
-    where = weighted(draw, ((55, "instance"), (25, "api"), (4, "junk"), (20 if target.seeds else 0, "seed")))
+    where = weighted(
+        draw,
+        (
+            (55, "instance"),
+            (25 if target.plain_api_routes else 0, "api"),
+            (4, "junk"),
+            (20 if target.seeds else 0, "seed"),
+        ),
+    )
     if where == "seed":
         return _seeded(draw, target)
     if where == "instance":
