@@ -80,8 +80,9 @@ GET  metadata                 {{"Axes": [{{"Label", "Resolution", "Units", "Size
                               "Properties": <Extended>}} (application/vnd.dvid-nd-data+json).
 GET  extents                  {{"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}} written at this version
                               (null before any write).
-POST extents                  Body {{"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}}: replace the extents.
-POST resolution               Body [x, y, z] (floats): replace VoxelSize.
+POST extents                  Body {{"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}} (32-bit integers):
+                              replace the extents.
+POST resolution               Body [x, y, z] (finite positive numbers): replace VoxelSize.
 GET  rawkey?x=&y=&z=          {{"Key": "<hex>"}}: the storage key of the block holding that voxel.
 
 GET  raw/<dims>/<size>/<offset>[/<format>]
@@ -114,9 +115,10 @@ GET  specificblocks?blocks=x1,y1,z1,x2,y2,z2,...[&compression=][&prefetch=true]
                               The listed blocks, framed as above, in the order asked; prefetch reads
                               them and sends nothing.
 POST pyramid?levels=N         Build levels 1..N (instances NAME_1 ... NAME_N, created with VoxelSize
-                              doubled per level) by 2x2x2 mean (floor) of the level below, over the
-                              extents at this version, and keep them current: later writes to NAME
-                              update the affected blocks of every level. Returns {{"levels": N}}.
+                              doubled per level) by 2x2x2 mean (floor) of the level below, above
+                              every block stored at this version, and keep them current: later
+                              writes to NAME update the affected blocks of every level. Returns
+                              {{"levels": N}}.
 
 Errors: 400 malformed geometry, sizes, bodies or options; 404 unknown pyramid level; 409 write
 to a committed version; 413 a request over the server's voxel limit (setting max_request_voxels)

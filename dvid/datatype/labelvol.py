@@ -131,7 +131,8 @@ POST split/<label>[?splitlabel=N]
                               (else 400 naming a voxel, nothing changed), get a new label: N if given
                               (400 if N is in use at this version), else one reserved as by POST
                               nextlabel/1 (and not reused if the split then fails). Reply
-                              {"label": new}. maxlabel and nextlabel follow.
+                              {"label": new}. maxlabel and nextlabel follow. 413 if the runs hold
+                              more voxels than max_request_voxels or cross more than 1,000,000 blocks.
 POST split-coarse/<label>[?splitlabel=N]
                               Body: block spans in the sparsevol-coarse layout. Every voxel of <label>
                               in those blocks gets the new label (chosen as for split). 404 if the
