@@ -30,6 +30,9 @@ from bench.harness import LOOPBACK, ServerProcess
 from dvid.datatype.registry import all_types
 
 SHOW_FAILURES = 50
+#: The fuzzed server's data memory cap: a request that runs away fails alone (a MemoryError, a 500
+#: or a dead server), not the machine it shares.
+SERVER_MEMORY_MB = 4096
 #: Requests shown before a hang or a dropped connection (the cause may be an earlier request).
 CONTEXT = 3
 
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         extra = ["--store", str(workdir / "store"), "--no-access-log"]
         extra += ["--max-request-voxels", str(SERVER_LIMITS["max_request_voxels"])]
         extra += ["--max-body-bytes", str(SERVER_LIMITS["max_body_bytes"])]
+        extra += ["--memory-limit-mb", str(SERVER_MEMORY_MB)]
         with ServerProcess("dvid", workdir, extra_args=extra, ready_path="/api/server/info") as server:
             target = Populator(server.base).populate()
             root = target.committed[0]

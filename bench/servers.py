@@ -160,7 +160,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--profile", help="dvid: write cProfile stats here on exit")
     parser.add_argument("--max-request-voxels", type=int, help="dvid: server setting max_request_voxels")
     parser.add_argument("--max-body-bytes", type=int, help="dvid: server setting max_body_bytes")
+    parser.add_argument(
+        "--memory-limit-mb", type=int, help="cap the data memory (RLIMIT_DATA): a runaway fails alone"
+    )
     args = parser.parse_args(argv)
+    if args.memory_limit_mb:
+        import resource
+
+        limit = args.memory_limit_mb << 20
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     if args.kind == "baseline":
         serve_baseline(args.port)
     else:
