@@ -36,11 +36,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="dvid benchmarks: HTTP figures against a dvid server in its own process, each next to a "
-        "baseline measured in the same run. Workloads: "
-        + ", ".join(WORKLOADS)
-        + " (default: "
-        + " ".join(DEFAULT_WORKLOADS)
-        + ").",
+        "baseline measured in the same run. `python -m bench fuzz --help`: the malformed-request fuzz run."
+        " Workloads: " + ", ".join(WORKLOADS) + " (default: " + " ".join(DEFAULT_WORKLOADS) + ").",
     )
     parser.add_argument("workloads", nargs="*", metavar="workload", help=", ".join(WORKLOADS))
     parser.add_argument("--quick", action="store_true", help="short run (~2 s per phase): a self-check")
@@ -155,6 +152,11 @@ def run(names: Sequence[str], options: Options, engine: str = "leveldb") -> list
 
 def main(argv: Sequence[str] | None = None) -> int:
     sigterm_as_sigint()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["fuzz"]:  # the malformed-request fuzz run: its own options and report
+        from bench.fuzz import main as fuzz_main
+
+        return fuzz_main(argv[1:])
     args = parse_args(argv)
     options = make_options(args)
     names = args.workloads or list(DEFAULT_WORKLOADS)
@@ -168,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "quick": args.quick,
         "access_log": options.access_log,
         "engine": args.engine,
-        "argv": sys.argv[1:] if argv is None else list(argv),
+        "argv": argv,
     }
     try:
         reports = run(names, options, args.engine)

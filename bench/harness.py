@@ -119,6 +119,11 @@ class ServerProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the process has ended (negative: killed by that signal), else None."""
+        return self._proc.poll() if self._proc else None
+
     def url(self, path: str) -> URL:
         return URL(f"{self.base}{path}", encoded=True)
 

@@ -125,14 +125,16 @@ def run_dvid_with_memory_route(config: Config) -> None:
     import sys
 
     from bench.memdebug import add_memory_route
-    from dvid.server.app import create_app
+    from dvid.server.app import RUNNER_OPTIONS, create_app
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     install_loop_policy()
     app = create_app(config)
     add_memory_route(app)
     host, port = config.server.host, config.server.port
-    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=30.0)
+    web.run_app(
+        app, host=host, port=port, access_log=None, print=None, shutdown_timeout=30.0, **RUNNER_OPTIONS
+    )
 
 
 def serve_dvid(
@@ -145,6 +147,7 @@ def serve_dvid(
     memory_debug: bool = False,
     trace_frames: int = 0,
     max_open_files: int | None = None,
+    limits: dict[str, int] | None = None,
 ) -> None:
     from dvid.config import Config, ServerSettings, StoreSettings
     from dvid.server.app import run_server
@@ -162,7 +165,7 @@ def serve_dvid(
         table = "bench_" + hashlib.sha1(store.encode()).hexdigest()[:20]
         settings = StoreSettings(engine="postgres", dsn=postgres, table=table, pool_min=2, pool_max=17)
     config = Config(
-        server=ServerSettings(host=LOOPBACK, port=port, access_log=access_log),
+        server=ServerSettings(host=LOOPBACK, port=port, access_log=access_log, **(limits or {})),
         store={"default": settings},
     )
     if profile is None:
@@ -198,7 +201,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="FRAMES",
         help="dvid: trace allocations (implies --memory-debug)",
     )
+    parser.add_argument("--max-request-voxels", type=int, help="dvid: server setting max_request_voxels")
+    parser.add_argument("--max-body-bytes", type=int, help="dvid: server setting max_body_bytes")
+    parser.add_argument(
+        "--memory-limit-mb", type=int, help="cap the data memory (RLIMIT_DATA): a runaway fails alone"
+    )
     args = parser.parse_args(argv)
+    if args.memory_limit_mb:
+        import resource
+
+        limit = args.memory_limit_mb << 20
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     if args.kind == "baseline":
         serve_baseline(args.port)
     else:
@@ -213,6 +226,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             memory_debug=args.memory_debug,
             trace_frames=args.tracemalloc,
             max_open_files=args.max_open_files,
+            limits={
+                name: value
+                for name, value in (
+                    ("max_request_voxels", args.max_request_voxels),
+                    ("max_body_bytes", args.max_body_bytes),
+                )
+                if value is not None
+            },
         )
 
 

@@ -44,6 +44,7 @@ from dvid.dag.dag import Node, VersionDAG, log_entry, now_rfc3339
 from dvid.datatype import registry
 from dvid.datatype.base import Datatype, InstanceMeta, parse_tags_setting
 from dvid.datatype.common.envelope import Compression
+from dvid.datatype.common.numbers import parse_decimal
 from dvid.datatype.common.request import parse_bool
 from dvid.errors import BadRequest, Conflict, DVIDError, NotFound
 from dvid.storage import keys
@@ -583,7 +584,7 @@ class RepoManager:
         self._check_instance_name(repo, name)
         versioned = parse_bool(settings.get("versioned", True), "versioned", None, what="setting")
         block_x = str(settings.get("blocksize", "32")).replace("_", ",").split(",")[0].strip()
-        jpeg_level = int(block_x) if block_x.isdigit() else 32
+        jpeg_level = parse_decimal(block_x, signed=False) or 32  # the block size is checked later
         compression = Compression.parse(
             settings.get("compression"), settings.get("checksum"), jpeg_level=jpeg_level
         )

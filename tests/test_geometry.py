@@ -11,10 +11,12 @@ from dvid.datatype.common.envelope import Compression
 from dvid.datatype.common.geometry import (
     Box,
     iter_block_rows,
+    parse_block_list,
     parse_dims,
     parse_ints,
     parse_subvolume,
 )
+from dvid.datatype.common.numbers import OUT_OF_RANGE, parse_decimal
 from dvid.datatype.common.voxels import VOXEL_FORMATS
 from dvid.errors import BadRequest
 
@@ -78,6 +80,7 @@ def test_parse_ints_wrong_count(text):
         "--1_1_1",
         "1_2_3\n",
         "\u0661_2_3",
+        "\u00b2_2_3",
     ],
 )
 def test_parse_ints_garbage(text):
@@ -86,7 +89,10 @@ def test_parse_ints_garbage(text):
         parse_ints(text, 3, "offset")
 
 
-@pytest.mark.parametrize("text", ["2147483648_0_0", "0_-2147483648_0", "0_0_99999999999"])
+@pytest.mark.parametrize(
+    "text",
+    ["2147483648_0_0", "0_-2147483648_0", "0_0_99999999999", "9" * 5000 + "_0_0", "0_-" + "1" * 4400 + "_0"],
+)
 def test_parse_ints_out_of_int32_range(text):
     with pytest.raises(BadRequest, match="32-bit"):
         parse_ints(text, 3, "offset")
@@ -219,3 +225,31 @@ def test_slabs_tile_the_box_exactly(offset, size, bs):
     assert sum(s.voxels for s in slabs) == box.voxels
     # every slab but the last ends on a block boundary
     assert all(s.end[2] % bs[2] == 0 for s in slabs[:-1])
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0", 0), ("-12", -12), ("+7", 7), ("0007", 7), ("0" * 50 + "1", 1), (str(2**64 - 1), 2**64 - 1)],
+)
+def test_parse_decimal(text, value):
+    assert parse_decimal(text) == value
+
+
+@pytest.mark.parametrize("text", ["", " 1", "1 ", "1_000", "\u0661", "\u00b2", "0x10", "1.0", "-", "1\n"])
+def test_parse_decimal_refuses_what_int_is_lenient_about(text):
+    assert parse_decimal(text) is None
+
+
+def test_parse_decimal_never_converts_thousands_of_digits():
+    # int() raises ValueError past 4300 digits: that escaped parsers as a 500 (fuzz, issue 11)
+    assert parse_decimal("9" * 5000) == OUT_OF_RANGE
+    assert parse_decimal("-" + "9" * 5000) == -OUT_OF_RANGE
+    assert parse_decimal("+5", signed=False) is None and parse_decimal("5", signed=False) == 5
+
+
+def test_parse_block_list():
+    assert parse_block_list("") == []
+    assert parse_block_list("1,2,3,-4,5,6") == [(1, 2, 3), (-4, 5, 6)]
+    for bad in ("1,2", "a,b,c", "1,,2", f"{2**31},0,0", "9" * 5000 + ",0,0"):
+        with pytest.raises(BadRequest):
+            parse_block_list(bad)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import socket
 import struct
 import threading
 import time
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from dvid.config import Config, ServerSettings
+from dvid.datatype.imageblk import ImageBlk
 from dvid.errors import ServiceUnavailable
 from dvid.server.state import STATE_KEY, ServerState
 from dvid.storage import keys
@@ -602,6 +604,32 @@ def test_specificblocks(server):
         assert vol.call("GET", f"specificblocks?{bad}").status_code == 400, bad
 
 
+def test_specificblocks_out_of_32_bits_is_400_not_another_block(server):
+    # fuzz (issue 11): block 2^32 used to wrap to block 0 in the key, then failed to frame: a 500
+    vol = new_vol(server, "uint8blk", "g", BlockSize="4,4,4")
+    vol.write((0, 0, 0), vol.random((4, 4, 4)))
+    for coord in (2**32, 2**64, -(2**31) - 1, 2**31, "9" * 5000):
+        r = vol.call("GET", f"specificblocks?blocks={coord},0,0")
+        assert r.status_code == 400, (coord, r.text)
+        assert "32-bit" in r.text or "integers" in r.text
+
+
+def test_head_of_a_streamed_volume_sends_no_body(server):
+    # fuzz (issue 11): HEAD of a volume large enough to stream sent the body anyway; the client read
+    # it as the start of the next response on its keep-alive connection
+    vol = new_vol(server, "uint8blk", "g")
+    vol.write((0, 0, 0), vol.random((64, 64, 128)))
+    path = f"/api/node/{vol.uuid}/g/raw/0_1_2/64_64_128/0_0_0"
+    with socket.create_connection(("127.0.0.1", server.config.server.port), timeout=TIMEOUT) as sock:
+        reader = sock.makefile("rb")  # one buffer for the connection: no byte is dropped between answers
+        sock.sendall(f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = list(iter(reader.readline, b"\r\n"))
+        assert head[0].startswith(b"HTTP/1.1 200 ")
+        assert f"Content-Length: {64 * 64 * 128}\r\n".encode() in head
+        sock.sendall(b"GET /api/heartbeat HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert reader.readline().startswith(b"HTTP/1.1 200 ")  # not the volume's bytes
+
+
 # ---- extents, resolution, rawkey -------------------------------------------------------------------------
 
 
@@ -648,6 +676,27 @@ def test_resolution(server):
     assert vol.info()["Extended"]["VoxelSize"] == [4.0, 4.5, 40.0]
     repos = requests.get(server.api("repos/info"), timeout=TIMEOUT).json()
     assert repos[vol.uuid]["DataInstances"]["u"]["Extended"]["VoxelSize"] == [4.0, 4.5, 40.0]
+
+
+def test_resolution_must_be_finite_and_positive(server):
+    # fuzz (issue 11): [-1, 0, NaN] was stored, then every isotropic slice was a 500 and info not JSON
+    vol = new_vol(server, "uint8blk", "g")
+    vol.write((0, 0, 0), smooth((32, 32, 32)))
+    for bad in (
+        b"[-1, 0, NaN]",
+        b"[1, 1, Infinity]",
+        b"[1e400, 1, 1]",
+        b"[0, 1, 1]",
+        b"[-4, 4, 4]",
+        b"[true, 1, 1]",
+    ):
+        r = vol.call("POST", "resolution", data=bad)
+        assert r.status_code == 400, (bad, r.text)
+    assert vol.info()["Extended"]["VoxelSize"] == [8.0, 8.0, 8.0]
+    assert vol.call("GET", "isotropic/xz/16_16/0_0_0/png").status_code == 200
+    for i, voxel_size in enumerate(("nan,1,1", "1,1,inf", "0,1,1", "-8,8,8")):
+        r = create(server, vol.uuid, "uint8blk", f"v{i}", VoxelSize=voxel_size)
+        assert r.status_code == 400 and "VoxelSize" in r.text, (voxel_size, r.text)
 
 
 def test_rawkey_is_the_block_data_key(server):
@@ -779,6 +828,30 @@ def test_pyramid_levels_and_updates(server):
 
     for bad in ("pyramid", "pyramid?levels=0", "pyramid?levels=17", "pyramid?levels=x"):
         assert vol.call("POST", bad).status_code == 400, bad
+
+
+def test_pyramid_builds_above_stored_blocks_not_over_the_extents(server, monkeypatch):
+    # fuzz (issue 11): POST extents spanning the 32-bit range, then POST pyramid, tiled the whole
+    # extent in memory and took the machine's memory until the server was killed
+    vol = new_vol(server, "uint8blk", "g")
+    far = vol.random((32, 32, 32), seed=3)
+    vol.write((0, 0, 0), far)
+    vol.write((2**20, 0, 0), far)
+    calls = []
+    original = ImageBlk.downsample_from
+
+    def counted(self, *args):
+        calls.append(args[-1])
+        if len(calls) > 8:
+            raise AssertionError("pyramid build over empty space")
+        return original(self, *args)
+
+    monkeypatch.setattr(ImageBlk, "downsample_from", counted)
+    assert vol.call("POST", "pyramid?levels=2").status_code == 200
+    assert len(calls) == 4  # the level-1 and level-2 blocks above the two stored blocks
+    assert vol.read((2**19, 0, 0), (16, 16, 16), name="g_1").tobytes() == mean2(far)[:16, :16, :16].tobytes()
+    r = vol.call("POST", "extents", json={"MinPoint": [0, 0, 0], "MaxPoint": [2**31, 1, 1]})
+    assert r.status_code == 400 and "32-bit" in r.text
 
 
 @pytest.mark.parametrize("typename", ["uint16blk", "uint64blk", "rgba8blk"])

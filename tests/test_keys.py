@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dvid.errors import BadRequest
 from dvid.storage import keys
 
 I32 = st.integers(-(2**31), 2**31 - 1)
@@ -150,6 +151,13 @@ def test_zyx_bytes_examples():
     assert keys.zyx_bytes(-(2**31), 2**31 - 1, 0) == bytes.fromhex("80000000 FFFFFFFF 00000000")
     assert keys.zyx_from_bytes(bytes.fromhex("80000003 80000002 80000001")) == (1, 2, 3)
     assert keys.zyx_from_bytes(b"pad" + keys.zyx_bytes(-5, 6, -7), offset=3) == (-5, 6, -7)
+
+
+@pytest.mark.parametrize("coord", [(2**31, 0, 0), (0, -(2**31) - 1, 0), (0, 0, 2**32), (2**64, 0, 0)])
+def test_zyx_bytes_refuses_coordinates_outside_32_bits(coord):
+    # wrapped, (2**32, 0, 0) would be block (0, 0, 0)'s key (fuzz, issue 11)
+    with pytest.raises(BadRequest, match="32-bit"):
+        keys.zyx_bytes(*coord)
 
 
 @given(x=I32, y=I32, z=I32)

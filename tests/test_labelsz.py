@@ -211,10 +211,14 @@ def test_bad_requests(repo, server):
         "noroi/count/1",
         "noroi/threshold/5/PreSyn?offset=-1",
         "noroi/threshold/5/PreSyn?n=x",
+        "noroi/top/" + "9" * 5000 + "/PreSyn",  # past int()'s 4300 digits: was a 500 (fuzz, issue 11)
+        "noroi/threshold/" + "9" * 5000 + "/PreSyn",
+        "noroi/count/" + "9" * 5000 + "/PreSyn",
+        "noroi/top/\u00b2/PreSyn",
     ):
         r = repo.call("GET", path)
         assert r.status_code == 400, (path, r.text)
-    for body in ("[1,-2]", '["a"]', "{}", "nonsense", "[true]"):
+    for body in ("[1,-2]", '["a"]', "{}", "nonsense", "[true]", "[" + "9" * 5000 + "]"):
         assert repo.call("GET", "noroi/counts/PreSyn", data=body).status_code == 400, body
     r = requests.post(
         server.api(f"repo/{repo.uuid}/instance"),

@@ -177,7 +177,20 @@ def test_split_errors_change_nothing(server, volume):
     assert post(server, uuid, "split/0", data=rle_payload(inside)).status_code == 400
     r = post(server, uuid, f"split/{a}", data=rle_payload(inside), params={"splitlabel": a})
     assert r.status_code == 400
+    # one run of 2^29 voxels crosses 16 million blocks: cutting it took minutes and gigabytes
+    # before anything was checked (fuzz, issue 11); now refused up front
+    long_run = rle_payload(np.concatenate([inside, [[0, 0, 0, 2**29]]]))
+    r = post(server, uuid, f"split/{a}", data=long_run)
+    assert r.status_code == 413 and "blocks" in r.text, r.text
     assert snapshot(server, uuid, [a, b]) == before
+
+
+def test_split_body_within_the_voxel_limit(server_factory, volume):
+    server = server_factory(max_request_voxels=64**3)  # the setup volume's
+    uuid = setup(server, volume)
+    a = big_labels(volume, 1)[0]
+    r = post(server, uuid, f"split/{a}", data=rle_payload([[0, 0, 0, 64**3 + 1]]))
+    assert r.status_code == 413 and "max_request_voxels" in r.text, r.text
 
 
 def test_split_coarse(server, volume):

@@ -242,6 +242,7 @@ def test_post_sorts_collapses_duplicates_keeps_overlaps(roi):
         ("[[1,2,3,", "JSON array"),
         ("[[1,2,3,4294967296]]", "32-bit"),
         ("", "JSON array"),
+        ("[[1,2,3," + "9" * 5000 + "]]", "JSON array"),  # int()'s digit limit: was a 500 (fuzz, issue 11)
     ],
 )
 def test_post_bad_spans_is_400_and_writes_nothing(roi, body, fragment):
@@ -284,6 +285,7 @@ def test_ptquery_bad_bodies(roi):
         ("[[1,2,3.5]]", "item 0"),
         ("nonsense", "JSON array"),
         ("[[1,2,99999999999]]", "32-bit"),
+        ("[[1,2," + "9" * 5000 + "]]", "JSON array"),
     ):
         r = roi.call("POST", "ptquery", data=body)
         assert r.status_code == 400, (body, r.text)

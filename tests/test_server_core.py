@@ -532,6 +532,26 @@ def test_every_json_body_refuses_deep_nesting_and_lone_surrogates(server):
     assert deep.status_code == 400 and "nested too deeply" in deep.text
     lone = requests.post(url, data=b'{"a": "\\ud800"}', timeout=10)
     assert lone.status_code == 400 and "surrogate" in lone.text
+    # NaN, Infinity and numbers past a double's range are not JSON (Go refuses them; fuzz, issue 11)
+    for body in (b'{"a": NaN}', b'{"a": -Infinity}', b'{"a": 1e400}'):
+        r = requests.post(url, data=body, timeout=10)
+        assert r.status_code == 400 and "not a finite number" in r.text, body
+    # a number past int()'s 4300-digit limit raised ValueError, a 500 (fuzz, issue 11)
+    huge = requests.post(url, data=b'{"a": ' + b"9" * 5000 + b"}", timeout=10)
+    assert huge.status_code == 400 and "4300 digits" in huge.text
     pair = requests.post(url, data=b'{"a": "\\ud83d\\ude00"}', timeout=10)
     assert pair.status_code == 200
     assert requests.get(url, timeout=10).json() == {"Tags": {"a": "\U0001f600"}}
+
+
+def test_instance_settings_with_odd_digits_are_400(server):
+    # str.isdigit accepts "²" and int() does not: instance creation answered 500 (fuzz, issue 11)
+    uuid = server.new_repo()
+    for block_size in ("\u00b2,2,2", "9" * 5000 + ",2,2"):
+        r = post(
+            server,
+            f"repo/{uuid}/instance",
+            json={"typename": "uint8blk", "dataname": "g", "BlockSize": block_size},
+        )
+        assert_error(r, 400, "BlockSize")
+    assert get(server, f"repo/{uuid}/info").json()["DataInstances"] == {}

@@ -600,3 +600,20 @@ def test_receivers_own_open_root_is_never_replaced(pair):
     err = cli_fail("--server", src.url, "push", root, dst.url, "-q")
     assert "not received from a transfer" in err
     assert get(dst, f"node/{root}/other/key/k").content == b"local"
+
+
+def test_export_to_an_http_1_0_client(server):
+    # fuzz (issue 11): the export forced chunked encoding, which HTTP/1.0 forbids: a 500
+    root = server.new_repo("xfer")
+    server.new_instance(root, "keyvalue", "kv")
+    post(server, f"node/{root}/kv/key/a", data=b"value")
+    want = requests.post(server.api(f"repo/{root}/transfer/export"), json={}, timeout=T)
+    assert want.status_code == 200 and want.content.startswith(stream.PREAMBLE)
+    with socket.create_connection(("127.0.0.1", server.config.server.port), timeout=T) as sock:
+        sock.sendall(
+            f"POST /api/repo/{root}/transfer/export HTTP/1.0\r\nContent-Length: 2\r\n\r\n{{}}".encode()
+        )
+        answer = b"".join(iter(lambda: sock.recv(1 << 16), b""))  # HTTP/1.0: the body ends at close
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") and b"chunked" not in head.lower()
+    assert body == want.content

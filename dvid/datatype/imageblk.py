@@ -14,6 +14,7 @@ import contextlib
 import copy
 import gzip
 import json
+import math
 import os
 import threading
 import zlib
@@ -37,7 +38,7 @@ from dvid.datatype.common.blockstore import (
     frame_block,
 )
 from dvid.datatype.common.buffers import VOLUME_BUFFERS
-from dvid.datatype.common.geometry import Box, Point, parse_ints, parse_subvolume
+from dvid.datatype.common.geometry import Box, Point, parse_block_list, parse_ints, parse_subvolume
 from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
 from dvid.datatype.common.route import (
     BINARY,
@@ -55,7 +56,7 @@ from dvid.datatype.common.route import (
     flag,
     query,
 )
-from dvid.datatype.common.streaming import stream_pieces
+from dvid.datatype.common.streaming import BodyStream, stream_pieces
 from dvid.datatype.common.sync import BlockChange
 from dvid.datatype.common.voxels import VOXEL_FORMATS
 from dvid.datatype.registry import register
@@ -95,8 +96,9 @@ GET  metadata                 {{"Axes": [{{"Label", "Resolution", "Units", "Size
                               "Properties": <Extended>}} (application/vnd.dvid-nd-data+json).
 GET  extents                  {{"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}} written at this version
                               (null before any write).
-POST extents                  Body {{"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}}: replace the extents.
-POST resolution               Body [x, y, z] (floats): replace VoxelSize.
+POST extents                  Body {{"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}} (32-bit integers):
+                              replace the extents.
+POST resolution               Body [x, y, z] (finite positive numbers): replace VoxelSize.
 GET  rawkey?x=&y=&z=          {{"Key": "<hex>"}}: the storage key of the block holding that voxel.
 
 GET  raw/<dims>/<size>/<offset>[/<format>]
@@ -129,9 +131,10 @@ GET  specificblocks?blocks=x1,y1,z1,x2,y2,z2,...[&compression=][&prefetch=true]
                               The listed blocks, framed as above, in the order asked; prefetch reads
                               them and sends nothing.
 POST pyramid?levels=N         Build levels 1..N (instances NAME_1 ... NAME_N, created with VoxelSize
-                              doubled per level) by 2x2x2 mean (floor) of the level below, over the
-                              extents at this version, and keep them current: later writes to NAME
-                              update the affected blocks of every level. Returns {{"levels": N}}.
+                              doubled per level) by 2x2x2 mean (floor) of the level below, above
+                              every block stored at this version, and keep them current: later
+                              writes to NAME update the affected blocks of every level. Returns
+                              {{"levels": N}}.
 
 Errors: 400 malformed geometry, sizes, bodies or options; 404 unknown pyramid level; 409 write
 to a committed version; 413 a request over the server's voxel limit (setting max_request_voxels)
@@ -172,6 +175,13 @@ class ImageSettings(BaseModel):
     def _float_triple(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(float(v) for v in value.replace(" ", "").split(","))
+        return value
+
+    @field_validator("VoxelSize")
+    @classmethod
+    def _finite_positive(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not all(math.isfinite(v) and v > 0 for v in value):
+            raise ValueError("every VoxelSize dimension must be a finite positive number")
         return value
 
     @field_validator("VoxelUnits", mode="before")
@@ -480,15 +490,19 @@ class ImageBlk(Datatype):
         return inst
 
     def build_pyramid(self, ctx_for: Any, levels: int, node_uuid: str, box: Box | None = None) -> None:
-        """Create (if needed) and fill levels 1..levels from this volume, over ``box`` or the extents."""
+        """Create (if needed) and fill levels 1..levels from this volume: over ``box`` (just written),
+        else above every block stored at this version. Never over the extents' box: extents may
+        span billions of empty blocks (a build over them never ended and took all memory)."""
         src: ImageBlk = self
         src_ctx = ctx_for(self)
+        if box is None:
+            coords = self.blocks.stored_coords(src_ctx)
+            if len(coords):
+                for level in range(1, levels + 1):
+                    self._ensure_level(level, node_uuid)
+                self._downsample_blocks(ctx_for, coords, levels)
+            return
         region = box
-        if region is None:
-            ext = self.version_extents(src_ctx) or self.instance_extents()
-            if ext is None:
-                return
-            region = Box(ext[0], tuple(h - lo + 1 for lo, h in zip(ext[0], ext[1], strict=True)))  # type: ignore[arg-type]
         for level in range(1, levels + 1):
             dst = self._ensure_level(level, node_uuid)
             dst_ctx = ctx_for(dst)
@@ -560,17 +574,23 @@ class ImageBlk(Datatype):
         levels = self.pyramid_levels
         if not levels or not coords or self.repo_access is None:
             return
-        ctx_for = self._sibling_ctx_factory(ctx)
-        src, src_ctx = self, ctx
-        current = np.asarray(coords, dtype=np.int64)
         with contextlib.suppress(NotFound):  # a level deleted since the pyramid was built
-            for level in range(1, levels + 1):
-                dst = self.level_instance(level)
-                dst_ctx = ctx_for(dst)
-                current = np.unique(np.floor_divide(current, 2), axis=0)
-                for dst_box in _block_row_boxes(current, dst.block_size):
-                    dst.downsample_from(src, src_ctx, dst_ctx, dst_box)
-                src, src_ctx = dst, dst_ctx
+            self._downsample_blocks(
+                self._sibling_ctx_factory(ctx), np.asarray(coords, dtype=np.int64), levels
+            )
+
+    def _downsample_blocks(self, ctx_for: Any, coords: np.ndarray, levels: int) -> None:
+        """Recompute, at every level 1..levels, the blocks above the level-0 blocks ``coords``."""
+        src: ImageBlk = self
+        src_ctx = ctx_for(self)
+        current = coords
+        for level in range(1, levels + 1):
+            dst = self.level_instance(level)
+            dst_ctx = ctx_for(dst)
+            current = np.unique(np.floor_divide(current, 2), axis=0)
+            for dst_box in _block_row_boxes(current, dst.block_size):
+                dst.downsample_from(src, src_ctx, dst_ctx, dst_box)
+            src, src_ctx = dst, dst_ctx
 
     def _sibling_ctx_factory(self, ctx: DataContext) -> Any:
         def ctx_for(inst: Datatype) -> DataContext:
@@ -635,6 +655,8 @@ class ImageBlk(Datatype):
         lo, hi = tuple(points[0]), tuple(points[1])  # type: ignore[arg-type]
         if len(lo) != 3 or len(hi) != 3 or any(a > b for a, b in zip(lo, hi, strict=True)):
             raise BadRequest("extents need 3-D MinPoint <= MaxPoint")
+        if any(abs(v) >= 2**31 for v in (*lo, *hi)):
+            raise BadRequest("extents must be 32-bit voxel coordinates")
         req.ctx.put(EXTENTS_TKEY, _extents_value(lo, hi))  # type: ignore[arg-type]
         self.meta.properties["extents"] = [list(lo), list(hi)]
         self.save()
@@ -642,8 +664,11 @@ class ImageBlk(Datatype):
 
     async def handle_post_resolution(self, req: InstanceRequest) -> web.StreamResponse:
         body = await req.json()
-        if not (isinstance(body, list) and len(body) == 3 and all(isinstance(v, int | float) for v in body)):
-            raise BadRequest("resolution body must be a JSON array of 3 numbers, e.g. [8, 8, 8]")
+        numbers = isinstance(body, list) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in body
+        )
+        if not (numbers and len(body) == 3 and all(math.isfinite(v) and v > 0 for v in body)):
+            raise BadRequest("resolution body must be a JSON array of 3 positive numbers, e.g. [8, 8, 8]")
         self.settings.VoxelSize = tuple(float(v) for v in body)  # type: ignore[assignment]
         self.meta.properties["settings"] = self.settings.model_dump(mode="json")
         self.save()
@@ -894,14 +919,7 @@ class ImageBlk(Datatype):
         return await stream_pieces(req, "application/octet-stream", pieces())
 
     async def handle_specificblocks(self, req: InstanceRequest) -> web.StreamResponse:
-        text = req.query.get("blocks", "")
-        try:
-            values = [int(v) for v in text.split(",")] if text else []
-        except ValueError:
-            raise BadRequest(f"blocks must be comma-separated integers x1,y1,z1,...: {text!r}") from None
-        if len(values) % 3:
-            raise BadRequest("blocks must list x,y,z triples (the count is not a multiple of 3)")
-        coords = [tuple(values[i : i + 3]) for i in range(0, len(values), 3)]
+        coords = parse_block_list(req.query.get("blocks", ""))
         compression = self._block_compression(req)
         inst, ctx = self._target(req)
         prefetch = req.query_bool("prefetch")
@@ -1040,11 +1058,11 @@ async def stream_volume(
     current = await asyncio.to_thread(blocks.read_box, ctx, slabs[0])  # errors here still get a status
     if len(slabs) == 1:
         return web.Response(body=memoryview(current).cast("B"), content_type="application/octet-stream")
-    resp = web.StreamResponse()
+    resp = BodyStream()
     resp.content_type = "application/octet-stream"
     resp.content_length = box.voxels * blocks.codec.fmt.bytes_per_voxel
     await resp.prepare(req.request)
-    for i in range(len(slabs)):
+    for i in range(0 if resp.headers_only else len(slabs)):
         upcoming = (
             asyncio.ensure_future(asyncio.to_thread(blocks.read_box, ctx, slabs[i + 1]))
             if i + 1 < len(slabs)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from google.protobuf.message import DecodeError
 
 from dvid.datatype.base import Datatype, Route
 from dvid.datatype.common import envelope, jsonio, kvproto
+from dvid.datatype.common.numbers import parse_decimal
 from dvid.datatype.common.request import InstanceRequest, octet_response
 from dvid.datatype.common.route import BINARY, KEY, Param, flag, query
 from dvid.datatype.common.route import JSON as JSON_MEDIA
@@ -225,14 +225,11 @@ def decode_key(tk: bytes) -> str:
 # ---- byte ranges -----------------------------------------------------------------------------
 
 MAX_U64 = 2**64 - 1
-_DIGITS = re.compile(r"[0-9]+")
 
 
 def _parse_u64(text: str) -> int | None:
-    if not _DIGITS.fullmatch(text):
-        return None
-    n = int(text)
-    return n if n <= MAX_U64 else None
+    n = parse_decimal(text, signed=False)
+    return n if n is not None and n <= MAX_U64 else None
 
 
 def parse_query_range(byte_start: str | None, byte_end: str | None) -> tuple[int, int] | None:

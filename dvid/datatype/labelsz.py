@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from dvid.dag.ancestry import Ancestry
 from dvid.datatype.base import Datatype, InstanceMeta, Route
 from dvid.datatype.common import jsonio, sync
+from dvid.datatype.common.numbers import parse_decimal
 from dvid.datatype.common.request import InstanceRequest, json_response
 from dvid.datatype.common.route import JSON, LABEL, Param, query
 from dvid.datatype.registry import register
@@ -127,9 +128,10 @@ def index_name(index: int) -> str:
 
 
 def _parse_u64(text: str, what: str) -> int:
-    if not (text.isascii() and text.isdigit()) or int(text) > MAX_U64:
-        raise BadRequest(f"{what} must be an unsigned 64-bit integer, got {text!r}")
-    return int(text)
+    value = parse_decimal(text, signed=False)
+    if value is None or value > MAX_U64:
+        raise BadRequest(f"{what} must be an unsigned 64-bit integer, got {text[:100]!r}")
+    return value
 
 
 # ---- route parameters ----------------------------------------------------------------------

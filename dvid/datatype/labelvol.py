@@ -56,7 +56,7 @@ MAXLABEL_TKEY = keys.tkey(MAXLABEL_CLASS)
 REPO_MAXLABEL_TKEY = keys.tkey(REPO_MAXLABEL_CLASS)
 MAX_LABEL = 2**64 - 1
 MAX_RESERVE = 2**32  # labels one nextlabel POST may reserve
-MAX_SPLIT_BLOCKS = 1_000_000  # blocks one split-coarse body may list
+MAX_SPLIT_BLOCKS = 1_000_000  # blocks one split body may cross, or one split-coarse body list
 RESYNC_BATCH_BLOCKS = 256  # label blocks whose runs one resync batch writes
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 BOUND_NAMES = ("minx", "maxx", "miny", "maxy", "minz", "maxz")
@@ -147,7 +147,8 @@ POST split/<label>[?splitlabel=N]
                               (else 400 naming a voxel, nothing changed), get a new label: N if given
                               (400 if N is in use at this version), else one reserved as by POST
                               nextlabel/1 (and not reused if the split then fails). Reply
-                              {"label": new}. maxlabel and nextlabel follow.
+                              {"label": new}. maxlabel and nextlabel follow. 413 if the runs hold
+                              more voxels than max_request_voxels or cross more than 1,000,000 blocks.
 POST split-coarse/<label>[?splitlabel=N]
                               Body: block spans in the sparsevol-coarse layout. Every voxel of <label>
                               in those blocks gets the new label (chosen as for split). 404 if the
@@ -717,6 +718,12 @@ class LabelVol(Datatype):
         runs = rle.decode_sparsevol(await req.body())
         if not len(runs):
             raise BadRequest("split body holds no runs")
+        # Bounded before the runs are cut at block edges: one run of 2^31 voxels is 67 million
+        # pieces (it took minutes and gigabytes; fuzz, issue 11).
+        req.limits.check_voxels(int(np.maximum(runs[:, 3].astype(np.int64), 0).sum()))
+        pieces = rle.block_pieces(runs, self.block_size)
+        if pieces > MAX_SPLIT_BLOCKS:
+            raise PayloadTooLarge(f"split body's runs cross {pieces} blocks, more than {MAX_SPLIT_BLOCKS}")
         ancestry = req.ancestry
         return await self._do_split(req, label, lambda new: self.split(ancestry, label, new, runs))
 

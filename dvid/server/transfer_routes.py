@@ -52,8 +52,9 @@ async def export(request: web.Request, path: PathValues) -> web.StreamResponse:
     plan = await asyncio.to_thread(
         plan_export, manager, path["uuid"], params["have"], params["data"], params["flatten"]
     )
+    # No length is known: aiohttp sends it chunked to HTTP/1.1 clients and closes the connection
+    # after it for HTTP/1.0 ones (forcing chunked encoding would fail on those).
     response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE})
-    response.enable_chunked_encoding()
     await response.prepare(request)
     chunks = export_stream(plan)
     pending: asyncio.Future | None = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import struct
 
+from dvid.errors import BadRequest
+
 METADATA_PREFIX = b"\x00"
 DATA_PREFIX = b"\x01"
 
@@ -117,8 +119,14 @@ def u32be(value: int) -> bytes:
 
 
 def zyx_bytes(x: int, y: int, z: int) -> bytes:
-    """Block coordinate as DVID's IndexZYX: z, y, x each ``u32be(coord + 2**31)`` (sign bit flipped)."""
-    return _ZYX.pack((z + 0x80000000) & MAX_U32, (y + 0x80000000) & MAX_U32, (x + 0x80000000) & MAX_U32)
+    """Block coordinate as DVID's IndexZYX: z, y, x each ``u32be(coord + 2**31)`` (sign bit flipped).
+
+    A coordinate outside the 32-bit range is a 400: wrapped, it would name another block.
+    """
+    try:
+        return _ZYX.pack(z + 0x80000000, y + 0x80000000, x + 0x80000000)
+    except struct.error:
+        raise BadRequest(f"block coordinate ({x}, {y}, {z}) is outside the 32-bit range") from None
 
 
 def zyx_from_bytes(b: bytes, offset: int = 0) -> tuple[int, int, int]:

@@ -30,6 +30,9 @@ EXTENTS_CLASS = 24
 EXTENTS_TKEY = keys.tkey(EXTENTS_CLASS)
 
 
+_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+
+
 def block_tkey(bx: int, by: int, bz: int) -> bytes:
     return keys.tkey(BLOCK_CLASS, keys.zyx_bytes(bx, by, bz))
 
@@ -134,6 +137,12 @@ class BlockStore:
         for by, bz in iter_block_rows(first, last):
             for bx, value in sorted(self.read_row(ctx, first[0], last[0], by, bz).items()):
                 yield (bx, by, bz), value
+
+    def stored_coords(self, ctx: DataContext) -> np.ndarray:
+        """The (x, y, z) coordinates of every block stored at the context's version, as an (n, 3)
+        array: one key scan, whatever the extent the blocks are spread over."""
+        lo, hi = block_tkey(_I32_MIN, _I32_MIN, _I32_MIN), block_tkey(_I32_MAX, _I32_MAX, _I32_MAX)
+        return np.array([block_coord(tk) for tk in ctx.keys(lo, hi)], dtype=np.int64).reshape(-1, 3)
 
     def read_into(self, ctx: DataContext, box: Box, out: np.ndarray) -> None:
         """Fill ``out`` (the box's array) from the stored blocks; missing blocks give background."""

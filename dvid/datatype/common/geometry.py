@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from dvid.datatype.common.numbers import parse_decimal
 from dvid.errors import BadRequest
 
 Point = tuple[int, int, int]
@@ -21,7 +22,6 @@ _DIMS = {
     "1_2": (1, 2), "yz": (1, 2),
     "0_1_2": (0, 1, 2), "xyz": (0, 1, 2), "vol": (0, 1, 2),
 }  # fmt: skip
-_INT = re.compile(r"[+-]?[0-9]+")  # ASCII digits only; used with fullmatch (no trailing newline)
 
 
 def parse_dims(text: str) -> tuple[int, ...]:
@@ -34,16 +34,29 @@ def parse_dims(text: str) -> tuple[int, ...]:
 
 def parse_ints(text: str, count: int, what: str, *, positive: bool = False) -> tuple[int, ...]:
     """``count`` integers separated by ``_`` (or ``,``), e.g. ``"64_64_32"``."""
-    parts = re.split(r"[_,]", text)
-    if len(parts) != count or not all(_INT.fullmatch(p) for p in parts):
+    parsed = [parse_decimal(p) for p in re.split(r"[_,]", text)]
+    if len(parsed) != count or None in parsed:
         example = "_".join(["64"] * count)
         raise BadRequest(f'{what} must be {count} integers separated by "_" (e.g. {example}), got "{text}"')
-    values = tuple(int(p) for p in parts)
+    values = tuple(v for v in parsed if v is not None)
     if positive and any(v <= 0 for v in values):
         raise BadRequest(f'{what} must be positive in every dimension, got "{text}"')
     if any(abs(v) >= 2**31 for v in values):
         raise BadRequest(f'{what} is out of the 32-bit coordinate range: "{text}"')
     return values
+
+
+def parse_block_list(text: str, what: str = "blocks") -> list[Point]:
+    """``x1,y1,z1,x2,y2,z2,...``: block coordinates (32-bit integers), as (x, y, z) triples."""
+    parsed = [parse_decimal(p) for p in text.split(",")] if text else []
+    if None in parsed:
+        raise BadRequest(f"{what} must be comma-separated integers x1,y1,z1,...: {text[:200]!r}")
+    if len(parsed) % 3:
+        raise BadRequest(f"{what} must list x,y,z triples (the count is not a multiple of 3)")
+    values = [v for v in parsed if v is not None]
+    if any(abs(v) >= 2**31 for v in values):
+        raise BadRequest(f"{what} holds a coordinate outside the 32-bit range: {text[:200]!r}")
+    return [(values[i], values[i + 1], values[i + 2]) for i in range(0, len(values), 3)]
 
 
 @dataclass(frozen=True)

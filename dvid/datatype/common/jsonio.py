@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -18,8 +19,24 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).translate(_GO_ESCAPES).encode()
 
 
+class _NotANumber(ValueError):
+    """``NaN``, ``Infinity`` or a number too large for a double: not JSON (Go's decoder refuses them)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotANumber(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotANumber(text)
+    return value
+
+
 def loads(body: bytes | str, *, what: str = "request body") -> Any:
-    """Parse JSON or raise BadRequest naming what was malformed."""
+    """Parse JSON (strictly: no ``NaN``/``Infinity``, no number beyond a double's range) or raise
+    BadRequest naming what was malformed."""
     if isinstance(body, bytes | bytearray | memoryview):
         try:
             body = bytes(body).decode("utf-8")
@@ -28,13 +45,17 @@ def loads(body: bytes | str, *, what: str = "request body") -> Any:
     if not body.strip():
         raise BadRequest(f"Malformed JSON {what}: unexpected end of JSON input (empty body)")
     try:
-        obj = json.loads(body)
+        obj = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"Malformed JSON {what}: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except RecursionError:
         raise BadRequest(f"Malformed JSON {what}: nested too deeply") from None
+    except _NotANumber as exc:
+        raise BadRequest(f"Malformed JSON {what}: {str(exc)[:40]} is not a finite number") from None
+    except ValueError:  # int()'s limit
+        raise BadRequest(f"Malformed JSON {what}: a number of more than 4300 digits") from None
     check_unicode(body, obj, f"JSON {what}")
     return obj
 

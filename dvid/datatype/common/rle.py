@@ -267,6 +267,16 @@ def _cut_at_blocks(r: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndar
     return cut, coords
 
 
+def block_pieces(runs: np.ndarray, block_size: int | Sequence[int]) -> int:
+    """How many pieces cutting the runs at block x edges makes (what :func:`split_runs_by_block`
+    would allocate): a bound to check before cutting runs a client sent."""
+    size = _block_size(block_size)
+    r = _as_runs(runs)
+    x, length = r[:, 0], r[:, 3]
+    keep = length > 0
+    return int(((x[keep] + length[keep] - 1) // size[0] - x[keep] // size[0] + 1).sum())
+
+
 def split_runs_by_block(
     runs: np.ndarray, block_size: int | Sequence[int]
 ) -> dict[tuple[int, int, int], np.ndarray]:

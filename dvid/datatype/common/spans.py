@@ -42,7 +42,7 @@ def _int_rows(body: bytes, width: int, what: str, example: str) -> np.ndarray:
     try:
         text = bytes(body).decode("utf-8")
         data = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: also int()'s 4300-digit limit
         raise BadRequest(f"{what} must be a JSON array like {example}: {exc}") from None
     except RecursionError:
         raise BadRequest(f"{what} must be a JSON array like {example}: nested too deeply") from None

@@ -1,4 +1,5 @@
-"""Streaming a response whose bytes a synchronous generator produces, off the event loop."""
+"""Streamed responses: :class:`BodyStream` (headers alone to HEAD), and :func:`stream_pieces` for
+bytes a synchronous generator produces, off the event loop."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from aiohttp import web
 
@@ -16,6 +18,26 @@ log = logging.getLogger("dvid.stream")
 
 #: Bytes gathered per hop off the event loop while streaming a response.
 STREAM_CHUNK = 1 << 20
+
+
+class BodyStream(web.StreamResponse):
+    """A streamed response that sends a HEAD request its headers alone.
+
+    aiohttp leaves out the body of a plain ``Response`` to HEAD, but a ``StreamResponse`` writes
+    whatever it is given; the client, expecting no body, reads those bytes as the start of the next
+    response on its keep-alive connection. Producers check :attr:`headers_only` after ``prepare``
+    and stop: nothing they wrote would be sent.
+    """
+
+    headers_only = False
+
+    async def prepare(self, request: web.BaseRequest) -> Any:
+        self.headers_only = request.method == "HEAD"
+        return await super().prepare(request)
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self.headers_only:
+            await super().write(data)
 
 
 def _take(pieces: Iterator[bytes], limit: int) -> tuple[list[bytes], bool]:
@@ -52,9 +74,12 @@ async def stream_pieces(
         parts, done = await asyncio.to_thread(_take, pieces, chunk)
         if done:
             return web.Response(body=b"".join(parts), content_type=content_type)
-        resp = web.StreamResponse()
+        resp = BodyStream()
         resp.content_type = content_type
         await resp.prepare(req.request)
+        if resp.headers_only:
+            await resp.write_eof()
+            return resp
         try:
             while True:
                 for part in parts:
