@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import workloads
-from bench.annotations import annotations
+from bench.annotations import annotation_workload
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
 from bench.labels import labels
@@ -27,7 +27,7 @@ from bench.workloads import DEFAULT_WORKLOADS, Env, Options, summary
 
 #: Every workload by name (``image``, ``labels`` and ``labelvol`` are not in the default set: minutes).
 WORKLOADS = {**workloads.WORKLOADS, "image": image, "labels": labels, "labelvol": labelvol, "rois": rois}
-WORKLOADS["annotations"] = annotations
+WORKLOADS["annotations"] = annotation_workload
 WORKLOADS["transfer"] = transfer
 WORKLOADS["soak"] = soak
 

@@ -20,6 +20,7 @@ and splicing their JSON; reading one 1,000-element key.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import tempfile
@@ -120,7 +121,7 @@ class InprocElements:
         return json.loads(self.db.get(b"label"))
 
 
-def annotations(env: Env) -> WorkloadReport:
+def annotation_workload(env: Env) -> WorkloadReport:
     """POST / box GET / label query of synapse elements (see the module doc)."""
     report = WorkloadReport("annotations")
     elements = make_elements()
@@ -177,6 +178,9 @@ class AnnotationRun(SessionRun):
         await self.request("POST", api.raw_url(uuid, LABELBLK, "0_1_2", (64, 64, 64), (0, 0, 0)), body)
         await api.commit(uuid, "labels")
 
+    async def _post_all_at(self, uuid: str, _round: int) -> None:
+        await self.post_all(uuid)
+
     async def post_all(self, uuid: str) -> None:
         for batch in self.batches:
             await self.request("POST", self.url(uuid, "elements"), batch)
@@ -191,7 +195,7 @@ class AnnotationRun(SessionRun):
         for i in range(self.repeats):
             child = await self.api.newversion(self.root, f"post {i}") if i == 0 else await self.branch(i)
             await settle(self.dvid)
-            await timed(post, lambda i, child=child: self.post_all(child), i)
+            await timed(post, functools.partial(self._post_all_at, child), i)
             await timed(base, lambda i: self.store.post(self.elements), i)
             last = child
         self.uuid = last

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import json
 import math
@@ -383,6 +384,9 @@ def image(env: Env) -> WorkloadReport:
 class ImageRun(TimedRun):
     typename = TYPENAME
 
+    async def _send_block(self, url: URL, body: bytes, _round: int) -> None:
+        await send(self.s_dvid, url, body)
+
     def __init__(
         self, env: Env, report: WorkloadReport, dvid: ServerProcess, base: ServerProcess, store: InprocBlocks
     ) -> None:
@@ -646,7 +650,7 @@ class ImageRun(TimedRun):
                                 ]
                         body = vol.tobytes()
                         url = self.raw((EDGE,) * 3, (cx * EDGE, cy * EDGE, BIG_Z0 + cz * EDGE))
-                        await timed(writes, lambda i, url=url, body=body: send(self.s_dvid, url, body), 0)
+                        await timed(writes, functools.partial(self._send_block, url, body), 0)
             self.publish("bigpost")
             big_url = self.raw((b, b, b), (0, 0, BIG_Z0))
             await fetch(self.s_dvid, self.raw((SMALL,) * 3, (5, 6, BIG_Z0 + 7)), SMALL**3)  # warm

@@ -14,6 +14,7 @@ two alternatives is the median of the ratios of their adjacent passes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import statistics
@@ -65,7 +66,7 @@ def alternating_passes(passes: dict[str, Pass], repeats: int) -> dict[str, list[
     for r in range(repeats):
         for n in names if r % 2 == 0 else names[::-1]:
             fn = passes[n]
-            times[n].append(timeit.Timer(lambda fn=fn, r=r: fn(r)).timeit(number=1))
+            times[n].append(timeit.Timer(functools.partial(fn, r)).timeit(number=1))
     return times
 
 

@@ -28,8 +28,10 @@ voxels and body 1 the rest.
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
+from typing import Any
 
 import numpy as np
 from yarl import URL
@@ -190,12 +192,18 @@ class LabelvolRun(SessionRun):
             sv = self.new_series(key, name, len(payload), self.dvid)
             base = self.new_series("i" + key, f"in-process read {nblocks} blocks", nblocks * BS**3 * 8, None)
             steps += [
-                (sv, lambda i, url=url: self.request("GET", url)),
-                (base, lambda i, size=size, offset=offset: self.store.get(size, offset)),
+                (sv, functools.partial(self._request_at, "GET", url, b"")),
+                (base, functools.partial(self._get_at, size, offset)),
             ]
         for i in range(self.repeats):
             for series, fn in steps if i % 2 == 0 else steps[::-1]:
                 await timed(series, fn, i)
+
+    async def _request_at(self, method: str, url: Any, body: bytes, _round: int) -> Any:
+        return await self.request(method, url, body or None)
+
+    def _get_at(self, size: Any, offset: Any, _round: int) -> Any:
+        return self.store.get(size, offset)
 
     async def fresh_child(self, note: str) -> str:
         """A new child of the committed root: ``newversion`` the first time, then a new branch each."""
@@ -222,7 +230,7 @@ class LabelvolRun(SessionRun):
             child = await self.fresh_child(f"merge {i}")
             await settle(self.dvid)
             url = self.url(child, "merge")
-            await timed(mg, lambda i, url=url: self.request("POST", url, b"[1, 2]"), i)
+            await timed(mg, functools.partial(self._request_at, "POST", url, b"[1, 2]"), i)
             await settle(self.dvid)  # also this process: the in-process store's compactions
             await timed(base, relabel, i)
             if i in (0, self.repeats - 1):

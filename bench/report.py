@@ -167,8 +167,8 @@ def render(meta: dict[str, Any], reports: list[WorkloadReport]) -> str:
     inproc = [(r.name, f) for r in reports for f in r.inproc]
     if inproc:
         lines.append(f"{'In-process (no HTTP), best pass':<60}{'ops/s':>10}{'us/op':>10}{'ops':>10}")
-        for wl, f in inproc:
-            lines.append(f"{wl + ': ' + f.name:<60}{f.ops_per_s:>10,.0f}{f.us_per_op:>10.2f}{f.ops:>10,}")
+        for wl, fi in inproc:
+            lines.append(f"{wl + ': ' + fi.name:<60}{fi.ops_per_s:>10,.0f}{fi.us_per_op:>10.2f}{fi.ops:>10,}")
         lines.append("")
     timed = [(r.name, f) for r in reports for f in r.timed]
     if timed:
@@ -176,11 +176,11 @@ def render(meta: dict[str, Any], reports: list[WorkloadReport]) -> str:
             f"{'One request at a time':<48}{'n':>4}{'MiB':>8}{'p50 ms':>9}{'p99 ms':>9}{'min ms':>9}"
             f"{'MB/s':>8}{'srv CPU ms':>11}"
         )
-        for wl, f in timed:
+        for wl, ft in timed:
             lines.append(
-                f"{wl + ': ' + f.name:<48}{f.n:>4}{f.mib:>8.2f}{_fmt(f.p50_ms, '.2f'):>9}"
-                f"{_fmt(f.p99_ms, '.2f'):>9}{_fmt(f.min_ms, '.2f'):>9}{_fmt(f.mb_per_s, ',.0f'):>8}"
-                f"{_fmt(f.server_cpu_ms, '.1f'):>11}"
+                f"{wl + ': ' + ft.name:<48}{ft.n:>4}{ft.mib:>8.2f}{_fmt(ft.p50_ms, '.2f'):>9}"
+                f"{_fmt(ft.p99_ms, '.2f'):>9}{_fmt(ft.min_ms, '.2f'):>9}{_fmt(ft.mb_per_s, ',.0f'):>8}"
+                f"{_fmt(ft.server_cpu_ms, '.1f'):>11}"
             )
         lines.append("")
     ratios = [(r.name, x) for r in reports for x in r.ratios]

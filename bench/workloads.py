@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from yarl import URL
 
@@ -84,7 +85,7 @@ class Options:
             labelvol_repeats=2,
         )
 
-    def with_overrides(self, **changes: object) -> Options:
+    def with_overrides(self, **changes: Any) -> Options:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 

@@ -39,7 +39,7 @@ def fail(message: str) -> NoReturn:
 class DvidGroup(click.Group):
     """The top-level group: every error is one line ``dvid: <message>`` on stderr and exit status 1."""
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -166,7 +166,8 @@ def format_dag(dag: dict[str, Any]) -> list[str]:
             parts.append(repr(node["Note"]) if "\n" in node["Note"] else f'"{node["Note"]}"')
         lines.append(pad + "  ".join(parts))
         children = [by_version[c] for c in sorted(node.get("Children", [])) if c in by_version]
-        listed_here, referred = [], []
+        listed_here: list[dict[str, Any]] = []
+        referred: list[dict[str, Any]] = []
         for child in children:
             first_parent = child.get("Parents", [None])[0]
             (listed_here if first_parent == node["VersionID"] else referred).append(child)

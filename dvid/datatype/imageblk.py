@@ -19,7 +19,7 @@ import os
 import threading
 import zlib
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import cramjam
 import lz4.block
@@ -203,7 +203,7 @@ def _extents_from(raw: bytes | None) -> tuple[Point, Point] | None:
     if not raw:
         return None
     obj = json.loads(envelope.deserialize(raw))
-    return tuple(obj["MinPoint"]), tuple(obj["MaxPoint"])  # type: ignore[return-value]
+    return tuple(obj["MinPoint"]), tuple(obj["MaxPoint"])
 
 
 def _extents_value(lo: Point, hi: Point) -> bytes:
@@ -271,7 +271,7 @@ class ImageBlk(Datatype):
     #: ``?compression=`` values a raw volume GET can answer with.
     output_compressions: ClassVar[tuple[str, ...]] = ("lz4", "gzip")
     Settings = ImageSettings
-    routes = (
+    routes: ClassVar[tuple[Route, ...]] = (
         Route("metadata", ("GET", "HEAD"), "handle_metadata", mutates=False,
               summary="The volume's axes and properties", produces=(ND_JSON,)),
         Route("extents", ("GET", "HEAD"), "handle_get_extents", mutates=False,
@@ -305,6 +305,8 @@ class ImageBlk(Datatype):
               summary="Build and keep current the 2x downsampled levels NAME_1 ... NAME_N",
               query=(Param("levels", "integer", "Number of levels", minimum=1, maximum=16),)),
     )  # fmt: skip
+
+    settings: ImageSettings
 
     def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
         super().__init__(meta, *args, **kwargs)
@@ -348,7 +350,7 @@ class ImageBlk(Datatype):
             if s.MinPoint is not None and s.MaxPoint is not None:
                 return tuple(s.MinPoint), tuple(s.MaxPoint)  # type: ignore[return-value]
             return None
-        return tuple(ext[0]), tuple(ext[1])  # type: ignore[return-value]
+        return tuple(ext[0]), tuple(ext[1])
 
     def extended_info(self) -> dict[str, Any]:
         s = self.settings
@@ -452,7 +454,7 @@ class ImageBlk(Datatype):
     def _notifier(self, ctx: DataContext) -> Callable[[VersionedBatch, list[BlockChange]], None] | None:
         """The call that tells this instance's block listeners about blocks written at ``ctx``'s
         version, inside the batch that stores them (None without listeners)."""
-        block_listeners = sync.listeners(self, sync.BlockListener)
+        block_listeners = sync.block_listeners(self)
         if not block_listeners:
             return None
 
@@ -508,15 +510,23 @@ class ImageBlk(Datatype):
             dst_ctx = ctx_for(dst)
             bs = dst.block_size
             # the half-resolution region, widened to whole blocks of the level
-            lo = tuple((o // 2) // b * b for o, b in zip(region.offset, bs, strict=True))
-            hi = tuple(_ceil_div(_ceil_div(e, 2), b) * b for e, b in zip(region.end, bs, strict=True))
+            lo: Point = (
+                (region.offset[0] // 2) // bs[0] * bs[0],
+                (region.offset[1] // 2) // bs[1] * bs[1],
+                (region.offset[2] // 2) // bs[2] * bs[2],
+            )
+            hi: Point = (
+                _ceil_div(_ceil_div(region.end[0], 2), bs[0]) * bs[0],
+                _ceil_div(_ceil_div(region.end[1], 2), bs[1]) * bs[1],
+                _ceil_div(_ceil_div(region.end[2], 2), bs[2]) * bs[2],
+            )
             for dst_box in _tiles(lo, hi, bs):
                 dst.downsample_from(src, src_ctx, dst_ctx, dst_box)
             src, src_ctx, region = (
                 dst,
                 dst_ctx,
-                Box(lo, tuple(h - lo_ for h, lo_ in zip(hi, lo, strict=True))),
-            )  # type: ignore[arg-type]
+                Box(lo, (hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])),
+            )
 
     def downsample(self, vol: np.ndarray) -> np.ndarray:
         """One pyramid step: 2x2x2 mean with floor (label types override with a mode)."""
@@ -526,7 +536,7 @@ class ImageBlk(Datatype):
 
     def compressed_volume_response(self, vol: np.ndarray, wire: str) -> web.Response:
         """A raw volume answered with ``?compression=`` (lz4 or gzip; label types add more)."""
-        return octet_response(compress_wire(memoryview(vol).cast("B"), wire))
+        return octet_response(compress_wire(vol.data.cast("B"), wire))
 
     def _ensure_level(self, level: int, node_uuid: str) -> ImageBlk:
         try:
@@ -657,7 +667,7 @@ class ImageBlk(Datatype):
             raise BadRequest("extents need 3-D MinPoint <= MaxPoint")
         if any(abs(v) >= 2**31 for v in (*lo, *hi)):
             raise BadRequest("extents must be 32-bit voxel coordinates")
-        req.ctx.put(EXTENTS_TKEY, _extents_value(lo, hi))  # type: ignore[arg-type]
+        req.ctx.put(EXTENTS_TKEY, _extents_value(lo, hi))
         self.meta.properties["extents"] = [list(lo), list(hi)]
         self.save()
         return web.Response()
@@ -733,7 +743,7 @@ class ImageBlk(Datatype):
             size = list(box.size)
             for axis in (a, b):
                 size[axis] = max(1, int(box.size[axis] * fine / res[axis] + 0.5))
-            read = Box(box.offset, tuple(size))  # type: ignore[arg-type]
+            read = Box(box.offset, tuple(size))
             plane = _plane(self.blocks.read_box(ctx, read), sub.dims)
             plane = imageio.isotropic_resize(plane, box.size[b], box.size[a], self.interpolable)
         else:
@@ -928,7 +938,7 @@ class ImageBlk(Datatype):
             for coord in coords:
                 stored = ctx.get(block_tkey(*coord))
                 if stored is not None and not prefetch:
-                    yield frame_block(coord, inst._block_payload(stored, compression))  # type: ignore[arg-type]
+                    yield frame_block(coord, inst._block_payload(stored, compression))
 
         return await stream_pieces(req, "application/octet-stream", pieces())
 
@@ -965,7 +975,7 @@ def compress_wire(raw: memoryview, wire: str) -> bytes:
 def lz4_decompress_into(body: bytes, out: np.ndarray) -> None:
     """Inflate an lz4 block (no size prefix, as DVID's clients send) into exactly ``out``, or refuse it."""
     try:
-        written = cramjam.lz4.decompress_block_into(body, out)
+        written = cramjam.lz4.decompress_block_into(body, cast(Any, out))  # a writable buffer
     except cramjam.DecompressionError as exc:
         raise BadRequest(f"body is not valid lz4 data for {out.nbytes} bytes: {exc}") from None
     if written != out.nbytes:
@@ -1053,11 +1063,11 @@ async def stream_volume(
     while the previous slab is written, so memory stays near two slabs whatever the volume size."""
     if box.voxels * blocks.codec.fmt.bytes_per_voxel <= INLINE_READ_BYTES and not ctx.remote:
         small = blocks.read_box(ctx, box)
-        return web.Response(body=memoryview(small).cast("B"), content_type="application/octet-stream")
+        return web.Response(body=small.data.cast("B"), content_type="application/octet-stream")
     slabs = blocks.slabs(box)
     current = await asyncio.to_thread(blocks.read_box, ctx, slabs[0])  # errors here still get a status
     if len(slabs) == 1:
-        return web.Response(body=memoryview(current).cast("B"), content_type="application/octet-stream")
+        return web.Response(body=current.data.cast("B"), content_type="application/octet-stream")
     resp = BodyStream()
     resp.content_type = "application/octet-stream"
     resp.content_length = box.voxels * blocks.codec.fmt.bytes_per_voxel
@@ -1069,7 +1079,7 @@ async def stream_volume(
             else None
         )
         try:
-            await resp.write(memoryview(current).cast("B"))
+            await resp.write(current.data.cast("B"))
         except BaseException:
             if upcoming is not None:
                 upcoming.cancel()

@@ -583,8 +583,7 @@ class KeyValue(Datatype):
         out = output_writer(fmt, check)
         yield from out.begin()
         for i, r in enumerate(requests):
-            value = sliced[i] if i in sliced else self._read(ctx, r.tk)
-            yield from out.entry(r.key, value)
+            yield from out.entry(r.key, sliced[i] if i in sliced else self._read(ctx, r.tk))
         yield from out.end()
 
     def format_range(

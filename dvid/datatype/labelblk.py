@@ -38,6 +38,7 @@ from dvid.datatype.common.streaming import stream_pieces
 from dvid.datatype.imageblk import ROI_QUERY, SCALE, ImageBlk, ImageSettings, _plane
 from dvid.datatype.registry import register
 from dvid.errors import BadRequest
+from dvid.storage.versioned import DataContext
 
 HELP = """\
 labelblk: 64-bit label volumes (segmentation)
@@ -242,9 +243,15 @@ class LabelBlk(ImageBlk):
         return out
 
     # ---- handlers ----------------------------------------------------------------------------
+    def _label_target(self, req: InstanceRequest) -> tuple[LabelBlk, DataContext]:
+        """The level (``?scale=``) a label read goes to: a labelblk too."""
+        inst, ctx = self._target(req)
+        assert isinstance(inst, LabelBlk)
+        return inst, ctx
+
     async def handle_label(self, req: InstanceRequest) -> web.StreamResponse:
         point = np.array([parse_ints(req.arg(0, "a point x_y_z"), 3, "point")], dtype=np.int64)
-        inst, ctx = self._target(req)
+        inst, ctx = self._label_target(req)
         (label,) = inst.labels_at(ctx, point)
         return json_response({"Label": int(label)})
 
@@ -254,7 +261,7 @@ class LabelBlk(ImageBlk):
         if expected_hash and hashlib.md5(body).hexdigest() != expected_hash.lower():
             raise BadRequest("the request body's MD5 does not match the hash parameter")
         points = _points(jsonio.loads(body))
-        inst, ctx = self._target(req)
+        inst, ctx = self._label_target(req)
         labels = await asyncio.to_thread(inst.labels_at, ctx, points)
         return json_bytes_response(b"[" + b",".join(str(int(v)).encode() for v in labels) + b"]")
 

@@ -189,6 +189,8 @@ class LabelSz(Datatype):
               produces=()),
     )  # fmt: skip
 
+    settings: LabelSzSettings
+
     def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
         super().__init__(meta, *args, **kwargs)
         self.lock = threading.Lock()

@@ -287,6 +287,8 @@ class LabelVol(Datatype):
               summary="Rebuild the runs at this version from the synced labelblk"),
     )  # fmt: skip
 
+    settings: LabelVolSettings
+
     def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
         super().__init__(meta, *args, **kwargs)
         self.maxlabel_lock = threading.Lock()
@@ -667,7 +669,6 @@ class LabelVol(Datatype):
         return json_response({"maxlabel": _u64(await req.small(req.ctx.get, MAXLABEL_TKEY))})
 
     async def handle_get_nextlabel(self, req: InstanceRequest) -> web.StreamResponse:
-        assert req.ancestry is not None
         return json_response({"nextlabel": _u64(self.root_context(req.ancestry).get(REPO_MAXLABEL_TKEY)) + 1})
 
     async def handle_post_nextlabel(self, req: InstanceRequest) -> web.StreamResponse:
@@ -678,7 +679,6 @@ class LabelVol(Datatype):
             raise BadRequest(f"nextlabel/<count> needs a positive integer, got {text!r}") from None
         if not 0 < count <= MAX_RESERVE:
             raise BadRequest(f"nextlabel can reserve 1 to {MAX_RESERVE} labels at once, not {count}")
-        assert req.ancestry is not None
         start, end = await asyncio.to_thread(self.reserve_labels, req.ancestry, count)
         return json_response({"start": start, "end": end})
 
@@ -697,7 +697,6 @@ class LabelVol(Datatype):
 
     async def handle_merge(self, req: InstanceRequest) -> web.StreamResponse:
         target, *merged = self._merge_labels(await req.json())
-        assert req.ancestry is not None
         count = await asyncio.to_thread(self.merge, req.ancestry, target, merged)
         return json_response({"label": target, "merged": merged, "blocks": count})
 
@@ -706,10 +705,11 @@ class LabelVol(Datatype):
         return None if text is None or text == "" else parse_label(text)
 
     async def _do_split(self, req: InstanceRequest, label: int, edit: Callable[[int], int]) -> web.Response:
-        assert req.ancestry is not None
-        new_label = self._split_label(req)
-        if new_label is None:
+        given = self._split_label(req)
+        if given is None:
             new_label, _ = await asyncio.to_thread(self.reserve_labels, req.ancestry, 1)
+        else:
+            new_label = given
         await asyncio.to_thread(edit, new_label)
         return json_response({"label": new_label})
 
@@ -744,12 +744,10 @@ class LabelVol(Datatype):
         size = parse_ints(req.arg(1, "a size nx_ny_nz"), 3, "size", positive=True)
         offset = parse_ints(req.arg(2, "an offset x_y_z"), 3, "offset")
         box = Box(offset, size)  # type: ignore[arg-type]
-        assert req.ancestry is not None
         count = await asyncio.to_thread(self.delete_area, req.ancestry, label, box)
         return json_response({"blocks": count})
 
     async def handle_resync(self, req: InstanceRequest) -> web.StreamResponse:
-        assert req.ancestry is not None
         self.synced_labelblk()  # 400 before any work
         blocks, labels = await asyncio.to_thread(self.resync, req.ancestry)
         return json_response({"blocks": blocks, "labels": labels})

@@ -236,6 +236,8 @@ class Roi(Datatype):
               query=(BATCHSIZE, flag("optimized", "Cut columns at their longest gap")), statuses=(413,)),
     )  # fmt: skip
 
+    settings: RoiSettings
+
     def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
         super().__init__(meta, *args, **kwargs)
         self.write_lock = threading.Lock()

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -27,7 +28,7 @@ __all__ = ["RUNNER_OPTIONS", "create_app", "open_engine", "run_server"]
 
 #: Options for whatever aiohttp runner serves the app. Request bodies arrive as sent: dvid decodes
 #: ``Content-Encoding`` itself, strictly and within its limits (dvid.datatype.common.body).
-RUNNER_OPTIONS = {"auto_decompress": False}
+RUNNER_OPTIONS: dict[str, Any] = {"auto_decompress": False}
 
 log = logging.getLogger("dvid.server")
 

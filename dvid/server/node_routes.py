@@ -136,8 +136,7 @@ async def instance_dispatch(request: web.Request, path: PathValues) -> web.Strea
     ancestry = repo.dag.ancestry(node.version)
     ctx = instance.context_at(ancestry)
     ireq = InstanceRequest(
-        request, node, ctx, endpoint, args, user=request.query.get("u", ""),
-        ancestry=ancestry, limits=state.limits,
+        request, node, ctx, endpoint, args, ancestry, user=request.query.get("u", ""), limits=state.limits,
     )  # fmt: skip
     handler = instance.handler_for(route)
     if route.heavy and parse_bool(request.query.get("throttle"), "throttle"):

@@ -383,18 +383,18 @@ class PostgresEngine(Engine):
 
     def _apply(self, ops: dict[bytes, object]) -> None:
         deletes = [k for k, v in ops.items() if v is DELETED]
-        puts = [(k, v) for k, v in ops.items() if v is not DELETED]
-        chunks: list[tuple[list[bytes], list[bytes]]] = []
+        puts = [(k, v) for k, v in ops.items() if isinstance(v, bytes | bytearray | memoryview)]
+        chunks: list[tuple[list[bytes], list[bytes | bytearray | memoryview]]] = []
         ks: list[bytes] = []
-        vs: list[bytes] = []
+        vs: list[bytes | bytearray | memoryview] = []
         size = 0
         for k, v in puts:
             if ks and size + len(k) + len(v) > BATCH_STATEMENT_BYTES:
                 chunks.append((ks, vs))
                 ks, vs, size = [], [], 0
             ks.append(k)
-            vs.append(v)  # type: ignore[arg-type]
-            size += len(k) + len(v)  # type: ignore[arg-type]
+            vs.append(v)
+            size += len(k) + len(v)
         if ks:
             chunks.append((ks, vs))
 

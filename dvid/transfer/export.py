@@ -10,7 +10,7 @@ instance's own store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,7 +165,7 @@ def visible_state(inst: Datatype, repo: Repo, version: int) -> Iterator[tuple[by
     return _fetch(inst, inst.context(repo.dag.ancestry(version)).visible_keys())
 
 
-def export_stream(plan: ExportPlan) -> Iterator[bytes]:
+def export_stream(plan: ExportPlan) -> Generator[bytes, None, None]:
     """The whole stream, as chunks of about one KVS record each."""
     framer = stream.Framer()
     yield framer.preamble()

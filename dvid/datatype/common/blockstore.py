@@ -63,7 +63,7 @@ class BlockCodec:
             from dvid.datatype.common.imageio import jpeg_encode_block
 
             return envelope.Header(envelope.JPEG).to_bytes() + jpeg_encode_block(block)
-        return envelope.serialize(memoryview(block).cast("B"), self.compression)
+        return envelope.serialize(block.data.cast("B"), self.compression)
 
     def decode(self, stored: bytes) -> np.ndarray:
         """The block array of a stored value (read-only)."""

@@ -14,6 +14,8 @@ The messages live in a private descriptor pool so they never collide with other 
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -55,12 +57,12 @@ def _camel(name: str) -> str:
 
 
 POOL = descriptor_pool.DescriptorPool()
-_FILE = POOL.Add(_file_descriptor())
+POOL.Add(_file_descriptor())
 
-KeyValue = message_factory.GetMessageClass(POOL.FindMessageTypeByName("proto.KeyValue"))
-KeyRange = message_factory.GetMessageClass(POOL.FindMessageTypeByName("proto.KeyRange"))
-Keys = message_factory.GetMessageClass(POOL.FindMessageTypeByName("proto.Keys"))
-KeyValues = message_factory.GetMessageClass(POOL.FindMessageTypeByName("proto.KeyValues"))
+KeyValue: Any = message_factory.GetMessageClass(POOL.FindMessageTypeByName("proto.KeyValue"))
+KeyRange: Any = message_factory.GetMessageClass(POOL.FindMessageTypeByName("proto.KeyRange"))
+Keys: Any = message_factory.GetMessageClass(POOL.FindMessageTypeByName("proto.Keys"))
+KeyValues: Any = message_factory.GetMessageClass(POOL.FindMessageTypeByName("proto.KeyValues"))
 
 
 def _varint(n: int) -> bytes:

@@ -81,13 +81,12 @@ class InstanceRequest:
     ctx: DataContext
     endpoint: str
     args: list[str]
+    ancestry: Ancestry
     user: str = ""
-    ancestry: Ancestry | None = None
     limits: RequestLimits = RequestLimits()
 
     def context_for(self, instance: Any) -> DataContext:
         """Another instance of the same repo seen at this request's version."""
-        assert self.ancestry is not None
         return instance.context_at(self.ancestry)
 
     async def small(self, fn: Callable[..., T], *args: Any) -> T:

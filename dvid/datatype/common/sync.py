@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -124,16 +124,23 @@ ROLES: dict[type, str] = {
     CountSource: "an annotation",
 }
 
-L = TypeVar("L")
+
+def block_listeners(source: Datatype) -> list[BlockListener]:
+    """The instances that sync from ``source`` and listen to its blocks."""
+    return _listeners(source, BlockListener)
 
 
-def listeners(source: Datatype, protocol: type[L]) -> list[L]:
-    """The instances of ``source``'s repo that sync from it and listen with ``protocol``."""
+def count_listeners(source: Datatype) -> list[CountListener]:
+    """The instances that sync from ``source`` and listen to its element counts."""
+    return _listeners(source, CountListener)
+
+
+def _listeners(source: Datatype, protocol: type) -> list[Any]:
     if source.repo_access is None:
         return []
     uuid = source.meta.data_uuid
     return [
-        inst  # type: ignore[misc]
+        inst
         for inst in source.repo_access.siblings()
         if inst is not source and uuid in inst.meta.syncs and protocol in type(inst).listens
     ]
