@@ -17,6 +17,7 @@ from dvid.repos import RepoManager
 from dvid.server import node_routes, repo_routes, server_routes, transfer_routes
 from dvid.server.access_log import AccessLog
 from dvid.server.heap import trim_heap_every
+from dvid.server.logs import quiet_malformed_requests
 from dvid.server.middleware import add_cors_headers, request_middleware
 from dvid.server.openapi import OPENAPI_CACHE_KEY, DocumentCache
 from dvid.server.routing import Router
@@ -35,6 +36,7 @@ log = logging.getLogger("dvid.server")
 
 def create_app(config: Config, engine: Engine | None = None, *, close_engine: bool = True) -> web.Application:
     """The dvid application over ``engine`` (else over every store the config names)."""
+    quiet_malformed_requests()
     stores = Stores.single(engine) if engine is not None else Stores.open(config)
     server = config.server
     try:
