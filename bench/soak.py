@@ -23,8 +23,10 @@ writes in flight are done; they then go to the child), so versions accumulate an
 state must stay bounded. Every 30 s a line: elapsed, requests, req/min, errors, p50/p99, server
 RSS (anonymous and file-backed), the store's size on disk, open files, versions, server and client
 CPU. At the end: growth after the warm-up (the first 2 minutes or 20% of the run, whichever is
-shorter) of RSS and of its anonymous part, each against < 10%, and of the file-backed part (LevelDB's
-memory-mapped tables: page cache, bounded by ``MaxOpenFiles`` and the store's size).
+shorter) of RSS and of its anonymous part, each against < 10% (the medians of the first and the
+last ``GROWTH_WINDOW`` samples after the warm-up, so one sample does not decide it), and of the
+file-backed part (LevelDB's memory-mapped tables: page cache, bounded by ``MaxOpenFiles`` and the
+store's size).
 
 ``--memory-debug`` adds a second line from the server's ``GET /bench/memory`` (bench/memdebug.py:
 LevelDB's memory, malloc's in-use and free-held bytes, gc objects, ancestry cache entries);
@@ -38,6 +40,7 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -62,6 +65,8 @@ VERSION_EVERY_S = 60.0
 WARMUP_MAX_S = 120.0
 WARMUP_FRACTION = 0.2
 RSS_GROWTH_TARGET_PCT = 10.0
+#: Samples (30 s apart) whose median stands for the start and for the end of the measured run.
+GROWTH_WINDOW = 4
 REQUEST_TIMEOUT_S = 60.0
 
 KV = "kv"
@@ -549,17 +554,31 @@ class SoakRun:
         minutes = (end.t - warm.t) / 60
 
         def growth(kib: Callable[[Sample], int], what: str, target: float | None) -> list[Ratio]:
-            a, b = kib(warm), kib(end)
+            # medians of the first and the last GROWTH_WINDOW samples after the warm-up, so one
+            # sample taken just before a heap trim or a compaction does not decide the figure
+            first, last = after[:GROWTH_WINDOW], after[-GROWTH_WINDOW:]
+            a, b = statistics.median(map(kib, first)), statistics.median(map(kib, last))
             pct = 100 * (b - a) / a if a else float("nan")
-            slope = (b - a) / 1024 / minutes if minutes > 0 else float("nan")
+            xs = [s.t / 60 for s in after]
+            slope = (
+                statistics.linear_regression(xs, [kib(s) / 1024 for s in after]).slope
+                if len(after) > 1 and minutes > 0
+                else float("nan")
+            )
             peak = max(kib(s) for s in after) / 1024
             name = (
-                f"{what} growth after warm-up ({a / 1024:.0f} MiB at {warm.t:.0f} s ->"
-                f" {b / 1024:.0f} at {end.t:.0f} s)"
+                f"{what} growth after warm-up (median {a / 1024:.0f} MiB over"
+                f" {first[0].t:.0f}-{first[-1].t:.0f} s -> {b / 1024:.0f}"
+                f" over {last[0].t:.0f}-{last[-1].t:.0f} s)"
             )
             return [
                 Ratio(name, pct, unit="%", op="<" if target else "", target=target),
-                Ratio(f"  {what} slope after warm-up", slope, unit="MiB/min", note=f"peak {peak:.0f} MiB"),
+                Ratio(
+                    f"  {what} slope after warm-up (least squares)",
+                    slope,
+                    unit="MiB/min",
+                    note=f"peak {peak:.0f} MiB",
+                ),
             ]
 
         for res in self.per_op.values():
