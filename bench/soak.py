@@ -24,7 +24,7 @@ state must stay bounded. Every 30 s a line: elapsed, requests, req/min, errors, 
 RSS (anonymous and file-backed), the store's size on disk, open files, versions, server and client
 CPU. At the end: growth after the warm-up (the first 2 minutes or 20% of the run, whichever is
 shorter) of RSS and of its anonymous part, each against < 10% (the medians of the first and the
-last ``GROWTH_WINDOW`` samples after the warm-up, so one sample does not decide it), and of the
+last ``GROWTH_WINDOW_S`` seconds after the warm-up, so one sample does not decide it), and of the
 file-backed part (LevelDB's memory-mapped tables: page cache, bounded by ``MaxOpenFiles`` and the
 store's size).
 
@@ -65,8 +65,8 @@ VERSION_EVERY_S = 60.0
 WARMUP_MAX_S = 120.0
 WARMUP_FRACTION = 0.2
 RSS_GROWTH_TARGET_PCT = 10.0
-#: Samples (30 s apart) whose median stands for the start and for the end of the measured run.
-GROWTH_WINDOW = 4
+#: Seconds of samples whose median stands for the start and for the end of the measured run.
+GROWTH_WINDOW_S = 120.0
 REQUEST_TIMEOUT_S = 60.0
 
 KV = "kv"
@@ -554,9 +554,11 @@ class SoakRun:
         minutes = (end.t - warm.t) / 60
 
         def growth(kib: Callable[[Sample], int], what: str, target: float | None) -> list[Ratio]:
-            # medians of the first and the last GROWTH_WINDOW samples after the warm-up, so one
+            # medians of the first and the last GROWTH_WINDOW_S seconds after the warm-up, so one
             # sample taken just before a heap trim or a compaction does not decide the figure
-            first, last = after[:GROWTH_WINDOW], after[-GROWTH_WINDOW:]
+            window = min(GROWTH_WINDOW_S, (end.t - warm.t) / 3)
+            first = [s for s in after if s.t <= warm.t + window] or after[:1]
+            last = [s for s in after if s.t >= end.t - window] or after[-1:]
             a, b = statistics.median(map(kib, first)), statistics.median(map(kib, last))
             pct = 100 * (b - a) / a if a else float("nan")
             xs = [s.t / 60 for s in after]
