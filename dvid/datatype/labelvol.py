@@ -42,7 +42,7 @@ from dvid.datatype.common.route import (
     flag,
     query,
 )
-from dvid.datatype.common.sync import BlockChange, LabelSource
+from dvid.datatype.common.sync import BlockChange, Decode, LabelSource
 from dvid.datatype.imageblk import ImageSettings
 from dvid.datatype.registry import register
 from dvid.errors import BadRequest, NotFound, PayloadTooLarge
@@ -339,7 +339,7 @@ class LabelVol(Datatype):
         batch: VersionedBatch,
         ancestry: Ancestry,
         written: list[BlockChange],
-        decode: Callable[[bytes], np.ndarray],
+        decode: Decode,
     ) -> None:
         """Recompute the runs of the label blocks just written (called by the labelblk under its write
         lock, inside its batch): labels gone from a block lose their key there, changed or new ones

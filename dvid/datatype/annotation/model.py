@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from dvid.datatype.common import elements as el
 from dvid.datatype.common import sync
 from dvid.datatype.common.elements import Element, Pos
 from dvid.datatype.common.geometry import Point
-from dvid.datatype.common.sync import BlockChange, LabelSource
+from dvid.datatype.common.sync import BlockChange, Decode, LabelSource
 from dvid.errors import BadRequest
 from dvid.storage import keys
 from dvid.storage.versioned import DataContext, VersionedBatch
@@ -297,7 +297,7 @@ class AnnotationModel(AnnotationReads):
         batch: VersionedBatch,
         ancestry: Ancestry,
         written: list[BlockChange],
-        decode: Callable[[bytes], np.ndarray],
+        decode: Decode,
     ) -> None:
         """Move the elements of relabelled voxels between label index keys (called by the labelblk
         under its write lock, inside its batch, for voxel writes and labelvol edits alike)."""
