@@ -824,6 +824,15 @@ class _RepoAccess:
     def root_ancestry(self) -> Ancestry:
         return self._repo.dag.ancestry(self._repo.dag.root_version)
 
+    def new_mutation_id(self) -> int:
+        return self._manager.new_mutation_id(self._repo)
+
+    def version_uuid(self, version: int) -> str:
+        return self._repo.dag.nodes[version].uuid
+
+    def has_children(self, version: int) -> bool:
+        return bool(self._repo.dag.nodes[version].children)
+
     def version_ancestry(self, uuid_prefix: str) -> Ancestry:
         dag = self._repo.dag
         prefix = uuid_prefix.strip().lower()

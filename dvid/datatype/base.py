@@ -72,6 +72,18 @@ class RepoAccess(Protocol):
         it names none or several)."""
         ...
 
+    def new_mutation_id(self) -> int:
+        """The repo's next mutation id (one counter per repo, shared by its instances, as DVID)."""
+        ...
+
+    def version_uuid(self, version: int) -> str:
+        """The UUID of one of the repo's versions."""
+        ...
+
+    def has_children(self, version: int) -> bool:
+        """Whether a version has child versions (writes to it then reach them: --fullwrite)."""
+        ...
+
 
 class NoSettings(BaseModel):
     """Datatypes without creation settings of their own."""

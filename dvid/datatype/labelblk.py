@@ -18,7 +18,7 @@ from aiohttp import web
 
 from dvid.datatype.base import Route
 from dvid.datatype.common import envelope, jsonio, sync
-from dvid.datatype.common.blockstore import block_tkey, frame_block
+from dvid.datatype.common.blockstore import frame_block
 from dvid.datatype.common.geometry import parse_ints, parse_subvolume
 from dvid.datatype.common.request import InstanceRequest, json_bytes_response, json_response
 from dvid.datatype.common.route import (
@@ -233,7 +233,7 @@ class LabelBlk(ImageBlk):
                 stored_row = self.blocks.read_row(ctx, lo, hi, by, bz)
                 values = [(i, stored_row.get(bx)) for bx, i in row]
             else:
-                values = [(i, ctx.get(block_tkey(bx, by, bz))) for bx, i in row]
+                values = [(i, ctx.get(self.blocks.tkey(bx, by, bz))) for bx, i in row]
             for i, stored in values:
                 if stored is None:
                     continue

@@ -447,7 +447,7 @@ class RoiFilter:
                 super().read_into(ctx, box, out)
                 roi.mask_volume(out, box, self.background)
 
-        masked = MaskedBlockStore(blocks.codec, blocks.background)
+        masked = MaskedBlockStore(blocks.codec, blocks.background, blocks.tkey_prefix)
         return masked
 
     def mask_volume(self, out: np.ndarray, box: Any, background: int) -> None:

@@ -33,8 +33,11 @@ EXTENTS_TKEY = keys.tkey(EXTENTS_CLASS)
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 
 
+BLOCK_TKEY_PREFIX = keys.tkey(BLOCK_CLASS)
+
+
 def block_tkey(bx: int, by: int, bz: int) -> bytes:
-    return keys.tkey(BLOCK_CLASS, keys.zyx_bytes(bx, by, bz))
+    return BLOCK_TKEY_PREFIX + keys.zyx_bytes(bx, by, bz)
 
 
 def block_coord(tk: bytes) -> Point:
@@ -121,16 +124,28 @@ class WritePlan:
 class BlockStore:
     """Reads and writes boxes of voxels as blocks of one instance. Thread-safe."""
 
-    def __init__(self, codec: BlockCodec, background: int = 0) -> None:
+    def __init__(
+        self, codec: BlockCodec, background: int = 0, tkey_prefix: bytes = BLOCK_TKEY_PREFIX
+    ) -> None:
         self.codec = codec
         self.background = background
         self.block_size = codec.block_size
+        #: what precedes the ZYX block index in this store's block tkeys (labelmap adds its scale)
+        self.tkey_prefix = tkey_prefix
+
+    def tkey(self, bx: int, by: int, bz: int) -> bytes:
+        """The tkey of a block of this store."""
+        return self.tkey_prefix + keys.zyx_bytes(bx, by, bz)
+
+    def coord_of(self, tk: bytes) -> Point:
+        """The (x, y, z) block coordinate of one of this store's block tkeys."""
+        return keys.zyx_from_bytes(tk, len(self.tkey_prefix))
 
     # ---- reads -------------------------------------------------------------------------------
     def read_row(self, ctx: DataContext, bx0: int, bx1: int, by: int, bz: int) -> dict[int, bytes]:
         """Stored values of the existing blocks ``bx0..bx1`` (inclusive) of one x-row, by x."""
-        rows = ctx.range(block_tkey(bx0, by, bz), block_tkey(bx1, by, bz))
-        return {block_coord(tk)[0]: value for tk, value in rows}
+        rows = ctx.range(self.tkey(bx0, by, bz), self.tkey(bx1, by, bz))
+        return {self.coord_of(tk)[0]: value for tk, value in rows}
 
     def iter_stored(self, ctx: DataContext, first: Point, last: Point) -> Iterator[tuple[Point, bytes]]:
         """``(coord, stored value)`` of existing blocks in the block range, in (z, y, x) order."""
@@ -141,8 +156,8 @@ class BlockStore:
     def stored_coords(self, ctx: DataContext) -> np.ndarray:
         """The (x, y, z) coordinates of every block stored at the context's version, as an (n, 3)
         array: one key scan, whatever the extent the blocks are spread over."""
-        lo, hi = block_tkey(_I32_MIN, _I32_MIN, _I32_MIN), block_tkey(_I32_MAX, _I32_MAX, _I32_MAX)
-        return np.array([block_coord(tk) for tk in ctx.keys(lo, hi)], dtype=np.int64).reshape(-1, 3)
+        lo, hi = self.tkey(_I32_MIN, _I32_MIN, _I32_MIN), self.tkey(_I32_MAX, _I32_MAX, _I32_MAX)
+        return np.array([self.coord_of(tk) for tk in ctx.keys(lo, hi)], dtype=np.int64).reshape(-1, 3)
 
     def read_into(self, ctx: DataContext, box: Box, out: np.ndarray) -> None:
         """Fill ``out`` (the box's array) from the stored blocks; missing blocks give background."""
@@ -151,10 +166,10 @@ class BlockStore:
         decode = self.codec.decode
         rows = list(iter_block_rows(first, last))
         stored_rows = ctx.ranges(
-            [(block_tkey(first[0], by, bz), block_tkey(last[0], by, bz)) for by, bz in rows]
+            [(self.tkey(first[0], by, bz), self.tkey(last[0], by, bz)) for by, bz in rows]
         )
         for (by, bz), stored_row in zip(rows, stored_rows, strict=True):
-            found = {block_coord(tk)[0]: value for tk, value in stored_row}
+            found = {self.coord_of(tk)[0]: value for tk, value in stored_row}
             for bx in range(first[0], last[0] + 1):
                 src, dst = overlaps.slices((bx, by, bz))
                 stored = found.get(bx)
@@ -215,9 +230,9 @@ class BlockStore:
         with lock:
             if changes is not None:
                 for coord, _ in encoded:
-                    before[coord] = ctx.get(block_tkey(*coord))
+                    before[coord] = ctx.get(self.tkey(*coord))
             for coord, src, dst in plan.partial:
-                stored = ctx.get(block_tkey(*coord))
+                stored = ctx.get(self.tkey(*coord))
                 before[coord] = stored
                 if stored is None:
                     block = np.full(self.codec.block_shape, self.background, dtype=self.codec.fmt.dtype)
@@ -233,8 +248,8 @@ class BlockStore:
             )
         return [coord for coord, _ in encoded]
 
-    @staticmethod
     def commit_changes(
+        self,
         ctx: DataContext,
         written: list[BlockChange],
         *,
@@ -246,7 +261,7 @@ class BlockStore:
         the instance's write lock, so the stored "before" values are still current."""
         with ctx.batch() as batch:
             for coord, _, value in written:
-                batch.put(block_tkey(*coord), value)
+                batch.put(self.tkey(*coord), value)
             if also is not None:
                 also(batch)
             if changes is not None:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from dvid.datatype.base import Route
 from dvid.datatype.common import jsonio
-from dvid.datatype.common.blockstore import EXTENTS_TKEY, block_tkey, frame_block
+from dvid.datatype.common.blockstore import EXTENTS_TKEY, frame_block
 from dvid.datatype.common.buffers import VOLUME_BUFFERS
 from dvid.datatype.common.geometry import Box, Point, parse_block_list, parse_ints, parse_subvolume
 from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
@@ -164,7 +164,7 @@ class ImageBlk(ImageWrites):
         coord = [p // b for p, b in zip(point, self.block_size, strict=True)]
         from dvid.storage import keys
 
-        key = keys.data_key(self.meta.instance_id, block_tkey(*coord), req.ctx.version)
+        key = keys.data_key(self.meta.instance_id, self.blocks.tkey(*coord), req.ctx.version)
         return json_response({"Key": key.hex()})
 
     async def handle_get_raw(self, req: InstanceRequest) -> web.StreamResponse:
@@ -305,7 +305,7 @@ class ImageBlk(ImageWrites):
 
         def pieces():
             for coord in coords:
-                stored = ctx.get(block_tkey(*coord))
+                stored = ctx.get(inst.blocks.tkey(*coord))
                 if stored is not None and not prefetch:
                     yield frame_block(coord, inst._block_payload(stored, compression))
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from dvid.datatype.common.blockstore import EXTENTS_TKEY, WritePlan, block_tkey
+from dvid.datatype.common.blockstore import EXTENTS_TKEY, WritePlan
 from dvid.datatype.common.geometry import Box, Point
 from dvid.datatype.common.request import InstanceRequest
 from dvid.datatype.common.sync import BlockChange
@@ -68,7 +68,7 @@ class ImageWrites(ImagePyramid):
         with self.write_lock:
             written: list[BlockChange] = []
             for coord in find_blocks(ctx):
-                stored = ctx.get(block_tkey(*coord))
+                stored = ctx.get(self.blocks.tkey(*coord))
                 if stored is None:
                     raise BadRequest(f"block {tuple(coord)} of {self.name!r} holds no labels to edit")
                 new = relabel(coord, codec.decode(stored))
