@@ -13,6 +13,7 @@ Layout (DVID's, trimmed to what dvid implements)::
     max_request_voxels = 4294967296   # larger voxel requests are refused with 413
     max_throttled_ops = 0             # concurrent ?throttle=true operations; 0 = CPU count
     malloc_trim_seconds = 60          # give free heap memory back this often (glibc); 0 = never
+    AllowLabelmapSplit = false        # serve labelmap's split/<body> (arbitrary body splits)
     corsDomains = ["*"]
     instance_id_gen = "sequential"   # or "random"
     instance_id_start = 1
@@ -92,6 +93,8 @@ class ServerSettings(BaseModel):
     max_throttled_ops: int = Field(0, ge=0)  # 0: the number of CPUs
     #: seconds between returns of free heap memory to the system (glibc malloc_trim); 0: never
     malloc_trim_seconds: float = Field(60.0, ge=0)
+    #: serve labelmap's ``split`` of a body by a sparse volume (off by default, as in DVID)
+    allow_labelmap_split: bool = Field(False, alias="AllowLabelmapSplit")
 
     @model_validator(mode="after")
     def _split_http_address(self) -> ServerSettings:

@@ -586,7 +586,9 @@ class RepoManager:
         block_x = str(settings.get("blocksize", "32")).replace("_", ",").split(",")[0].strip()
         jpeg_level = parse_decimal(block_x, signed=False) or 32  # the block size is checked later
         compression = Compression.parse(
-            settings.get("compression"), settings.get("checksum"), jpeg_level=jpeg_level
+            settings.get("compression") or cls.default_compression,
+            settings.get("checksum"),
+            jpeg_level=jpeg_level,
         )
         tags = parse_tags_setting(settings.get("tags", ""))
         # "compression" is passed on too: a type may refuse some (imageblk: jpeg only for uint8blk)
@@ -829,6 +831,10 @@ class _RepoAccess:
 
     def version_uuid(self, version: int) -> str:
         return self._repo.dag.nodes[version].uuid
+
+    def first_parent(self, version: int) -> int | None:
+        parents = self._repo.dag.nodes[version].parents
+        return parents[0] if parents else None
 
     def has_children(self, version: int) -> bool:
         return bool(self._repo.dag.nodes[version].children)

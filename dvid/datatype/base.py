@@ -80,6 +80,10 @@ class RepoAccess(Protocol):
         """The UUID of one of the repo's versions."""
         ...
 
+    def first_parent(self, version: int) -> int | None:
+        """A version's first parent (None for the root)."""
+        ...
+
     def has_children(self, version: int) -> bool:
         """Whether a version has child versions (writes to it then reach them: --fullwrite)."""
         ...
@@ -110,6 +114,8 @@ class Datatype:
     type_version: ClassVar[str]
     help_text: ClassVar[str]
     Settings: ClassVar[type[BaseModel]] = NoSettings
+    #: The ``Compression`` of stored values when the creation settings name none (None: lz4).
+    default_compression: ClassVar[str | None] = None
     #: Type names this datatype can sync with (empty: no ``sync`` endpoint).
     #: What a sync target must be (protocols of dvid.datatype.common.sync; empty: no ``sync`` endpoint).
     sync_requires: ClassVar[tuple[type, ...]] = ()

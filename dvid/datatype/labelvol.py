@@ -28,6 +28,7 @@ from dvid.dag.ancestry import Ancestry
 from dvid.datatype.base import Datatype, InstanceMeta, Route
 from dvid.datatype.common import rle, sync
 from dvid.datatype.common.blockstore import BLOCK_CLASS, block_coord
+from dvid.datatype.common.bounds import BOUNDS_QUERY, Bounds
 from dvid.datatype.common.geometry import Box, Point, parse_ints
 from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
 from dvid.datatype.common.route import (
@@ -59,7 +60,6 @@ MAX_RESERVE = 2**32  # labels one nextlabel POST may reserve
 MAX_SPLIT_BLOCKS = 1_000_000  # blocks one split body may cross, or one split-coarse body list
 RESYNC_BATCH_BLOCKS = 256  # label blocks whose runs one resync batch writes
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
-BOUND_NAMES = ("minx", "maxx", "miny", "maxy", "minz", "maxz")
 
 HELP = """\
 labelvol: sparse volumes (the voxels of each label as runs)
@@ -167,9 +167,6 @@ version.
 """
 
 
-BOUNDS_QUERY = tuple(
-    query(name, "integer", f"Inclusive voxel bound ({name[3]} {name[:3]}imum)") for name in BOUND_NAMES
-)
 SPARSEVOL_QUERY = (
     *BOUNDS_QUERY,
     flag("exact", "Clip runs to the bounds (default true); false: whole blocks touching them"),
@@ -213,35 +210,6 @@ def parse_label(text: str) -> int:
 
 def _u64(value: bytes | None) -> int:
     return struct.unpack("<Q", value)[0] if value and len(value) == 8 else 0
-
-
-class Bounds:
-    """Inclusive voxel bounds from ``?minx=&maxx=...`` (None = unbounded), and their block range."""
-
-    def __init__(self, values: dict[str, int | None], block_size: Point) -> None:
-        self.values = values
-        self.block_size = block_size
-        self.any = any(v is not None for v in values.values())
-
-    @classmethod
-    def from_query(cls, req: InstanceRequest, block_size: Point) -> Bounds:
-        values: dict[str, int | None] = {}
-        for name in BOUND_NAMES:
-            v = req.query_int(name)
-            if v is not None:
-                v = max(_I32_MIN, min(_I32_MAX, v))
-            values[name] = v
-        return cls(values, block_size)
-
-    def block_limits(self, axis: int) -> tuple[int, int]:
-        """Inclusive block range along an axis (floor division: right for negative bounds too)."""
-        a = "xyz"[axis]
-        lo, hi = self.values[f"min{a}"], self.values[f"max{a}"]
-        size = self.block_size[axis]
-        return (_I32_MIN if lo is None else lo // size), (_I32_MAX if hi is None else hi // size)
-
-    def block_inside(self, coord: Point) -> bool:
-        return all(lo <= c <= hi for c, (lo, hi) in zip(coord, map(self.block_limits, range(3)), strict=True))
 
 
 @register

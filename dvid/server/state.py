@@ -53,7 +53,11 @@ class ServerState:
     @property
     def limits(self) -> RequestLimits:
         cfg = self.config.server
-        return RequestLimits(max_voxels=cfg.max_request_voxels, max_bytes_in_memory=cfg.max_body_bytes)
+        return RequestLimits(
+            max_voxels=cfg.max_request_voxels,
+            max_bytes_in_memory=cfg.max_body_bytes,
+            allow_labelmap_split=cfg.allow_labelmap_split,
+        )
 
     @property
     def max_throttled_ops(self) -> int:

@@ -48,10 +48,13 @@ def parse_bool(
 
 @dataclass(frozen=True)
 class RequestLimits:
-    """Server limits a handler enforces before allocating: voxels per request, bytes held in memory."""
+    """Server limits a handler enforces before allocating (voxels per request, bytes held in
+    memory), and the server's policy on requests DVID guards by configuration."""
 
     max_voxels: int = 1 << 32
     max_bytes_in_memory: int = 1 << 30
+    #: labelmap's ``split`` endpoint is served (DVID's AllowLabelmapSplit)
+    allow_labelmap_split: bool = False
 
     def check_voxels(self, voxels: int) -> None:
         if voxels > self.max_voxels:

@@ -7,9 +7,11 @@ protocols in ``type(B).sync_requires`` (else a 400). ``A`` then calls ``B`` on e
 the hooks of the listener protocols ``type(B).listens`` declares (checked when the class is
 defined), inside ``A``'s own atomic write batch:
 
-- a :class:`LabelSource` (labelblk) calls its :class:`BlockListener` instances (labelvol's runs,
-  annotation's label index) with every label block it writes, for voxel writes and label edits
+- a :class:`LabelSource` (labelblk, labelmap) calls its :class:`BlockListener` instances (labelvol's
+  runs, annotation's label index) with every label block it writes, for voxel writes and label edits
   alike (:meth:`LabelSource.edit_blocks`);
+- a labelmap calls its :class:`BodyListener` instances (annotation) with its body merges and cleaves,
+  which change the mapping, not the voxels;
 - a :class:`CountSource` (annotation) calls its :class:`CountListener` instances (labelsz) with the
   change of element counts per (kind, label).
 
@@ -45,6 +47,25 @@ class BlockListener(Protocol):
         self, batch: VersionedBatch, ancestry: Ancestry, written: list[BlockChange], decode: Decode
     ) -> None:
         """Called under the source's write lock inside the batch that stores ``written``."""
+        ...
+
+
+#: Which of (N, 3) x, y, z points lie in a set of supervoxels (a cleave's or split's moved part).
+PointsIn = Callable[[np.ndarray], np.ndarray]
+
+
+class BodyListener(Protocol):
+    """Keeps data keyed by body of a labelmap, whose merges and cleaves change no voxel."""
+
+    def bodies_merged(self, batch: VersionedBatch, ancestry: Ancestry, target: int, merged: list[int]) -> None:
+        """Called inside the labelmap's batch: the bodies ``merged`` are now part of ``target``."""
+        ...
+
+    def body_cleaved(
+        self, batch: VersionedBatch, ancestry: Ancestry, body: int, cleaved: int, moved: PointsIn
+    ) -> None:
+        """Called inside the labelmap's batch: the voxels of ``body`` at the points ``moved`` marks
+        now belong to the new body ``cleaved`` (a cleave, or a split of the body)."""
         ...
 
 
@@ -128,6 +149,11 @@ ROLES: dict[type, str] = {
 def block_listeners(source: Datatype) -> list[BlockListener]:
     """The instances that sync from ``source`` and listen to its blocks."""
     return _listeners(source, BlockListener)
+
+
+def body_listeners(source: Datatype) -> list[BodyListener]:
+    """The instances that sync from ``source`` and follow its body merges and cleaves."""
+    return _listeners(source, BodyListener)
 
 
 def count_listeners(source: Datatype) -> list[CountListener]:

@@ -1,0 +1,110 @@
+"""labelmap's help text: its API reference (served at /api/help/labelmap, rendered into docs/api)."""
+
+HELP = """\
+labelmap: supervoxel label volumes with a body mapping, label indexes and proofreading edits
+==============================================================================================
+
+The label type proofreading runs on. Blocks hold *supervoxel* ids (uint64, DVID's compressed label
+Block format, gzip-stored, 64x64x64 by default); a versioned mapping assigns supervoxels to *bodies*
+and is applied when blocks are read, so merges and cleaves change the mapping and the label indexes,
+never the voxels. Each body has a label index (which blocks hold how many voxels of each of its
+supervoxels). Scales 1..MaxDownresLevel hold the 2x downsampled pyramid in the same instance.
+Every value is versioned: an edit at a child version is invisible at its parent.
+
+Creation (POST /api/repo/{uuid}/instance), settings are strings:
+    {"typename": "labelmap", "dataname": "segmentation",
+     "BlockSize": "64,64,64",      each a multiple of 16 (default 64,64,64)
+     "VoxelSize": "8,8,8", "VoxelUnits": "nanometers",
+     "IndexedLabels": "true",      keep label indexes (false: index-based endpoints answer 400)
+     "MaxDownresLevel": "N",       pyramid scales 1..N kept current by voxel writes (default 0)
+     "Compression": "gzip"}        block storage: gzip (default; POST blocks stores its payloads as
+                                   they are), lz4 or none
+
+Paths below are under /api/node/{uuid}/{dataname}. Common query parameters: scale=N (voxel and block
+coordinates are at scale N), supervoxels=true (read or name supervoxel ids, not bodies), u=<user>
+and app=<app> (recorded with edits), throttle=true (503 while the server runs its maximum of heavy
+requests).
+
+Voxels
+GET  help, info, metadata     info: Base, Extended (Values [{"DataType": "uint64", "Label":
+                              "labelmap"}], BlockSize, VoxelSize, VoxelUnits, MinPoint, MaxPoint,
+                              IndexedLabels, CountLabels, MaxDownresLevel, MaxRepoLabel), Extents.
+POST extents, resolution      As for uint8blk.
+GET  raw/<dims>/<size>/<offset>[/<format>][?scale&supervoxels&compression&roi]
+                              Bodies (or supervoxels) of a box at any alignment: a 2-D slice as an
+                              image, or a volume as raw uint64 (compression: "" raw, lz4 bare block,
+                              gzip, google / googlegzip: neuroglancer compressed_segmentation, the
+                              latter with Content-Encoding: gzip). Missing blocks read as 0.
+GET  isotropic/..., pseudocolor/...   As for labelblk, through the mapping.
+GET  label/<x_y_z>[?scale&supervoxels]   {"Label": N}.
+GET  labels[?scale&supervoxels&hash]     Body [[x,y,z], ...] -> [N, ...].
+POST raw/0_1_2/<size>/<offset>[?compression=lz4|gzip&roi=]
+                              Store supervoxels: nx*ny*nz*8 bytes (or an lz4 block / gzip stream),
+                              any alignment; one atomic batch with the label indexes (voxel count
+                              changes per block and supervoxel), the max labels and the extents; the
+                              pyramid follows before the reply. Uses one mutation id.
+GET  blocks/<size>/<offset>[?compression=&scale&supervoxels]
+                              The stored blocks of a block-aligned box as a framed stream (int32 bx,
+                              by, bz, int32 length, payload), missing blocks left out, order not
+                              guaranteed. compression: lz4 (default, a bare LZ4 block of the uint64
+                              voxels), gzip (of the voxels), blocks (gzip of the compressed Block,
+                              label table mapped to bodies unless supervoxels=true; stored bytes as
+                              they are when no mapping applies), uncompressed.
+GET  specificblocks?blocks=x1,y1,z1,...[&compression=&scale&supervoxels&prefetch]
+                              The listed blocks, framed likewise; default compression is blocks.
+POST blocks[?scale&downres=true&noindexing=true]
+                              A framed stream of gzip'd compressed Blocks (int32 bx, by, bz, uint32
+                              length, payload), each stored as it is; extents and max labels grow
+                              and, at scale 0 unless noindexing, label indexes count the voxels
+                              (blocks replace what was there: counts move, never double). Stored in
+                              atomic batches of 64 blocks as the stream arrives (a bad block is a
+                              400, and the batches before it stay). downres=true (scale 0) then
+                              recomputes the pyramid above the blocks.
+POST ingest-supervoxels[?scale]
+                              The same stream, blocks only: no index, extents, max label or pyramid.
+
+Labels and counters
+GET  maxlabel                 {"maxlabel": N}: the largest label written at this version or an
+                              ancestor (0 if none).
+POST maxlabel/<N>             Raise the max label to N (at most 2^48).
+GET  nextlabel                {"nextlabel": N}: the label the next reservation starts at.
+POST nextlabel/<count>        Reserve count labels: {"start": a, "end": b}, b - a + 1 = count, never
+                              handed out again (new bodies of cleaves and splits come from here too).
+POST set-nextlabel/<N>[?ceiling=M]
+                              Hand out labels from N on (0: from the max label + 1 again), never
+                              above M if given (a reservation past it is a 400).
+
+Mapping
+GET  mapping[?nolookup=true]  Body [sv, ...] -> [body, ...]: 0 for retired supervoxels and, without
+                              nolookup, for supervoxels no body holds; with nolookup unmapped ids map
+                              to themselves.
+GET  mappings[?format=binary] Every supervoxel mapped to another id: text lines "sv body", or pairs
+                              of uint64 (binary). Identity rows are left out.
+POST mappings                 A MappingOps protobuf: each op maps its original ids to mapped.
+GET  map-stats                {"MapEntries": n, "Bodies": b, "Retired": r}.
+
+Label indexes (protobuf messages of DVID's labelops.proto; block ids pack x, y, z in 21 bits each,
+sign-magnitude, z highest)
+GET  index/<label>[?metadata-only=true]
+                              The body's LabelIndex protobuf; metadata-only: {"num_voxels",
+                              "last_mutid", "last_mod_time", "last_mod_user", "last_mod_app"}. 404 if
+                              the body has no index.
+POST index/<label>            Store a LabelIndex as it is (one without blocks deletes the index).
+GET  indices                  Body [label, ...] (at most 50,000) -> LabelIndices (an empty index
+                              for labels without one).
+POST indices                  Store a LabelIndices protobuf (empty indexes delete).
+GET  indices-compressed       Body [label, ...] -> per label: uint64 length, uint64 label, the
+                              stored value (LZ4-enveloped protobuf; length 0 if none).
+GET  supervoxels/<label>      [sv, ...] of a body (404 if it has no voxels).
+GET  supervoxel-sizes/<label> {"supervoxels": [...], "sizes": [...]}.
+GET  size/<label>[?supervoxels]  {"voxels": N} (404 if none).
+GET  sizes[?supervoxels&hash] Body [label, ...] -> [voxels, ...] (0 where none).
+GET  listlabels[?start=&number=&sizes=true]
+                              Bodies with voxels from start on, ascending, as uint64 (with sizes,
+                              label and size pairs), at most number of them.
+GET  existing-labels          The same as a JSON list.
+
+Errors: 400 malformed geometry, labels, JSON or protobuf bodies, unaligned block boxes, bad Blocks,
+index-based endpoints on an instance with IndexedLabels false; 404 bodies without voxels; 409 writes
+to a committed version; 413 requests over the voxel or body limits.
+"""

@@ -1,0 +1,229 @@
+"""labelmap's voxel endpoints: volume reads as bodies or supervoxels at any scale, block streams
+out and in (``blocks``, ``specificblocks``, ``POST blocks``, ``ingest-supervoxels``) and raw POSTs."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import gzip
+import struct
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import lz4.block
+from aiohttp import web
+
+from dvid.datatype.common import envelope
+from dvid.datatype.common.blockstore import frame_block
+from dvid.datatype.common.geometry import Point, parse_block_list
+from dvid.datatype.common.request import InstanceRequest
+from dvid.datatype.common.streaming import stream_pieces
+from dvid.datatype.common.sync import BlockChange
+from dvid.datatype.labelmap.core import LabelMapCore
+from dvid.errors import BadRequest
+from dvid.storage.versioned import DataContext
+
+#: ``compression=`` values of labelmap block streams.
+BLOCK_STREAM_COMPRESSIONS = ("", "lz4", "gzip", "blocks", "uncompressed")
+#: Blocks of a POST blocks stream committed per atomic batch.
+INGEST_BATCH_BLOCKS = 64
+#: The largest encoded Block a POST may carry (a 1024^3 block of 512 labels per sub-block).
+MAX_BLOCK_BYTES = 16 + 8 * 2**24 + 2 * 2**21 + 4 * 512 * 2**21 + 9 * 64 * 2**21
+_FRAME = struct.Struct("<iiiI")
+
+
+class LabelMapVoxels(LabelMapCore):
+    """Voxel reads and writes over :class:`LabelMapCore`."""
+
+    # ---- which scale and labels a read sees ----------------------------------------------------
+    def _scale(self, req: InstanceRequest) -> int:
+        scale = req.query_int("scale", 0) or 0
+        if not 0 <= scale <= 255:
+            raise BadRequest(f"scale must be between 0 and 255, got {scale}")
+        return scale
+
+    def _target(self, req: InstanceRequest) -> tuple[Any, DataContext]:
+        """The view (scale, bodies or supervoxels) a read of ``req`` goes through."""
+        return self.view(req.ctx, self._scale(req), req.query_bool("supervoxels")), req.ctx
+
+    def _masked(self, req: InstanceRequest, inst: Any) -> Any:
+        roi = self._roi_filter(req)
+        if roi is None:
+            return inst
+        if inst.scale != 0:
+            raise BadRequest("roi masking applies to scale 0 only")
+        masked = copy.copy(inst)
+        masked.blocks = roi.masked_store(inst.blocks)
+        return masked
+
+    # ---- raw POST: one mutation id per request --------------------------------------------------
+    async def handle_post_raw(self, req: InstanceRequest) -> web.StreamResponse:
+        self.new_mutation_id()
+        return await super().handle_post_raw(req)
+
+    def new_mutation_id(self) -> int:
+        return self.repo_access.new_mutation_id() if self.repo_access is not None else 0
+
+    # ---- block streams out -----------------------------------------------------------------------
+    @staticmethod
+    def _stream_compression(req: InstanceRequest, default: str) -> str:
+        compression = req.query.get("compression", default)
+        if compression not in BLOCK_STREAM_COMPRESSIONS:
+            raise BadRequest(
+                "compression for labelmap blocks must be lz4, gzip, blocks or uncompressed,"
+                f' got "{compression}"'
+            )
+        return compression or "lz4"
+
+    @staticmethod
+    def _block_payload(inst: Any, stored: bytes, compression: str) -> bytes:
+        label_codec = inst.label_codec
+        if compression == "blocks":
+            return label_codec.wire_blocks_payload(stored)
+        voxels = label_codec.decode(stored)
+        if compression == "uncompressed":
+            return voxels.tobytes()
+        if compression == "gzip":
+            return gzip.compress(voxels, compresslevel=1)
+        return lz4.block.compress(voxels, store_size=False)
+
+    async def handle_label_blocks(self, req: InstanceRequest) -> web.StreamResponse:
+        box = self.aligned_box(req)
+        compression = self._stream_compression(req, "lz4")
+        inst, ctx = self._target(req)
+        req.limits.check_voxels(box.voxels)
+        first, last = box.block_range(inst.block_size)
+
+        def pieces() -> Iterator[bytes]:
+            for coord, stored in inst.blocks.iter_stored(ctx, first, last):
+                yield frame_block(coord, self._block_payload(inst, stored, compression))
+
+        return await stream_pieces(req, "application/octet-stream", pieces())
+
+    async def handle_specificblocks(self, req: InstanceRequest) -> web.StreamResponse:
+        coords = parse_block_list(req.query.get("blocks", ""))
+        compression = self._stream_compression(req, "blocks")
+        inst, ctx = self._target(req)
+        prefetch = req.query_bool("prefetch")
+
+        def pieces() -> Iterator[bytes]:
+            for coord in coords:
+                stored = ctx.get(inst.blocks.tkey(*coord))
+                if stored is not None and not prefetch:
+                    yield frame_block(coord, self._block_payload(inst, stored, compression))
+
+        return await stream_pieces(req, "application/octet-stream", pieces())
+
+    # ---- block streams in ------------------------------------------------------------------------
+    async def handle_post_label_blocks(self, req: InstanceRequest) -> web.StreamResponse:
+        scale = self._scale(req)
+        downres = req.query_bool("downres")
+        if downres and scale:
+            raise BadRequest("downres=true needs scale 0: the pyramid is computed from scale 0")
+        index = scale == 0 and not req.query_bool("noindexing")
+        self.new_mutation_id()
+        await self._ingest_stream(req, scale, index=index, derived=scale == 0, downres=downres)
+        return web.Response()
+
+    async def handle_ingest_supervoxels(self, req: InstanceRequest) -> web.StreamResponse:
+        await self._ingest_stream(req, self._scale(req), index=False, derived=False, downres=False)
+        return web.Response()
+
+    async def _ingest_stream(
+        self, req: InstanceRequest, scale: int, *, index: bool, derived: bool, downres: bool
+    ) -> None:
+        """Store the Blocks of a framed stream in atomic batches of INGEST_BATCH_BLOCKS as they
+        arrive. ``index``: update label indexes (and listeners); ``derived``: extents and max
+        labels; ``downres``: the pyramid above the blocks once all are stored."""
+        target = self.at_scale(scale)
+        pending: list[tuple[Point, bytes]] = []
+        written: list[Point] = []
+        seen = 0
+        async for coord, payload in _frames(req.body_chunks()):
+            seen += 1
+            pending.append((coord, payload))
+            if len(pending) >= INGEST_BATCH_BLOCKS:
+                batch, pending = pending, []
+                written += await asyncio.to_thread(target.store_blocks, req.ctx, batch, index, derived)
+        if pending:
+            written += await asyncio.to_thread(target.store_blocks, req.ctx, pending, index, derived)
+        if not seen:
+            raise BadRequest("POST blocks needs at least one block in its body")
+        if downres and written:
+            await asyncio.to_thread(self.update_pyramid_blocks, req.ctx, written)
+
+    def store_blocks(
+        self, ctx: DataContext, frames: list[tuple[Point, bytes]], index: bool, derived: bool
+    ) -> list[Point]:
+        """Check and store posted gzip'd Blocks (at this view's scale) in one atomic batch."""
+        label_codec = self.label_codec
+        values: dict[Point, bytes] = {}
+        for coord, payload in frames:
+            raw = _gunzip_block(payload, coord)
+            label_codec.check_block(raw, f"block {list(coord)}")
+            if (
+                self.compression.format == envelope.GZIP
+                and self.compression.checksum == envelope.CHECKSUM_NONE
+            ):
+                values[coord] = envelope.Header(envelope.GZIP).to_bytes() + bytes(payload)
+            else:
+                values[coord] = label_codec.envelope(raw)
+        coords = list(values)
+        box = self.blocks_box(coords)
+        if derived:
+            self._grow_instance_extents(box)
+        with self.write_lock:
+            written: list[BlockChange] = []
+            for coord, value in values.items():
+                before = ctx.get(self.blocks.tkey(*coord)) if (index or derived) else None
+                written.append((coord, before, value))
+
+            def also(batch: Any) -> None:
+                if derived:
+                    self.grow_version_extents(batch, ctx, box)
+
+            notify = self._notifier(ctx) if index else None
+            if not index and derived:
+
+                def notify(batch: Any, changes: list[BlockChange]) -> None:
+                    self.raise_written_maxlabel(batch, ctx, changes)
+
+            self.blocks.commit_changes(ctx, written, also=also, changes=notify)
+        return coords
+
+
+async def _frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[Point, bytes]]:
+    """``(block coordinate, payload)`` of each record of a framed block stream, as it arrives."""
+    buf = bytearray()
+    async for chunk in chunks:
+        buf += chunk
+        pos = 0
+        while len(buf) - pos >= _FRAME.size:
+            bx, by, bz, n = _FRAME.unpack_from(buf, pos)
+            if n == 0:
+                raise BadRequest(f"block ({bx}, {by}, {bz}) of the stream has a zero-length payload")
+            if n > MAX_BLOCK_BYTES:
+                raise BadRequest(
+                    f"block ({bx}, {by}, {bz}) of the stream claims {n} bytes, too many for a Block"
+                )
+            if len(buf) - pos - _FRAME.size < n:
+                break
+            start = pos + _FRAME.size
+            yield (bx, by, bz), bytes(buf[start : start + n])
+            pos = start + n
+        del buf[:pos]
+    if buf:
+        raise BadRequest(f"the block stream ends inside a record ({len(buf)} bytes left over)")
+
+
+def _gunzip_block(payload: bytes, coord: Point) -> bytes:
+    """The Block inside a posted payload (gzip, as DVID requires), bounded in size."""
+    try:
+        inflater = zlib.decompressobj(wbits=31)
+        raw = inflater.decompress(payload, MAX_BLOCK_BYTES)
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise BadRequest(f"block {list(coord)}: the gzip payload is cut short or inflates too far")
+    except zlib.error as exc:
+        raise BadRequest(f"block {list(coord)}: the payload is not gzip data ({exc})") from None
+    return raw
