@@ -272,7 +272,9 @@ def label_table(buf: bytes | bytearray | memoryview) -> np.ndarray:
 
 
 def with_table(buf: bytes | bytearray | memoryview, table: np.ndarray) -> bytes:
-    """The same Block with its label table replaced by ``table`` (length N); trailing bytes dropped."""
+    """The same Block with its label table replaced by ``table`` (length N); trailing bytes dropped.
+
+    Checks the Block's structure, not its packed indices (which would cost an unpacking)."""
     blk = _parse(buf)
     new = _check_table(table, blk.labels.size).astype(_LE_U64, copy=False)
     data = _bytes_of(buf)
