@@ -498,3 +498,37 @@ def test_random_volumes_round_trip(kind: str, shape: tuple[int, int, int], seed:
     table = label_table(block)
     bodies = table[::-1].copy()
     np.testing.assert_array_equal(decode_block(block, table=bodies), bodies[np.searchsorted(table, vol)])
+
+
+# ---- the encoder's alternative paths -----------------------------------------------------------------
+def test_many_labels_take_the_sorting_paths() -> None:
+    """More labels than the presence matrix and the label hash take: sorts instead."""
+    rng = np.random.default_rng(11)
+    vol = rng.integers(0, 20_000, (64, 64, 64)).astype(np.uint64)
+    vol[:32] = 3  # and some structure
+    block = encode_block(vol)
+    assert block == reference_encode(vol)
+    np.testing.assert_array_equal(decode_block(block), vol)
+    assert_counts(block, vol)
+
+
+def test_a_label_missed_by_the_sample_is_found() -> None:
+    """Noisy blocks guess their labels from a sample of runs; a label seen once must not be lost."""
+    rng = np.random.default_rng(12)
+    vol = rng.integers(0, 10, (64, 64, 64)).astype(np.uint64)
+    vol[17, 33, 5] = 999
+    block = encode_block(vol)
+    assert 999 in label_table(block)
+    assert block == reference_encode(vol)
+    np.testing.assert_array_equal(decode_block(block), vol)
+
+
+def test_label_hash_collisions_fall_back_to_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dvid.datatype.labelmap import codec
+
+    monkeypatch.setattr(codec, "_HASH_MULTIPLIERS", (np.uint64(1),))  # small labels all hash to slot 0
+    rng = np.random.default_rng(13)
+    vol = rng.integers(0, 10, (32, 32, 32)).astype(np.uint64)
+    block = encode_block(vol)
+    assert block == reference_encode(vol)
+    np.testing.assert_array_equal(decode_block(block), vol)
