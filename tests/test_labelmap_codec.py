@@ -373,13 +373,22 @@ def test_malformed_blocks(buf: bytes, message: str) -> None:
                 read(buf)  # type: ignore[operator]
 
 
-def test_bad_index_in_a_nine_bit_subblock() -> None:
+@pytest.mark.parametrize("solid_neighbours", [0, 7])
+def test_bad_index_in_a_nine_bit_subblock(solid_neighbours: int) -> None:
     index = np.arange(512) % 300
     index[100] = 300
-    block = build_block((1, 1, 1), list(range(300)), [list(range(300))], [index])
+    table = list(range(300))
+    palettes, indices = [table] + [[0]] * solid_neighbours, [index] + [None] * solid_neighbours
+    grid = (2, 2, 2) if solid_neighbours else (1, 1, 1)
+    block = build_block(grid, table, palettes, indices)
     for read in (decode_block, label_counts):
         with pytest.raises(BlockFormatError, match="beyond its sub-block's palette size"):
             read(block)
+    index[100] = 299
+    good = build_block(grid, table, palettes, [index] + [None] * solid_neighbours)
+    vol = decode_block(good)
+    np.testing.assert_array_equal(vol, reference_decode(good))
+    assert_counts(good, vol)
 
 
 def test_block_format_error_is_a_400_and_a_value_error() -> None:
@@ -452,7 +461,7 @@ def test_mutated_blocks_fail_only_as_block_format_errors(data: st.DataObject) ->
 
 
 # ---- random volumes ----------------------------------------------------------------------------
-KINDS = ("few", "many", "solid", "mixed", "runs")
+KINDS = ("few", "many", "solid", "mixed", "sparse", "runs")
 
 
 def random_volume(kind: str, shape: tuple[int, int, int], seed: int) -> np.ndarray:
@@ -472,6 +481,14 @@ def random_volume(kind: str, shape: tuple[int, int, int], seed: int) -> np.ndarr
         cells = np.kron(grid, np.ones((8, 8, 8), np.int64))
         vol[cells == 1] = pool[5]
         noisy = cells == 2
+        vol[noisy] = pool[rng.integers(0, 700, int(noisy.sum()))]
+        return vol
+    if kind == "sparse":  # mostly one-label sub-blocks (some with no label 0), a few noisy ones
+        nz, ny, nx = shape
+        cells = np.kron(rng.random((nz // 8, ny // 8, nx // 8)), np.ones((8, 8, 8)))
+        vol = np.full(shape, pool[1], np.uint64)
+        vol[cells < 0.5] = pool[0]
+        noisy = cells > 0.85
         vol[noisy] = pool[rng.integers(0, 700, int(noisy.sum()))]
         return vol
     # runs: labels constant along x for random lengths, as in segmentations

@@ -49,6 +49,8 @@ _LE_U64 = np.dtype("<u8")
 
 #: Blocks whose (sub-blocks x labels) exceed this use a sort instead of a presence matrix to build palettes.
 _PRESENCE_CELLS = 1 << 22
+#: Decoding fills whole rows first when fewer than this fraction of sub-blocks have packed indices.
+_SPARSE = 0.3
 #: Label candidates are first drawn from a sample of this many run values (verified, else a full sort).
 _LABEL_SAMPLE = 2048
 
@@ -348,19 +350,28 @@ def decode_block(buf: bytes | bytearray | memoryview, table: np.ndarray | None =
     def in_output_order(rows: np.ndarray) -> np.ndarray:  # (nsb, 64) -> rows in order (z, y, sx)
         return rows.reshape(gz, gy, gx, SUB, SUB).transpose(0, 3, 1, 4, 2).reshape(-1)
 
-    rows, high = _packed_rows(blk)
     out = np.empty((nz * ny * gx, SUB), _U64)  # a row of 8 voxels per (z, y, sx)
-    voxel_labels = np.empty(out.shape[0], _U64)
-    each_x = _row_entries(
-        in_output_order(rows),
-        None if high is None else in_output_order(high),
-        per_row(blk.widths),
-        per_row(first),
-        per_row(sizes),
-    )
-    for x, entries in each_x:
+    row_first = per_row(first)
+    row_widths = per_row(blk.widths)
+    rows, high = _packed_rows(blk)
+    rows, high = in_output_order(rows), None if high is None else in_output_order(high)
+    row_sizes = per_row(sizes)
+    sparse = np.count_nonzero(blk.widths) < _SPARSE * blk.widths.size
+    if sparse:  # mostly one-label sub-blocks: fill every row with its first label, then unpack the rest
+        out[:] = entry_labels.take(row_first)[:, None]
+        packed = np.flatnonzero(row_widths)
+        rows, row_widths, row_first, row_sizes = (
+            a.take(packed) for a in (rows, row_widths, row_first, row_sizes)
+        )
+        high = None if high is None else high.take(packed)
+        voxels = packed * SUB
+    voxel_labels = np.empty(rows.size, _U64)
+    for x, entries in _row_entries(rows, high, row_widths, row_first, row_sizes):
         np.take(entry_labels, entries, out=voxel_labels, mode="clip")
-        out[:, x] = voxel_labels
+        if sparse:
+            out.reshape(-1)[voxels + x] = voxel_labels
+        else:
+            out[:, x] = voxel_labels
     return out.reshape(nz, ny, nx)
 
 
