@@ -267,6 +267,45 @@ def test_table_replacement_maps_the_volume(samples: dict[str, np.ndarray]) -> No
     np.testing.assert_array_equal(decode_block(block, table=list(bodies)), want)  # any int sequence
 
 
+@pytest.mark.parametrize("name", ["fib19-64x64x64-sample1", "cx-64x64x64-sample2"])  # dense, sparse
+def test_decode_into_a_view_of_a_larger_volume(name: str, samples: dict[str, np.ndarray]) -> None:
+    vol = samples[name]
+    block = encode_block(vol)
+    big = np.full((80, 96, 200), 7, np.uint64)
+    view = big[8:72, 16:80, 100:164]
+    assert decode_block(block, out=view) is view
+    np.testing.assert_array_equal(view, vol)
+    big[8:72, 16:80, 100:164] = 7
+    assert (big == 7).all()  # nothing written outside the view
+    contiguous = np.zeros((64, 64, 64), np.uint64)
+    assert decode_block(block, table=label_table(block) + np.uint64(1), out=contiguous) is contiguous
+    np.testing.assert_array_equal(contiguous, vol + np.uint64(1))
+    solid = np.zeros((64, 64, 64), np.uint64)[:, ::-1]
+    decode_block(solid_block(5, (64, 64, 64)), out=solid)
+    assert (solid == 5).all()
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        (np.zeros((64, 64, 32), np.uint64), r"\(64, 64, 64\) native uint64 .* got \(64, 64, 32\) uint64"),
+        (np.zeros((64, 64, 64), np.int64), "got .* int64"),
+        (np.zeros((64, 64, 64), ">u8"), ">u8"),
+        ([0] * 8, "got list"),
+    ],
+)
+def test_decode_refuses_a_bad_out(out: np.ndarray, message: str, dvid_block: bytes) -> None:
+    with pytest.raises(ValueError, match=message):
+        decode_block(dvid_block, out=out)
+
+
+def test_decode_refuses_a_read_only_out(dvid_block: bytes) -> None:
+    frozen = np.zeros((64, 64, 64), np.uint64)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        decode_block(dvid_block, out=frozen)
+
+
 def test_relabel_block(samples: dict[str, np.ndarray]) -> None:
     vol = samples["cx-64x64x64-sample2"]
     block = encode_block(vol)

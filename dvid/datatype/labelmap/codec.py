@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from dvid.errors import BadRequest
 
@@ -324,17 +325,32 @@ def _grid(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return nz // SUB, ny // SUB, nx // SUB
 
 
-def decode_block(buf: bytes | bytearray | memoryview, table: np.ndarray | None = None) -> np.ndarray:
-    """The (nz, ny, nx) uint64 C-ordered volume of an encoded Block.
+def _check_out(out: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != np.dtype(_U64):
+        what = f"{out.shape} {out.dtype}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise ValueError(f"out must be a {shape} native uint64 array to decode this block into, got {what}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    return out
+
+
+def decode_block(
+    buf: bytes | bytearray | memoryview, table: np.ndarray | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """The (nz, ny, nx) uint64 volume of an encoded Block (C-ordered, unless ``out`` is a view).
 
     ``table``, if given, stands in for the Block's label table (same length N): how a supervoxel to
-    body mapping is applied at O(N) cost.  Raises BlockFormatError on a malformed Block."""
+    body mapping is applied at O(N) cost.  ``out``, if given, is a native uint64 array of the Block's
+    shape to decode into and return, e.g. a view into a larger volume (saves a copy).  Raises
+    BlockFormatError on a malformed Block; ``out`` is then partly written."""
     blk = _parse(buf)
     labels = blk.labels if table is None else _check_table(table, blk.labels.size)
+    target = np.empty(blk.shape, _U64) if out is None else _check_out(out, blk.shape)
     if blk.solid:
-        return np.full(blk.shape, labels[0], _U64)
+        target[...] = labels[0]
+        return target
     gz, gy, gx = blk.grid
-    nz, ny, nx = blk.shape
+    nz, ny, _ = blk.shape
     total = blk.palette.size
     # palette entry -> label; one extra entry 0 for the sub-blocks without data (Ns == 0)
     entry_labels = np.zeros(total + 1, _U64)
@@ -350,7 +366,9 @@ def decode_block(buf: bytes | bytearray | memoryview, table: np.ndarray | None =
     def in_output_order(rows: np.ndarray) -> np.ndarray:  # (nsb, 64) -> rows in order (z, y, sx)
         return rows.reshape(gz, gy, gx, SUB, SUB).transpose(0, 3, 1, 4, 2).reshape(-1)
 
-    out = np.empty((nz * ny * gx, SUB), _U64)  # a row of 8 voxels per (z, y, sx)
+    # the target as (z, y, sx, x): a row of 8 voxels per (z, y, sx)
+    sz, sy, sx = target.strides
+    grid_rows = as_strided(target, (nz, ny, gx, SUB), (sz, sy, SUB * sx, sx))
     row_first = per_row(first)
     row_widths = per_row(blk.widths)
     rows, high = _packed_rows(blk)
@@ -358,21 +376,26 @@ def decode_block(buf: bytes | bytearray | memoryview, table: np.ndarray | None =
     row_sizes = per_row(sizes)
     sparse = np.count_nonzero(blk.widths) < _SPARSE * blk.widths.size
     if sparse:  # mostly one-label sub-blocks: fill every row with its first label, then unpack the rest
-        out[:] = entry_labels.take(row_first)[:, None]
+        grid_rows[...] = entry_labels.take(row_first).reshape(nz, ny, gx, 1)
         packed = np.flatnonzero(row_widths)
         rows, row_widths, row_first, row_sizes = (
             a.take(packed) for a in (rows, row_widths, row_first, row_sizes)
         )
         high = None if high is None else high.take(packed)
-        voxels = packed * SUB
+        if target.flags.c_contiguous:
+            flat, first_voxels = target.reshape(-1), packed * SUB
+        else:
+            where = np.unravel_index(packed, (nz, ny, gx))
     voxel_labels = np.empty(rows.size, _U64)
     for x, entries in _row_entries(rows, high, row_widths, row_first, row_sizes):
         np.take(entry_labels, entries, out=voxel_labels, mode="clip")
-        if sparse:
-            out.reshape(-1)[voxels + x] = voxel_labels
+        if not sparse:
+            grid_rows[..., x] = voxel_labels.reshape(nz, ny, gx)
+        elif target.flags.c_contiguous:
+            flat[first_voxels + x] = voxel_labels
         else:
-            out[:, x] = voxel_labels
-    return out.reshape(nz, ny, nx)
+            grid_rows[(*where, x)] = voxel_labels
+    return target
 
 
 def label_counts(
