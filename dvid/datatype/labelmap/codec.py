@@ -385,7 +385,7 @@ def decode_block(
         if target.flags.c_contiguous:
             flat, first_voxels = target.reshape(-1), packed * SUB
         else:
-            where = np.unravel_index(packed, (nz, ny, gx))
+            at_z, at_y, at_sx = np.unravel_index(packed, (nz, ny, gx))
     voxel_labels = np.empty(rows.size, _U64)
     for x, entries in _row_entries(rows, high, row_widths, row_first, row_sizes):
         np.take(entry_labels, entries, out=voxel_labels, mode="clip")
@@ -394,7 +394,7 @@ def decode_block(
         elif target.flags.c_contiguous:
             flat[first_voxels + x] = voxel_labels
         else:
-            grid_rows[(*where, x)] = voxel_labels
+            grid_rows[at_z, at_y, at_sx, x] = voxel_labels
     return target
 
 
