@@ -128,6 +128,9 @@ def test_dvids_block_decodes_bit_exactly_to_sample1(
     np.testing.assert_array_equal(vol, samples["fib19-64x64x64-sample1"])
     assert block_shape(dvid_block) == (64, 64, 64)
     assert_counts(dvid_block, vol)
+    for view in (memoryview(dvid_block), bytearray(dvid_block), memoryview(b"xx" + dvid_block)[2:]):
+        np.testing.assert_array_equal(decode_block(view), vol)
+        np.testing.assert_array_equal(label_table(view), label_table(dvid_block))
 
 
 def test_encoding_sample1_matches_dvids_block_in_size_and_structure(
