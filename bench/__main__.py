@@ -17,6 +17,7 @@ from bench import workloads
 from bench.annotations import annotation_workload
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
+from bench.labelmap_codec import labelmap_codec
 from bench.labels import labels
 from bench.labelvol import labelvol
 from bench.report import WorkloadReport, render, write_json
@@ -30,6 +31,7 @@ WORKLOADS = {**workloads.WORKLOADS, "image": image, "labels": labels, "labelvol"
 WORKLOADS["annotations"] = annotation_workload
 WORKLOADS["transfer"] = transfer
 WORKLOADS["soak"] = soak
+WORKLOADS["labelmap-codec"] = labelmap_codec
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

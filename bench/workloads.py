@@ -60,6 +60,8 @@ class Options:
     labels_random: int = 50  # random 64^3 GETs
     labels_points: int = 1000  # points per GET labels
     labels_codec_passes: int = 5  # alternating passes per block codec (best reported)
+    # labelmap-codec (bench/labelmap_codec.py)
+    codec_rounds: int = 100  # interleaved rounds per figure (random-10 encode: a quarter)
     # labelvol (bench/labelvol.py)
     labelvol_repeats: int = 5  # timed repeats of each labelvol figure (merge/split: one fresh version each)
     # soak (bench/soak.py)
@@ -82,6 +84,7 @@ class Options:
             image_big=512,
             labels_repeats=5,
             labels_codec_passes=2,
+            codec_rounds=20,
             labelvol_repeats=2,
         )
 
