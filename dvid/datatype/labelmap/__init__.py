@@ -1,0 +1,1 @@
+"""labelmap: supervoxel label volumes with a body mapping, label indexes and proofreading edits."""
