@@ -16,7 +16,7 @@ directions work on that pair sequence with numpy:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -138,30 +138,26 @@ def encode_blocks(
     row_at = block_at[row_block] + 6 + 6 * (np.arange(nrows) - starts[row_block])
     tokens = np.empty(int(block_tokens.sum()), _U64)
     sizes = np.ones(len(tokens), np.int64)
-    for j, (value, size) in enumerate(
-        (
-            (_ENTRY, 1),
-            (block_len, block_len_size),
-            (_KEY, 1),
-            (keys, key_size),
-            (_SVCOUNT, 1),
-            (svcount_len, svcount_len_size),
-        )
-    ):
-        tokens[block_at + j] = value
-        sizes[block_at + j] = size
-    for j, (value, size) in enumerate(
-        (
-            (_ENTRY, 1),
-            (entry_len, entry_len_size),
-            (_KEY, 1),
-            (svs, svs_size),
-            (_VALUE, 1),
-            (counts, counts_size),
-        )
-    ):
-        tokens[row_at + j] = value
-        sizes[row_at + j] = size
+    block_pairs: list[tuple[Any, Any]] = [
+        (_ENTRY, 1),
+        (block_len, block_len_size),
+        (_KEY, 1),
+        (keys, key_size),
+        (_SVCOUNT, 1),
+        (svcount_len, svcount_len_size),
+    ]
+    row_pairs: list[tuple[Any, Any]] = [
+        (_ENTRY, 1),
+        (entry_len, entry_len_size),
+        (_KEY, 1),
+        (svs, svs_size),
+        (_VALUE, 1),
+        (counts, counts_size),
+    ]
+    for at, pairs in ((block_at, block_pairs), (row_at, row_pairs)):
+        for j, (value, size) in enumerate(pairs):
+            tokens[at + j] = value
+            sizes[at + j] = size
     surface_at = (block_at + 6 + 6 * rows_per_block)[has_surface]
     tokens[surface_at] = _VALUE
     tokens[surface_at + 1] = surface[has_surface]

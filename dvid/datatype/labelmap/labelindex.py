@@ -78,7 +78,10 @@ def _as_u64(values: Any) -> np.ndarray:
     return np.asarray(values, dtype=_U64).reshape(-1)
 
 
-def _sum_rows(blocks: np.ndarray, svs: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+_Rows = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _sum_rows(blocks: np.ndarray, svs: np.ndarray, counts: np.ndarray) -> _Rows:
     """Rows summed per (block, sv), sorted by (block, sv); ``counts`` int64, zeros kept."""
     order = np.lexsort((svs, blocks))
     blocks, svs, counts = blocks[order], svs[order], counts[order]
@@ -147,6 +150,8 @@ class LabelIndex:
         negative count or one beyond uint32."""
         b, s = _as_u64(blocks), _as_u64(svs)
         c = np.asarray(counts).reshape(-1)
+        if not len(c):  # [] reads as float64
+            c = c.astype(np.int64)
         if not (len(b) == len(s) == len(c)):
             raise ValueError("blocks, svs and counts must have the same length")
         if c.dtype.kind not in "iu":
@@ -429,7 +434,7 @@ class LabelIndex:
         return out
 
 
-def _checked_rows(blocks: np.ndarray, svs: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+def _checked_rows(blocks: np.ndarray, svs: np.ndarray, counts: np.ndarray) -> _Rows:
     """Summed int64 rows as canonical ones: zero rows dropped, counts uint32; ValueError if out of range."""
     if len(counts):
         if counts.min() < 0:
