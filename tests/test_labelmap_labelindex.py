@@ -16,6 +16,8 @@ from dvid.datatype.labelmap import proto
 from dvid.datatype.labelmap.labelindex import (
     IndexStore,
     LabelIndex,
+    decode_label_indices,
+    encode_label_indices,
     index_tkey,
     pack_block_coords,
     unpack_block_keys,
@@ -191,6 +193,21 @@ def test_bytes_agree_with_python_protobuf(model, label, surface):
     assert {b: v.surface_mutid for b, v in back.blocks.items() if v.surface_mutid} == dict(expected_surface)
     assert LabelIndex.from_bytes(index.to_bytes()) == index
     assert LabelIndex.from_message(index.to_message()) == index
+
+
+def test_label_indices():
+    a = LabelIndex(3, [1, 2], [30, 31], [200, 1], last_mod_app="x")
+    b = LabelIndex.empty(4)
+    c = LabelIndex(2**64 - 1, [5] * 40, range(1, 41), [2**31] * 40)  # > 127 bytes: a 2-byte length
+    data = encode_label_indices([a, b, c])
+    assert data == b"".join(lfield(1, i.to_bytes()) for i in (a, b, c))
+    msg = proto.LabelIndices.FromString(data)
+    assert [m.label for m in msg.indices] == [3, 4, 2**64 - 1]
+    assert decode_label_indices(data) == [a, b, c]
+    assert decode_label_indices(b"") == []
+    assert encode_label_indices([]) == b""
+    with pytest.raises(BadRequest, match="LabelIndices"):
+        decode_label_indices(b"\x0a\x05\x10")
 
 
 def test_large_index_round_trip():

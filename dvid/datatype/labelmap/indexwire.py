@@ -44,6 +44,16 @@ class BlockRows(NamedTuple):
 # ---- varints ------------------------------------------------------------------------------------
 
 
+def varint(n: int) -> bytes:
+    """One varint."""
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def varint_sizes(values: np.ndarray) -> np.ndarray:
     """Bytes of each uint64's varint (1..10), as int64."""
     sizes = np.ones(values.shape, np.int64)

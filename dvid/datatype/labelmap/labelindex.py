@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError
 from dvid.datatype.common import envelope
 from dvid.datatype.labelmap import indexwire
 from dvid.datatype.labelmap.proto import LabelIndexMsg
+from dvid.datatype.labelmap.proto import LabelIndices as LabelIndicesMsg
 from dvid.errors import BadRequest
 from dvid.storage import keys
 from dvid.storage.versioned import DataContext, VersionedBatch
@@ -30,6 +31,8 @@ __all__ = [
     "INDEX_CLASS",
     "IndexStore",
     "LabelIndex",
+    "decode_label_indices",
+    "encode_label_indices",
     "index_tkey",
     "label_of_tkey",
     "pack_block_coords",
@@ -432,6 +435,25 @@ class LabelIndex:
             rows.surface_blocks, rows.surface_mutids,
         )  # fmt: skip
         return out
+
+
+def encode_label_indices(indices: Iterable[LabelIndex]) -> bytes:
+    """A ``LabelIndices`` protobuf (``repeated LabelIndex indices = 1``) of several indices."""
+    parts = []
+    for index in indices:
+        data = index.to_bytes()
+        parts.append(b"\x0a" + indexwire.varint(len(data)))
+        parts.append(data)
+    return b"".join(parts)
+
+
+def decode_label_indices(pb: bytes | memoryview) -> list[LabelIndex]:
+    """The indices of a ``LabelIndices`` protobuf, in order. BadRequest if it does not parse."""
+    try:
+        msg = LabelIndicesMsg.FromString(bytes(pb))
+    except DecodeError as e:
+        raise BadRequest(f"cannot parse a LabelIndices protobuf: {e}") from None
+    return [LabelIndex._from_parsed(m) for m in msg.indices]
 
 
 def _checked_rows(blocks: np.ndarray, svs: np.ndarray, counts: np.ndarray) -> _Rows:
