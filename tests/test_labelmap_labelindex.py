@@ -8,11 +8,11 @@ import struct
 import lz4.block
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dvid.datatype.common import envelope
-from dvid.datatype.labelmap import proto
+from dvid.datatype.labelmap import indexwire, proto
 from dvid.datatype.labelmap.labelindex import (
     IndexStore,
     LabelIndex,
@@ -119,7 +119,16 @@ def test_rows_are_canonical():
 # ---- protobuf bytes ------------------------------------------------------------------------------
 
 
-def test_to_bytes_is_the_hand_encoded_message():
+@pytest.fixture(params=["loop", "numpy"])
+def codec(request, monkeypatch):
+    """Both codecs of the blocks map: entry by entry (small indices) and numpy (large ones)."""
+    threshold = 10**9 if request.param == "loop" else 0
+    monkeypatch.setattr(indexwire, "SMALL_ROWS", threshold)
+    monkeypatch.setattr(indexwire, "SMALL_BYTES", threshold)
+    return request.param
+
+
+def test_to_bytes_is_the_hand_encoded_message(codec):
     index = LabelIndex(
         5,
         [3, 3, 0],
@@ -147,7 +156,7 @@ def test_to_bytes_is_the_hand_encoded_message():
     assert LabelIndex.empty(0).to_bytes() == b""
 
 
-def test_from_bytes_drops_unknown_fields_and_zero_counts():
+def test_from_bytes_drops_unknown_fields_and_zero_counts(codec):
     fixed32 = tag(9, 5) + b"\x01\x02\x03\x04"
     fixed64 = tag(10, 1) + b"\x00" * 8
     svcount = counts_entry(4, 5) + fixed32 + lfield(7, b"\x0a\x0a\x0a") + counts_entry(6, 0) + fixed64
@@ -162,12 +171,12 @@ def test_from_bytes_drops_unknown_fields_and_zero_counts():
     assert index.label == 3
 
 
-def test_from_bytes_map_duplicates_last_wins():
+def test_from_bytes_map_duplicates_last_wins(codec):
     data = blocks_entry(1, counts_entry(2, 3) + counts_entry(2, 9)) + blocks_entry(1, counts_entry(4, 4))
     assert model_of(LabelIndex.from_bytes(data)) == model_of_message(proto.LabelIndexMsg.FromString(data))
 
 
-def test_from_bytes_rejects_garbage():
+def test_from_bytes_rejects_garbage(codec):
     with pytest.raises(BadRequest, match="LabelIndex"):
         LabelIndex.from_bytes(b"\x0a\x09\x08\x01")
     with pytest.raises(BadRequest):
@@ -176,9 +185,9 @@ def test_from_bytes_rejects_garbage():
     assert LabelIndex.from_bytes(tag(1, 0) + varint(5) + vfield(2, 6)) == LabelIndex.empty(6)
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(models, st.integers(0, 2**64 - 1), st.dictionaries(st.integers(0, 40), st.integers(1, 2**64 - 1)))
-def test_bytes_agree_with_python_protobuf(model, label, surface):
+def test_bytes_agree_with_python_protobuf(codec, model, label, surface):
     msg = message_of(label, model, surface)
     index = LabelIndex.from_bytes(msg.SerializeToString())
     assert model_of(index) == model
@@ -195,7 +204,7 @@ def test_bytes_agree_with_python_protobuf(model, label, surface):
     assert LabelIndex.from_message(index.to_message()) == index
 
 
-def test_label_indices():
+def test_label_indices(codec):
     a = LabelIndex(3, [1, 2], [30, 31], [200, 1], last_mod_app="x")
     b = LabelIndex.empty(4)
     c = LabelIndex(2**64 - 1, [5] * 40, range(1, 41), [2**31] * 40)  # > 127 bytes: a 2-byte length
@@ -208,6 +217,85 @@ def test_label_indices():
     assert encode_label_indices([]) == b""
     with pytest.raises(BadRequest, match="LabelIndices"):
         decode_label_indices(b"\x0a\x05\x10")
+
+
+# Differential: odd but possible encodings, read by LabelIndex (numpy where the entries are plain,
+# python-protobuf otherwise) and by python-protobuf alone.
+
+wire_u64 = st.sampled_from([0, 1, 2, 127, 128, 300, 2**32 - 1, 2**32, 2**63, 2**64 - 1])
+
+
+def unknown_field() -> st.SearchStrategy[bytes]:
+    number = st.integers(7, 40)
+    return st.one_of(
+        st.builds(lambda n, v: vfield(n, v), number, wire_u64),
+        st.builds(lambda n: tag(n, 5) + b"\x01\x02\x03\x04", number),
+        st.builds(lambda n: tag(n, 1) + b"\x80" * 8, number),
+        st.builds(lambda n, b: lfield(n, b), number, st.binary(max_size=6)),
+    )
+
+
+def shuffled(parts: st.SearchStrategy[list[bytes]]) -> st.SearchStrategy[bytes]:
+    return parts.flatmap(lambda ps: st.permutations(ps)).map(b"".join)
+
+
+def fields_of(*choices: st.SearchStrategy[bytes], odd: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
+    """Each field zero or one time (rarely twice), in any order, rarely an odd one among them."""
+    field_lists = st.tuples(
+        *(st.lists(c, min_size=0, max_size=2) for c in choices), st.lists(odd, max_size=1)
+    )
+    return shuffled(field_lists.map(lambda ls: [f for group in ls for f in group]))
+
+
+small_keys = st.sampled_from([0, 1, 2, 2**63])
+small_svs = st.sampled_from([0, 1, 2, 3, 2**64 - 1])
+counts_wire = st.sampled_from([0, 1, 7, 2**32 - 1, 2**32 + 5])
+counts_entries = fields_of(
+    st.builds(lambda s: vfield(1, s), small_svs),
+    st.builds(lambda c: vfield(2, c), counts_wire),
+    odd=unknown_field(),
+).map(lambda b: lfield(1, b))
+svcounts = st.tuples(
+    st.lists(counts_entries, max_size=4),
+    st.lists(st.builds(lambda m: vfield(2, m), wire_u64), max_size=2),
+    st.lists(unknown_field(), max_size=1),
+).map(lambda t: b"".join(t[0] + t[1] + t[2]))
+block_entries = fields_of(
+    st.builds(lambda k: vfield(1, k), small_keys),
+    st.builds(lambda c: lfield(2, c), svcounts),
+    odd=unknown_field(),
+).map(lambda b: lfield(1, b))
+scalars = st.one_of(
+    st.builds(lambda v: vfield(2, v), wire_u64),
+    st.builds(lambda v: vfield(3, v), wire_u64),
+    st.builds(lambda n, t: lfield(n, t.encode()), st.sampled_from([4, 5, 6]), st.text(max_size=5)),
+    unknown_field(),
+)
+messages = st.tuples(
+    st.lists(block_entries, max_size=5),
+    st.lists(scalars, max_size=3),
+    st.lists(block_entries, max_size=1),  # an entry after the other fields
+).map(lambda t: b"".join(b"".join(part) for part in t))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages, st.integers(0, 4), st.binary(max_size=3))
+def test_odd_encodings_read_as_python_protobuf_does(codec, data, cut, junk):
+    for candidate in (data, data[: len(data) - cut], data + junk):
+        try:
+            msg = proto.LabelIndexMsg.FromString(candidate)
+        except Exception:
+            with pytest.raises(BadRequest):
+                LabelIndex.from_bytes(candidate)
+            continue
+        index = LabelIndex.from_bytes(candidate)
+        model = {(b, s): c for b, svc in msg.blocks.items() for s, c in svc.counts.items() if c}
+        assert model_of(index) == model
+        present = {b for b, _ in model}
+        surface = {b: v.surface_mutid for b, v in msg.blocks.items() if v.surface_mutid and b in present}
+        assert dict(zip(index.surface_blocks.tolist(), index.surface_mutids.tolist(), strict=True)) == surface
+        meta = (msg.label, msg.last_mutid, msg.last_mod_time, msg.last_mod_user, msg.last_mod_app)
+        assert index.metadata() == meta
 
 
 def test_large_index_round_trip():

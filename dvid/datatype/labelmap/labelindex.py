@@ -397,12 +397,21 @@ class LabelIndex:
     @classmethod
     def from_bytes(cls, pb: bytes | memoryview) -> LabelIndex:
         """Parse a ``LabelIndex`` protobuf (any valid encoding: Go's, protoc's, ours). Unknown fields are
-        dropped, as are entries with a zero count. BadRequest if it does not parse."""
-        try:
-            msg = LabelIndexMsg.FromString(bytes(pb))
-        except DecodeError as e:
-            raise BadRequest(f"cannot parse a LabelIndex protobuf: {e}") from None
-        return cls._from_parsed(msg)
+        dropped, as are entries with a zero count. BadRequest if it does not parse.
+
+        The ``blocks`` entries are read with numpy where they are plain (as DVID and this class write
+        them) and only the short tail of other fields with python-protobuf; anything else is parsed by
+        python-protobuf whole."""
+        data = bytes(pb)
+        if len(data) < indexwire.SMALL_BYTES:
+            return cls._from_parsed(_parse(data))
+        head = indexwire.decode_blocks(data)
+        if head is not None:
+            rows, tail_at = head
+            tail = _parse(data[tail_at:])
+            if not len(tail.blocks):
+                return cls._from_rows(tail, rows)
+        return cls._from_parsed(_parse(data))
 
     @classmethod
     def from_message(cls, msg: Any) -> LabelIndex:
@@ -417,24 +426,42 @@ class LabelIndex:
 
     @classmethod
     def _from_parsed(cls, msg: Any) -> LabelIndex:
-        """From a message this call may change: python-protobuf has validated it; its re-serialized
-        ``blocks`` map alone (no unknown fields) is decoded with numpy."""
-        meta = (msg.label, msg.last_mutid, msg.last_mod_time, msg.last_mod_user, msg.last_mod_app)
+        """From a message this call may change: python-protobuf validated it; its ``blocks`` are read
+        entry by entry if small, else re-serialized alone without unknown fields and read with numpy."""
+        if msg.ByteSize() < indexwire.SMALL_BYTES:
+            return cls._from_rows(msg, indexwire.rows_of_message(msg))
+        meta = LabelIndexMsg(
+            label=msg.label,
+            last_mutid=msg.last_mutid,
+            last_mod_time=msg.last_mod_time,
+            last_mod_user=msg.last_mod_user,
+            last_mod_app=msg.last_mod_app,
+        )
         msg.DiscardUnknownFields()
         for name in ("label", "last_mutid", "last_mod_time", "last_mod_user", "last_mod_app"):
             msg.ClearField(name)
-        rows = indexwire.decode_blocks(msg.SerializeToString())
-        if len(rows.counts) and rows.counts.max() > _U32_MAX:  # never: the wire type is uint32
-            raise BadRequest("a LabelIndex voxel count beyond uint32")
-        nonzero = rows.counts != 0
-        order = np.lexsort((rows.svs[nonzero], rows.blocks[nonzero]))
+        data = msg.SerializeToString()
+        head = indexwire.decode_blocks(data)
+        if head is None or head[1] != len(data):
+            raise RuntimeError("python-protobuf wrote a blocks map the numpy reader does not accept")
+        return cls._from_rows(meta, head[0])
+
+    @classmethod
+    def _from_rows(cls, meta: Any, rows: indexwire.BlockRows) -> LabelIndex:
+        """From canonical rows and a message holding the other fields."""
         out = LabelIndex.__new__(LabelIndex)
-        counts = rows.counts[nonzero][order].astype(np.uint32)
         out._set(
-            meta[0], rows.blocks[nonzero][order], rows.svs[nonzero][order], counts, *meta[1:],
-            rows.surface_blocks, rows.surface_mutids,
+            meta.label, rows.blocks, rows.svs, rows.counts, meta.last_mutid, meta.last_mod_time,
+            meta.last_mod_user, meta.last_mod_app, rows.surface_blocks, rows.surface_mutids,
         )  # fmt: skip
         return out
+
+
+def _parse(data: bytes) -> Any:
+    try:
+        return LabelIndexMsg.FromString(data)
+    except DecodeError as e:
+        raise BadRequest(f"cannot parse a LabelIndex protobuf: {e}") from None
 
 
 def encode_label_indices(indices: Iterable[LabelIndex]) -> bytes:
