@@ -165,7 +165,7 @@ class MappingView:
         osvs, obodies = _last_wins(
             np.concatenate([self.overlay_svs, svs]), np.concatenate([self.overlay_bodies, bodies])
         )
-        view = MappingView(self.version, epochs, self.svs, self.bodies, osvs, obodies)
+        view = MappingView(self.version, epochs, self.svs, self.bodies, _frozen(osvs), _frozen(obodies))
         if len(osvs) > max(_OVERLAY_MIN, len(self.svs) // 64):
             return view.compacted()
         return view
