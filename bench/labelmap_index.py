@@ -27,7 +27,7 @@ import numpy as np
 
 from dvid.dag.dag import Node, VersionDAG
 from dvid.datatype.labelmap.labelindex import LabelIndex
-from dvid.datatype.labelmap.mapping import _FIRST, _LAST, Mapping, epoch_tkey
+from dvid.datatype.labelmap.mapping import Mapping, epoch_tkey, mapping_tkey
 from dvid.datatype.labelmap.proto import LabelIndexMsg
 from dvid.storage import keys
 from dvid.storage.leveldb import LevelDBEngine
@@ -84,7 +84,8 @@ def bench_mapping(workdir: Path, rows: int, repeat: int) -> None:
         mapping.set(ctx, batch, svs, bodies)
 
     build = best(lambda: Mapping().view(ctx), 1, max(2, repeat // 3))
-    start, stop = keys.min_version_key(IID, _FIRST), keys.versions_stop(IID, _LAST)
+    start = keys.min_version_key(IID, mapping_tkey(0))
+    stop = keys.versions_stop(IID, mapping_tkey(2**64 - 1))
     raw = best(lambda: sum(1 for _ in engine.scan(start, stop)), 1, max(2, repeat // 3))
     line("cache build (range scan + arrays)", build, f"{build / raw:.1f}x a raw engine scan of the keys")
 
