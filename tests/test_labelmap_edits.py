@@ -15,10 +15,12 @@ from tests.test_labelmap import Client
 
 TIMEOUT = 30
 START = 1_000_000_000
+HALF = 2 * 64**3  # voxels of each supervoxel of four_bodies()
 
 
 def four_bodies() -> np.ndarray:
-    """(128, 128, 128) supervoxels 1-4, each a 64-deep slab quarter, ids equal to their bodies."""
+    """(128, 128, 128) supervoxels 1-4 of 2 * 64^3 voxels each (1, 2: y < 64, x halves; 3, 4: y >= 64,
+    z halves), ids equal to their bodies."""
     vol = np.zeros((128, 128, 128), dtype="<u8")
     vol[:, :64, :64] = 1
     vol[:, :64, 64:] = 2
@@ -49,7 +51,7 @@ def test_merge_then_cleave_as_dvids_tests(lm):
         + " }"
     )
     vol = bodies(lm)
-    assert not np.any(vol == 3) and np.count_nonzero(vol == 4) == 2 * 64**3
+    assert not np.any(vol == 3) and np.count_nonzero(vol == 4) == HALF * 2
     assert sorted(lm.get("supervoxels/4").json()) == [3, 4]
     assert lm.get("size/3").status_code == 404
     assert lm.get("mapping", data="[3, 4]").json() == [4, 4]
@@ -61,8 +63,8 @@ def test_merge_then_cleave_as_dvids_tests(lm):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d([+-]\d\d:\d\d|Z)", last["last mod time"])
     assert lm.get("maxlabel").json() == {"maxlabel": 5}
     vol = bodies(lm)
-    assert np.count_nonzero(vol == 5) == 64**3 and np.count_nonzero(vol == 4) == 64**3
-    assert lm.get("size/5").json() == {"voxels": 64**3}
+    assert np.count_nonzero(vol == 5) == HALF and np.count_nonzero(vol == 4) == HALF
+    assert lm.get("size/5").json() == {"voxels": HALF}
     # case 3
     assert lm.get("lastmod/999").status_code == 404 and lm.get("lastmod/999").content == b""
     assert lm.get("lastmod/0").status_code == 400
@@ -73,7 +75,7 @@ def test_merge_then_cleave_as_dvids_tests(lm):
     assert merge["UUID"] == lm.uuid and merge["Target"] == 4 and merge["Labels"] == [3]
     assert "User" not in merge and "App" not in merge
     assert (cleave["OrigLabel"], cleave["CleavedLabel"], cleave["CleavedSupervoxels"]) == (4, 5, [3])
-    assert (cleave["CleavedSize"], cleave["RemainSize"]) == (64**3, 64**3)
+    assert (cleave["CleavedSize"], cleave["RemainSize"]) == (HALF, HALF)
     assert (cleave["User"], cleave["App"]) == ("mrsmith", "myapp")
     raw = lm.get("mutations").text
     assert raw.index('"Action"') < raw.index('"Labels"') < raw.index('"MutationID"') < raw.index('"Target"')
@@ -91,8 +93,8 @@ def test_versions_keep_their_own_log_and_mapping(lm):
     ranged = lm.get(f"mutations-range/{lm.uuid}/{child}").json()
     assert [r["Action"] for r in ranged] == ["merge-complete", "merge-complete", "cleave-complete"]
     assert ranged[0]["UUID"] == child
-    assert np.count_nonzero(bodies(lm, child) == 1) == 2 * 64**3
-    assert np.count_nonzero(bodies(lm) == 1) == 64**3
+    assert np.count_nonzero(bodies(lm, child) == 1) == 2 * HALF
+    assert np.count_nonzero(bodies(lm) == 1) == HALF
     assert lm.get("mapping", uuid=child, data="[2]").json() == [1]
     assert lm.get("mapping", data="[2]").json() == [2]
 
@@ -133,13 +135,13 @@ def test_bad_cleaves_change_nothing(lm):
 def test_renumber(lm):
     r = lm.post("renumber", data="[21, 1]")
     assert r.status_code == 200 and r.content == b""
-    assert lm.get("size/21").json() == {"voxels": 64**3} and lm.get("size/1").status_code == 404
+    assert lm.get("size/21").json() == {"voxels": HALF} and lm.get("size/1").status_code == 404
     r = lm.post("renumber", data="[21, 2]")
     assert r.status_code == 400 and "(21) already exists" in r.text
     assert lm.post("renumber", data="[5]").status_code == 400
     last = lm.get("mutations").json()[-1]
     assert (last["Action"], last["NewLabel"], last["OrigLabel"]) == ("renumber-complete", 21, 1)
-    assert np.count_nonzero(bodies(lm) == 21) == 64**3
+    assert np.count_nonzero(bodies(lm) == 21) == HALF
 
 
 def split_payload(runs) -> bytes:
@@ -159,13 +161,13 @@ def test_split_supervoxel(lm):
     sv = sv.reshape(128, 128, 128)
     assert np.all(sv[:32, :64, 64:] == split) and np.all(sv[32:, :64, 64:] == remain)
     assert np.count_nonzero(sv == 2) == 0
-    assert np.count_nonzero(bodies(lm) == 1) == 2 * 64**3  # still one body
+    assert np.count_nonzero(bodies(lm) == 1) == 2 * HALF  # still one body
     assert sorted(lm.get("supervoxels/1").json()) == sorted([1, split, remain])
     assert lm.get("mapping", data=f"[2, {split}, {remain}]").json() == [0, 1, 1]
     assert lm.get(f"size/{split}", params={"supervoxels": "true"}).json() == {"voxels": 32 * 64 * 64}
     rec = lm.get("mutations").json()[-1]
     assert rec["Action"] == "split-supervoxel-complete" and rec["Body"] == 1
-    assert rec["SplitSize"] + rec["RemainSize"] == 64**3
+    assert rec["SplitSize"] + rec["RemainSize"] == HALF
     assert lm.get("supervoxel-splits").json() == [lm.uuid, [[out["MutationID"], 2, remain, split]]]
     # the pyramid follows the rewrite
     lo = np.frombuffer(

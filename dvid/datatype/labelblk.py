@@ -152,7 +152,7 @@ class LabelBlk(ImageBlk):
     interpolable = False
     help_text = HELP
     Settings = LabelSettings
-    sync_requires = (sync.LabelEditor,)
+    sync_requires: ClassVar[tuple[type, ...]] = (sync.LabelEditor,)
     output_compressions: ClassVar[tuple[str, ...]] = ("lz4", "gzip", "google", "googlegzip")
     routes = (
         *(_label_route(r) for r in ImageBlk.routes if r.endpoint != "blocks"),

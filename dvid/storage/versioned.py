@@ -10,7 +10,7 @@ and two different live versions are a conflict (as DVID).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from threading import Lock
+from typing import Protocol
 
 from dvid.dag.ancestry import Ancestry
 from dvid.errors import VersionConflict
@@ -75,17 +75,25 @@ def _group_versions(scan: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes
         yield current, found
 
 
+class Holdable(Protocol):
+    """What a batch can hold until it is done: a lock, or anything acquired and released like one."""
+
+    def acquire(self) -> object: ...
+
+    def release(self) -> None: ...
+
+
 class VersionedBatch:
     """Versioned puts and deletes applied in one atomic engine batch."""
 
     def __init__(
-        self, ctx: DataContext, engine_batch: WriteBatch | None = None, held: list[Lock] | None = None
+        self, ctx: DataContext, engine_batch: WriteBatch | None = None, held: list[Holdable] | None = None
     ) -> None:
         self._ctx = ctx
         self._wb: WriteBatch = engine_batch if engine_batch is not None else ctx.engine.batch()
-        self._held: list[Lock] = held if held is not None else []
+        self._held: list[Holdable] = held if held is not None else []
 
-    def hold(self, lock: Lock) -> None:
+    def hold(self, lock: Holdable) -> None:
         """Acquire ``lock`` until the batch is committed or abandoned (at the end of its ``with``):
         for a read-modify-write (a counter) whose new value must be stored before anyone reads it
         again. A lock the batch already holds is not taken twice."""

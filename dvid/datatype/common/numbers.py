@@ -48,7 +48,9 @@ def parse_label(text: str, *, what: str = "label", allow_zero: bool = False) -> 
     return label
 
 
-def label_list(body: Any, what: str = "labels", *, allow_zero: bool = True, limit: int | None = None) -> list[int]:
+def label_list(
+    body: Any, what: str = "labels", *, allow_zero: bool = True, limit: int | None = None
+) -> list[int]:
     """A JSON list of 64-bit labels (400 if it is anything else)."""
     if not isinstance(body, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_LABEL for v in body

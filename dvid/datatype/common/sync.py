@@ -57,7 +57,9 @@ PointsIn = Callable[[np.ndarray], np.ndarray]
 class BodyListener(Protocol):
     """Keeps data keyed by body of a labelmap, whose merges and cleaves change no voxel."""
 
-    def bodies_merged(self, batch: VersionedBatch, ancestry: Ancestry, target: int, merged: list[int]) -> None:
+    def bodies_merged(
+        self, batch: VersionedBatch, ancestry: Ancestry, target: int, merged: list[int]
+    ) -> None:
         """Called inside the labelmap's batch: the bodies ``merged`` are now part of ``target``."""
         ...
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -23,6 +24,8 @@ from dvid.datatype.labelmap.tkeys import block_prefix
 from dvid.errors import BadRequest
 
 TableMap = Callable[[np.ndarray], np.ndarray]
+#: The largest encoded Block a POST may carry (a 1024^3 block of 512 labels per sub-block).
+MAX_BLOCK_BYTES = 16 + 8 * 2**24 + 2 * 2**21 + 4 * 512 * 2**21 + 9 * 64 * 2**21
 
 
 class LabelBlockCodec(BlockCodec):
@@ -93,3 +96,15 @@ def scale_store(
 ) -> BlockStore:
     """The blocks of one scale, decoded through ``table_map`` if given."""
     return BlockStore(LabelBlockCodec(block_size, compression, table_map), 0, block_prefix(scale))
+
+
+def gunzip_block(payload: bytes, coord: Point) -> bytes:
+    """The Block inside a posted payload (gzip, as DVID requires), bounded in size."""
+    try:
+        inflater = zlib.decompressobj(wbits=31)
+        raw = inflater.decompress(payload, MAX_BLOCK_BYTES)
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise BadRequest(f"block {list(coord)}: the gzip payload is cut short or inflates too far")
+    except zlib.error as exc:
+        raise BadRequest(f"block {list(coord)}: the payload is not gzip data ({exc})") from None
+    return raw

@@ -164,10 +164,8 @@ class LabelMapBodies(LabelMapCore):
 
     def store_mapping(self, ctx: DataContext, svs: np.ndarray, bodies: np.ndarray) -> None:
         """Assign supervoxels to bodies at ``ctx``'s version (later pairs win)."""
-        with self.write_lock:
-            with ctx.batch() as batch:
-                pending = self.mapping.set(ctx, batch, svs, bodies)
-            self.mapping.applied(pending)
+        with self.write_lock, ctx.batch() as batch:
+            self.mapping.set(ctx, batch, svs, bodies)
 
     async def handle_map_stats(self, req: InstanceRequest) -> web.StreamResponse:
         svs, bodies = await asyncio.to_thread(self.mapping.assignments, req.ctx)

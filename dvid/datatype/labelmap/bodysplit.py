@@ -109,7 +109,7 @@ class LabelMapBodySplit(LabelMapMutations):
             map_bodies = [new_label] * len(whole) + [0] * len(cut)
             map_bodies += [b for _ in new_ids.values() for b in (new_label, body)]
 
-            def write(batch: VersionedBatch) -> list[Any]:
+            def write(batch: VersionedBatch) -> None:
                 for coord, _, value in written:
                     batch.put(store.blocks.tkey(*coord), value)
                 self.indexes.put(batch, remain_index.with_mod(mutid, mod.time, mod.user, mod.app))
@@ -122,7 +122,7 @@ class LabelMapBodySplit(LabelMapMutations):
                     np.array(map_svs, dtype=np.uint64),
                     np.array(map_bodies, dtype=np.uint64),
                 )
-                return [self.mapping.set(ctx, batch, svs_arr, bodies_arr)]
+                self.mapping.set(ctx, batch, svs_arr, bodies_arr)
 
             fields = {
                 "Target": body, "NewLabel": new_label, "Split": "",
@@ -150,9 +150,10 @@ class LabelMapBodySplit(LabelMapMutations):
             if coord in decoded:
                 stored, block, mask = decoded[coord]
             else:
-                stored = ctx.get(store.blocks.tkey(*coord))
-                if stored is None:
+                found = ctx.get(store.blocks.tkey(*coord))
+                if found is None:
                     raise BadRequest(f"block {list(coord)} is missing: the label index is stale")
+                stored = found
                 block, mask = store.label_codec.decode(stored), None
             out = block.copy()
             for sv, (split_id, remain_id) in new_ids.items():
@@ -179,7 +180,7 @@ def _points_in_runs(
         out = np.zeros(len(p), dtype=bool)
         coords = p // bs
         for coord in {tuple(c) for c in coords.tolist()}:
-            block_runs = pieces.get(coord)  # type: ignore[call-overload]
+            block_runs = pieces.get(coord)
             if block_runs is None:
                 continue
             origin = tuple(int(v) for v in np.array(coord) * bs)

@@ -19,14 +19,14 @@ import numpy as np
 
 from dvid.dag.ancestry import Ancestry
 from dvid.datatype.base import InstanceMeta
-from dvid.datatype.common import sync
+from dvid.datatype.common import envelope, sync
 from dvid.datatype.common.blockstore import EXTENTS_TKEY, BlockStore, WritePlan
 from dvid.datatype.common.geometry import Box, Point
 from dvid.datatype.common.sync import BlockChange
 from dvid.datatype.imageblk.settings import _extents_value, _grow
 from dvid.datatype.labelblk import LabelBlk
 from dvid.datatype.labelmap import codec
-from dvid.datatype.labelmap.blocks import LabelBlockCodec, TableMap, scale_store
+from dvid.datatype.labelmap.blocks import LabelBlockCodec, TableMap, gunzip_block, scale_store
 from dvid.datatype.labelmap.labelindex import IndexStore, LabelIndex, pack_block_coords
 from dvid.datatype.labelmap.mapping import Mapping
 from dvid.datatype.labelmap.settings import LabelMapSettings
@@ -179,13 +179,17 @@ class LabelMapCore(LabelBlk):
         if top:
             self.raise_maxlabel(batch, ctx.ancestry, top)
 
+    def new_mutation_id(self) -> int:
+        """The repo's next mutation id (0 outside a repo)."""
+        return self.repo_access.new_mutation_id() if self.repo_access is not None else 0
+
     # ---- extents -----------------------------------------------------------------------------
     def blocks_box(self, coords: list[Point]) -> Box:
         """The box covering whole blocks ``coords``."""
         bs = np.array(self.block_size, dtype=np.int64)
         arr = np.array(coords, dtype=np.int64).reshape(-1, 3)
         lo, hi = arr.min(axis=0) * bs, (arr.max(axis=0) + 1) * bs
-        return Box(tuple(lo.tolist()), tuple((hi - lo).tolist()))  # type: ignore[arg-type]
+        return Box(tuple(lo.tolist()), tuple((hi - lo).tolist()))
 
     def grow_version_extents(self, batch: VersionedBatch, ctx: DataContext, box: Box) -> None:
         """Grow the extents stored at ``ctx``'s version to cover ``box``, in ``batch``."""
@@ -300,3 +304,42 @@ class LabelMapCore(LabelBlk):
         summed = np.bincount(inverse.reshape(-1), weights=deltas, minlength=len(uniq)).astype(np.int64)
         keep = (summed != 0) & (uniq[:, 1] != 0)
         return uniq[keep, 0], uniq[keep, 1], summed[keep]
+
+    def store_blocks(
+        self, ctx: DataContext, frames: list[tuple[Point, bytes]], index: bool, derived: bool
+    ) -> list[Point]:
+        """Check and store posted gzip'd Blocks (at this view's scale) in one atomic batch."""
+        label_codec = self.label_codec
+        values: dict[Point, bytes] = {}
+        for coord, payload in frames:
+            raw = gunzip_block(payload, coord)
+            label_codec.check_block(raw, f"block {list(coord)}")
+            if (
+                self.compression.format == envelope.GZIP
+                and self.compression.checksum == envelope.CHECKSUM_NONE
+            ):
+                values[coord] = envelope.Header(envelope.GZIP).to_bytes() + bytes(payload)
+            else:
+                values[coord] = label_codec.envelope(raw)
+        coords = list(values)
+        box = self.blocks_box(coords)
+        if derived:
+            self._grow_instance_extents(box)
+        with self.write_lock:
+            written: list[BlockChange] = []
+            for coord, value in values.items():
+                before = ctx.get(self.blocks.tkey(*coord)) if (index or derived) else None
+                written.append((coord, before, value))
+
+            def also(batch: Any) -> None:
+                if derived:
+                    self.grow_version_extents(batch, ctx, box)
+
+            notify = self._notifier(ctx) if index else None
+            if not index and derived:
+
+                def notify(batch: Any, changes: list[BlockChange]) -> None:
+                    self.raise_written_maxlabel(batch, ctx, changes)
+
+            self.blocks.commit_changes(ctx, written, also=also, changes=notify)
+        return coords

@@ -79,7 +79,7 @@ class LabelMap(LabelMapBodySplit, LabelMapSparsevol, LabelMapHistory, LabelMapVo
     type_url = "github.com/janelia-flyem/dvid/datatype/labelmap"
     type_version = "0.1"
     help_text = HELP
-    sync_requires = ()
+    sync_requires: ClassVar[tuple[type, ...]] = ()
     routes: ClassVar[tuple[Route, ...]] = (
         *_inherited_routes(),
         Route("blocks", ("GET",), "handle_label_blocks", mutates=False, heavy=True,

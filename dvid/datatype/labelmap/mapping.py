@@ -37,7 +37,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -314,7 +314,7 @@ class Mapping:
         items = [
             (mapping_tkey(sv), _BODY.pack(body)) for sv, body in zip(s.tolist(), b.tolist(), strict=True)
         ]
-        batch.hold(cast(threading.Lock, _WriteHold(self, pending)))
+        batch.hold(_WriteHold(self, pending))
         pending.base = _epochs(ctx)  # under the write lock: no writer of ours commits meanwhile
         for tk, value in items:
             batch.put(tk, value)

@@ -47,24 +47,17 @@ class LabelMapMutations(LabelMapBodies):
     def _commit_edit(
         self,
         ctx: DataContext,
-        write: Callable[[VersionedBatch], Any],
-        log: tuple[str, int, ModInfo, dict[str, Any]] | None,
+        write: Callable[[VersionedBatch], None],
+        log: tuple[str, int, ModInfo, dict[str, Any]],
     ) -> None:
-        """Run ``write`` (which may stage mapping changes) and append the log record, in one batch;
-        the mapping's cache follows once the batch is stored."""
+        """Run ``write`` and append the log record, in one batch (the mapping's cache follows the
+        batch when it is stored)."""
         version_uuid = self._version_uuid(ctx)
+        action, mutid, mod, fields = log
+        record = mutationlog.record_bytes(action, mutid, version_uuid, mod, fields)
         with ctx.batch() as batch:
-            pending = write(batch)
-            if log is not None:
-                action, mutid, mod, fields = log
-                mutationlog.append(
-                    batch,
-                    version_uuid,
-                    mutid,
-                    mutationlog.record_bytes(action, mutid, version_uuid, mod, fields),
-                )
-        for change in pending or ():
-            self.mapping.applied(change)
+            write(batch)
+            mutationlog.append(batch, version_uuid, mutid, record)
 
     def _version_uuid(self, ctx: DataContext) -> str:
         if self.repo_access is None:
@@ -80,14 +73,13 @@ class LabelMapMutations(LabelMapBodies):
             moved = np.unique(np.concatenate([o.supervoxels() for o in others]))
             result = target_index.merged(*others, label=target).with_mod(mutid, mod.time, mod.user, mod.app)
 
-            def write(batch: VersionedBatch) -> list[Any]:
+            def write(batch: VersionedBatch) -> None:
                 self.indexes.put(batch, result)
                 for label in merged:
                     self.indexes.delete(batch, label)
-                pending = self.mapping.set(ctx, batch, moved, np.full(len(moved), target, dtype=np.uint64))
+                self.mapping.set(ctx, batch, moved, np.full(len(moved), target, dtype=np.uint64))
                 for listener in sync.body_listeners(self):
                     listener.bodies_merged(batch, ctx.ancestry, target, merged)
-                return [pending]
 
             self._commit_edit(
                 ctx, write, ("merge-complete", mutid, mod, {"Target": target, "Labels": merged})
@@ -131,15 +123,13 @@ class LabelMapMutations(LabelMapBodies):
             taken = taken.relabeled(new_label).with_mod(mutid, mod.time, mod.user, mod.app)
             moved = self._points_in(ctx, wanted)
 
-            def write(batch: VersionedBatch) -> list[Any]:
+            def write(batch: VersionedBatch) -> None:
                 self.indexes.put(batch, remain)
                 self.indexes.put(batch, taken)
-                pending = self.mapping.set(
-                    batch, ctx, wanted, np.full(len(wanted), new_label, dtype=np.uint64)
-                )
+                self.mapping.set(ctx, batch, wanted, np.full(len(wanted), new_label, dtype=np.uint64))
                 for listener in sync.body_listeners(self):
                     listener.body_cleaved(batch, ctx.ancestry, body, new_label, moved)
-                return [pending]
+                self.raise_maxlabel(batch, ctx.ancestry, new_label)
 
             sizes = (taken.num_voxels(), remain.num_voxels())
             fields = {
@@ -185,14 +175,13 @@ class LabelMapMutations(LabelMapBodies):
             result = index.relabeled(new).with_mod(mutid, mod.time, mod.user, mod.app)
             moved = index.supervoxels()
 
-            def write(batch: VersionedBatch) -> list[Any]:
+            def write(batch: VersionedBatch) -> None:
                 self.indexes.put(batch, result)
                 self.indexes.delete(batch, old)
-                pending = self.mapping.set(ctx, batch, moved, np.full(len(moved), new, dtype=np.uint64))
+                self.mapping.set(ctx, batch, moved, np.full(len(moved), new, dtype=np.uint64))
                 for listener in sync.body_listeners(self):
                     listener.bodies_merged(batch, ctx.ancestry, new, [old])
                 self.raise_maxlabel(batch, ctx.ancestry, new)
-                return [pending]
 
             self._commit_edit(
                 ctx, write, ("renumber-complete", mutid, mod, {"NewLabel": new, "OrigLabel": old})
@@ -243,13 +232,14 @@ class LabelMapMutations(LabelMapBodies):
             bodies = np.array([body, body, 0], dtype=np.uint64)
             store = self.at_scale(0)
 
-            def write(batch: VersionedBatch) -> list[Any]:
+            def write(batch: VersionedBatch) -> None:
                 for coord, _, value in written:
                     batch.put(store.blocks.tkey(*coord), value)
                 self.index_written(
                     batch, ctx, written, bodies={split_id: body, remain_id: body}, mod=(mutid, mod)
                 )
-                return [self.mapping.set(ctx, batch, svs, bodies)]
+                self.raise_maxlabel(batch, ctx.ancestry, max(ids))
+                self.mapping.set(ctx, batch, svs, bodies)
 
             fields = {
                 "Supervoxel": sv, "Body": body, "SplitSupervoxel": split_id, "RemainSupervoxel": remain_id,
@@ -302,7 +292,7 @@ class LabelMapMutations(LabelMapBodies):
             out[in_sv & ~mask] = ids[1]
             split_total += int(np.count_nonzero(split_here))
             remain_total += int(np.count_nonzero(in_sv)) - int(np.count_nonzero(split_here))
-            written.append((coord, stored, store.label_codec.encode(out)))  # type: ignore[arg-type]
+            written.append((coord, stored, store.label_codec.encode(out)))
         if split_total == 0:
             raise BadRequest(f"the split runs cover no voxel of supervoxel {sv}")
         return written, (split_total, remain_total)

@@ -7,19 +7,17 @@ import asyncio
 import copy
 import gzip
 import struct
-import zlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import lz4.block
 from aiohttp import web
 
-from dvid.datatype.common import envelope
 from dvid.datatype.common.blockstore import frame_block
 from dvid.datatype.common.geometry import Point, parse_block_list
 from dvid.datatype.common.request import InstanceRequest
 from dvid.datatype.common.streaming import stream_pieces
-from dvid.datatype.common.sync import BlockChange
+from dvid.datatype.labelmap.blocks import MAX_BLOCK_BYTES
 from dvid.datatype.labelmap.core import LabelMapCore
 from dvid.errors import BadRequest
 from dvid.storage.versioned import DataContext
@@ -28,8 +26,6 @@ from dvid.storage.versioned import DataContext
 BLOCK_STREAM_COMPRESSIONS = ("", "lz4", "gzip", "blocks", "uncompressed")
 #: Blocks of a POST blocks stream committed per atomic batch.
 INGEST_BATCH_BLOCKS = 64
-#: The largest encoded Block a POST may carry (a 1024^3 block of 512 labels per sub-block).
-MAX_BLOCK_BYTES = 16 + 8 * 2**24 + 2 * 2**21 + 4 * 512 * 2**21 + 9 * 64 * 2**21
 _FRAME = struct.Struct("<iiiI")
 
 
@@ -62,9 +58,6 @@ class LabelMapVoxels(LabelMapCore):
         self.new_mutation_id()
         return await super().handle_post_raw(req)
 
-    def new_mutation_id(self) -> int:
-        return self.repo_access.new_mutation_id() if self.repo_access is not None else 0
-
     # ---- block streams out -----------------------------------------------------------------------
     @staticmethod
     def _stream_compression(req: InstanceRequest, default: str) -> str:
@@ -77,7 +70,7 @@ class LabelMapVoxels(LabelMapCore):
         return compression or "lz4"
 
     @staticmethod
-    def _block_payload(inst: Any, stored: bytes, compression: str) -> bytes:
+    def _stream_payload(inst: Any, stored: bytes, compression: str) -> bytes:
         label_codec = inst.label_codec
         if compression == "blocks":
             return label_codec.wire_blocks_payload(stored)
@@ -97,7 +90,7 @@ class LabelMapVoxels(LabelMapCore):
 
         def pieces() -> Iterator[bytes]:
             for coord, stored in inst.blocks.iter_stored(ctx, first, last):
-                yield frame_block(coord, self._block_payload(inst, stored, compression))
+                yield frame_block(coord, self._stream_payload(inst, stored, compression))
 
         return await stream_pieces(req, "application/octet-stream", pieces())
 
@@ -111,7 +104,7 @@ class LabelMapVoxels(LabelMapCore):
             for coord in coords:
                 stored = ctx.get(inst.blocks.tkey(*coord))
                 if stored is not None and not prefetch:
-                    yield frame_block(coord, self._block_payload(inst, stored, compression))
+                    yield frame_block(coord, self._stream_payload(inst, stored, compression))
 
         return await stream_pieces(req, "application/octet-stream", pieces())
 
@@ -153,45 +146,6 @@ class LabelMapVoxels(LabelMapCore):
         if downres and written:
             await asyncio.to_thread(self.update_pyramid_blocks, req.ctx, written)
 
-    def store_blocks(
-        self, ctx: DataContext, frames: list[tuple[Point, bytes]], index: bool, derived: bool
-    ) -> list[Point]:
-        """Check and store posted gzip'd Blocks (at this view's scale) in one atomic batch."""
-        label_codec = self.label_codec
-        values: dict[Point, bytes] = {}
-        for coord, payload in frames:
-            raw = _gunzip_block(payload, coord)
-            label_codec.check_block(raw, f"block {list(coord)}")
-            if (
-                self.compression.format == envelope.GZIP
-                and self.compression.checksum == envelope.CHECKSUM_NONE
-            ):
-                values[coord] = envelope.Header(envelope.GZIP).to_bytes() + bytes(payload)
-            else:
-                values[coord] = label_codec.envelope(raw)
-        coords = list(values)
-        box = self.blocks_box(coords)
-        if derived:
-            self._grow_instance_extents(box)
-        with self.write_lock:
-            written: list[BlockChange] = []
-            for coord, value in values.items():
-                before = ctx.get(self.blocks.tkey(*coord)) if (index or derived) else None
-                written.append((coord, before, value))
-
-            def also(batch: Any) -> None:
-                if derived:
-                    self.grow_version_extents(batch, ctx, box)
-
-            notify = self._notifier(ctx) if index else None
-            if not index and derived:
-
-                def notify(batch: Any, changes: list[BlockChange]) -> None:
-                    self.raise_written_maxlabel(batch, ctx, changes)
-
-            self.blocks.commit_changes(ctx, written, also=also, changes=notify)
-        return coords
-
 
 async def _frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[Point, bytes]]:
     """``(block coordinate, payload)`` of each record of a framed block stream, as it arrives."""
@@ -215,15 +169,3 @@ async def _frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[Point, by
         del buf[:pos]
     if buf:
         raise BadRequest(f"the block stream ends inside a record ({len(buf)} bytes left over)")
-
-
-def _gunzip_block(payload: bytes, coord: Point) -> bytes:
-    """The Block inside a posted payload (gzip, as DVID requires), bounded in size."""
-    try:
-        inflater = zlib.decompressobj(wbits=31)
-        raw = inflater.decompress(payload, MAX_BLOCK_BYTES)
-        if inflater.unconsumed_tail or not inflater.eof:
-            raise BadRequest(f"block {list(coord)}: the gzip payload is cut short or inflates too far")
-    except zlib.error as exc:
-        raise BadRequest(f"block {list(coord)}: the payload is not gzip data ({exc})") from None
-    return raw
