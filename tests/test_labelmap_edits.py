@@ -225,3 +225,34 @@ def test_split_of_a_body_needs_the_server_setting(lm, server_factory):
     assert rec["Action"] == "split-complete" and rec["Target"] == 1 and rec["NewLabel"] == new
     assert list(rec["SVSplits"]) == ["1"]
     assert requests.get(c.url("supervoxel-splits"), timeout=TIMEOUT).json()[0] == uuid
+
+
+def test_index_as_of_an_edit_and_index_version(lm):
+    from dvid.datatype.labelmap.labelindex import LabelIndex
+
+    before = LabelIndex.from_bytes(lm.get("index/4").content)
+    merge_id = lm.post("merge", data="[4, 3]").json()["MutationID"]
+    cleave_id = lm.post("cleave/4", data="[3]").json()["MutationID"]
+    as_of_post = LabelIndex.from_bytes(lm.get("index/4", params={"mutid": str(merge_id - 1)}).content)
+    assert as_of_post == before
+    after_merge = LabelIndex.from_bytes(lm.get("index/4", params={"mutid": str(merge_id)}).content)
+    assert sorted(after_merge.supervoxels().tolist()) == [3, 4]
+    now = LabelIndex.from_bytes(lm.get("index/4", params={"mutid": str(cleave_id)}).content)
+    assert now.supervoxels().tolist() == [4]
+    assert lm.get("index/5", params={"mutid": str(merge_id)}).status_code == 404  # not made yet
+    assert lm.get("index/5").status_code == 200
+    assert lm.get("index-version/4").text == lm.uuid
+    lm.server.commit(lm.uuid)
+    child = lm.server.newversion(lm.uuid)
+    assert lm.get("index-version/4", child).text == lm.uuid
+    lm.post("merge", uuid=child, data="[4, 5]")
+    assert lm.get("index-version/4", child).text == child
+    assert lm.get("index-version/77").status_code == 404
+
+
+def test_post_info_changes_the_pyramid_depth(lm):
+    lm.ok("POST", "info", json={"MaxDownresLevel": 3})
+    assert lm.get("info").json()["Extended"]["MaxDownresLevel"] == 3
+    for bad in ({"MaxDownresLevel": 256}, {"MaxDownresLevel": "x"}, {"BlockSize": [8, 8, 8]}):
+        assert lm.post("info", json=bad).status_code == 400
+    assert lm.get("info").json()["Extended"]["MaxDownresLevel"] == 3

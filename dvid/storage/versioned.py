@@ -169,6 +169,10 @@ class DataContext:
         """The value of ``tk`` visible at this version, or None."""
         return resolve(self._versions(tk), self.ancestry)
 
+    def version_of(self, tk: bytes) -> int | None:
+        """The version whose value of ``tk`` is visible at this version (None if none is)."""
+        return resolve_version(self._versions(tk), self.ancestry)
+
     def exists(self, tk: bytes) -> bool:
         return self.get(tk) is not None
 

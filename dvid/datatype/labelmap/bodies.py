@@ -21,12 +21,13 @@ from dvid.datatype.common.request import InstanceRequest, json_bytes_response, j
 from dvid.datatype.common.streaming import stream_pieces
 from dvid.datatype.labelmap import proto
 from dvid.datatype.labelmap.core import LabelMapCore, u64
-from dvid.datatype.labelmap.labelindex import LabelIndex
+from dvid.datatype.labelmap.labelindex import LabelIndex, decode_stored, index_tkey
 from dvid.datatype.labelmap.tkeys import (
     MAXLABEL_TKEY,
     NEXTLABEL_CEILING_TKEY,
     NEXTLABEL_TKEY,
     REPO_MAXLABEL_TKEY,
+    snapshot_tkey,
 )
 from dvid.errors import BadRequest, NotFound
 from dvid.storage.versioned import DataContext
@@ -41,6 +42,23 @@ MAX_POSTED_MAXLABEL = 2**48
 
 class LabelMapBodies(LabelMapCore):
     """Counters, mapping and label-index endpoints over :class:`LabelMapCore`."""
+
+    # ---- settings ------------------------------------------------------------------------------
+    async def handle_post_info(self, req: InstanceRequest) -> web.StreamResponse:
+        """Change settings after creation; DVID's labelmap takes MaxDownresLevel."""
+        body = await req.json_object()
+        unknown = sorted(set(body) - {"MaxDownresLevel"})
+        if unknown:
+            raise BadRequest(f"labelmap info POST takes MaxDownresLevel only, not {unknown}")
+        level = body.get("MaxDownresLevel")
+        if isinstance(level, str):
+            level = parse_decimal(level.strip(), signed=False)
+        if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 255:
+            raise BadRequest("MaxDownresLevel must be an integer between 0 and 255")
+        self.settings.MaxDownresLevel = level
+        self.meta.properties["settings"] = self.settings.model_dump(mode="json")
+        self.save()
+        return web.Response()
 
     # ---- label counters ------------------------------------------------------------------------
     def next_label(self, ancestry: Ancestry) -> int:
@@ -197,10 +215,30 @@ class LabelMapBodies(LabelMapCore):
             raise NotFound(f"{kind} {label} has no voxels")
         return label, index
 
+    def index_as_of(self, ctx: DataContext, label: int, mutid: int | None) -> LabelIndex | None:
+        """A body's index now, or as it was after edit ``mutid`` (from the snapshot kept by the
+        first edit after it that changed the body)."""
+        if mutid is not None:
+            later = list(ctx.range(snapshot_tkey(label, 2**64 - 1), snapshot_tkey(label, mutid + 1)))
+            if later:
+                stored = later[-1][1]
+                return decode_stored(stored) if stored else None
+        return self.indexes.get(ctx, label)
+
+    async def handle_index_version(self, req: InstanceRequest) -> web.StreamResponse:
+        self.check_indexed("index-version")
+        label = parse_label(req.arg(0, "a label"))
+        version = await req.small(req.ctx.version_of, index_tkey(label))
+        if version is None or self.repo_access is None:
+            raise NotFound(f"label {label} has no index")
+        return web.Response(text=self.repo_access.version_uuid(version), content_type="text/plain")
+
     async def handle_get_index(self, req: InstanceRequest) -> web.StreamResponse:
         self.check_indexed("index")
         label = parse_label(req.arg(0, "a label"))
-        index = await asyncio.to_thread(self.indexes.get, req.ctx, label)
+        mutid_text = req.query.get("mutid", "")
+        mutid = parse_label(mutid_text, what="mutid", allow_zero=True) if mutid_text else None
+        index = await asyncio.to_thread(self.index_as_of, req.ctx, label, mutid)
         if index is None or index.is_empty:
             raise NotFound(f"label {label} has no index")
         if req.query_bool("metadata-only"):

@@ -128,7 +128,7 @@ class LabelMapBodySplit(LabelMapMutations):
                 "Target": body, "NewLabel": new_label, "Split": "",
                 "SVSplits": {str(sv): {"Split": s, "Remain": r} for sv, (s, r) in new_ids.items()},
             }  # fmt: skip
-            self._commit_edit(ctx, write, ("split-complete", mutid, mod, fields))
+            self._commit_edit(ctx, write, ("split-complete", mutid, mod, fields), [body, new_label])
         self.update_pyramid_blocks(ctx, [coord for coord, _, _ in written])
 
     def _rewrite_cut(

@@ -30,6 +30,8 @@ GET  help, info, metadata     info: Base, Extended (Values [{"DataType": "uint64
                               "labelmap"}], BlockSize, VoxelSize, VoxelUnits, MinPoint, MaxPoint,
                               IndexedLabels, CountLabels, MaxDownresLevel, MaxRepoLabel), Extents.
 POST extents, resolution      As for uint8blk.
+POST info                     {"MaxDownresLevel": N}: change the pyramid depth (levels added later
+                              fill as voxels are written, or with POST blocks?downres=true).
 GET  raw/<dims>/<size>/<offset>[/<format>][?scale&supervoxels&compression&roi]
                               Bodies (or supervoxels) of a box at any alignment: a 2-D slice as an
                               image, or a volume as raw uint64 (compression: "" raw, lz4 bare block,
@@ -85,10 +87,12 @@ GET  map-stats                {"MapEntries": n, "Bodies": b, "Retired": r}.
 
 Label indexes (protobuf messages of DVID's labelops.proto; block ids pack x, y, z in 21 bits each,
 sign-magnitude, z highest)
-GET  index/<label>[?metadata-only=true]
+GET  index/<label>[?metadata-only=true&mutid=M]
                               The body's LabelIndex protobuf; metadata-only: {"num_voxels",
                               "last_mutid", "last_mod_time", "last_mod_user", "last_mod_app"}. 404 if
-                              the body has no index.
+                              the body has no index. mutid: the index as it was after edit M (every
+                              edit keeps the indexes it changes as they were before it).
+GET  index-version/<label>    The UUID of the version whose write of the index is visible here.
 POST index/<label>            Store a LabelIndex as it is (one without blocks deletes the index).
 GET  indices                  Body [label, ...] (at most 50,000) -> LabelIndices (an empty index
                               for labels without one).
@@ -103,6 +107,79 @@ GET  listlabels[?start=&number=&sizes=true]
                               Bodies with voxels from start on, ascending, as uint64 (with sizes,
                               label and size pairs), at most number of them.
 GET  existing-labels          The same as a JSON list.
+
+Sparse volumes (from the label index and the supervoxel blocks; bounds minx, maxx, miny, maxy,
+minz, maxz are inclusive voxel coordinates at the scale asked for)
+GET  sparsevol/<label>[?format=rles|srles|blocks&bounds&exact&compression&scale&supervoxels]
+                              rles (default): DVID's legacy payload (bytes 0, 3, 0, 0, uint32 0,
+                              uint32 number of runs, then int32 x, y, z, length per run along x;
+                              runs continue across block edges). srles: the runs alone. blocks: uint32
+                              gx, gy, gz (sub-blocks per block), uint64 label, then per block int32
+                              x0, y0, z0 and a flag (1 all of the block, 2 mixed: per 8x8x8 sub-block
+                              in z, y, x order a flag 0/1/2 and, for 2, a 64-byte mask of its voxels
+                              in z, y, x order, least significant bit first). exact=false keeps whole
+                              blocks meeting the bounds; compression (lz4 bare block, gzip) applies to
+                              rles and srles. 404 with an empty body if the label has no voxels.
+HEAD sparsevol/<label>[?bounds&scale&supervoxels]
+                              200 if the label has voxels in blocks meeting the bounds, else 204.
+GET  sparsevol-by-point/<x_y_z>   The sparsevol of the body (or supervoxel) at a voxel.
+GET  sparsevol-size/<label>   {"voxels": n, "numblocks": b, "minvoxel": [x, y, z], "maxvoxel":
+                              [x, y, z]} (block-accurate bounds).
+GET  sparsevol-coarse/<label>[?bounds&supervoxels]
+                              The legacy payload with runs of scale-0 block coordinates.
+GET  sparsevols-coarse/<begin>/<end>
+                              For every body with an index in [begin, end]: uint64 label, int32
+                              number of runs, then the runs (int32 bx, by, bz, length).
+GET  proximity/<target>,<l2>,...
+                              [{"Block": [x, y, z], "Label": l, "Distance": d}, ...]: each block the
+                              target shares with another body and the least Euclidean voxel distance
+                              between them there ("Label" left out when only one other is given).
+
+Edits (each one atomic: blocks, label indexes, mapping, mutation log and synced annotations in one
+batch; each takes a mutation id, repo-wide, shown as MutationID in the repo info; u= and app= are
+recorded in the indexes changed and the log record)
+POST merge                    Body [target, a, b, ...]: the bodies a, b, ... become part of target.
+                              {"MutationID": m}. 400 (nothing changed) for fewer than two labels,
+                              label 0, merging a body into itself, or a body without voxels.
+POST cleave/<body>            Body [sv, ...]: those supervoxels of the body move to a new body
+                              (from nextlabel). {"CleavedLabel": n, "MutationID": m}. 400 if one is
+                              not in the body or none would remain.
+POST split-supervoxel/<sv>[?split=&remain=&downres=false]
+                              Body: legacy RLE payload (as sparsevol gives) of voxels of the
+                              supervoxel. They become supervoxel split, the rest remain (new labels
+                              unless given), both in the supervoxel's body; sv is retired (maps to 0).
+                              The blocks are rewritten and the pyramid follows unless downres=false.
+                              {"SplitSupervoxel": s, "RemainSupervoxel": r, "MutationID": m}. 400 if
+                              the runs cover a voxel outside the supervoxel or none of it.
+POST split/<body>             Only with the server setting AllowLabelmapSplit. Body: RLE payload of
+                              voxels of the body; they become a new body: supervoxels covered whole
+                              move, supervoxels cut are split in two (as split-supervoxel).
+                              {"label": new, "MutationID": m}.
+POST renumber                 Body [new1, old1, new2, old2, ...]: body old gets id new (which must
+                              have no voxels); pairs apply in order, one mutation id each. 200, no
+                              body.
+GET  mutations                The edits made at this version (not its ancestors): [record, ...] as
+                              DVID writes them, keys sorted: Action (merge-complete, cleave-complete,
+                              split-supervoxel-complete, split-complete, renumber-complete),
+                              MutationID, Timestamp (Go's time format), UUID, User and App when given,
+                              and the edit's fields (Target, Labels, OrigLabel, CleavedLabel,
+                              CleavedSupervoxels, CleavedSize, RemainSize, Supervoxel, Body,
+                              SplitSupervoxel, RemainSupervoxel, SplitSize, NewLabel, SVSplits).
+GET  mutations-range/<begin>/<end>
+                              The records of the versions from end up its first parents to begin
+                              (UUIDs or prefixes), newest version first.
+GET  history/<label>/<from>/<to>
+                              The edits, in the versions from..to, of the bodies that at from held the
+                              supervoxels label has at to: JSON objects back to back ({"Action":
+                              "merge", "Target", "Labels"}, {"Action": "cleave", "OrigLabel",
+                              "CleavedLabel", "CleavedSupervoxels"}, {"Action": "split", "Target",
+                              "NewLabel", "Coarse"}, {"Action": "split-supervoxel", "Supervoxel",
+                              "SplitSupervoxel", "RemainSupervoxel"}); empty if label has no index.
+GET  lastmod/<label>          {"mutation id": m, "last mod user": "u", "last mod app": "a", "last mod
+                              time": "RFC 3339" } of the body's last edit (zeros and "" if never
+                              edited); 404 with an empty body if it has no voxels.
+GET  supervoxel-splits        ["uuid", [[mutid, old, remain, split], ...], ...] for this version and
+                              its ancestors, nearest first.
 
 Errors: 400 malformed geometry, labels, JSON or protobuf bodies, unaligned block boxes, bad Blocks,
 index-based endpoints on an instance with IndexedLabels false; 404 bodies without voxels; 409 writes

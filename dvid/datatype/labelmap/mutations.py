@@ -24,6 +24,7 @@ from dvid.datatype.labelmap import mutationlog
 from dvid.datatype.labelmap.bodies import LabelMapBodies
 from dvid.datatype.labelmap.labelindex import LabelIndex, unpack_block_keys
 from dvid.datatype.labelmap.mutationlog import ModInfo
+from dvid.datatype.labelmap.tkeys import snapshot_tkey
 from dvid.errors import BadRequest
 from dvid.storage.versioned import DataContext, VersionedBatch
 
@@ -49,13 +50,18 @@ class LabelMapMutations(LabelMapBodies):
         ctx: DataContext,
         write: Callable[[VersionedBatch], None],
         log: tuple[str, int, ModInfo, dict[str, Any]],
+        changed: list[int],
     ) -> None:
-        """Run ``write`` and append the log record, in one batch (the mapping's cache follows the
-        batch when it is stored)."""
+        """Run ``write`` and append the log record, in one batch, with the label indexes of the
+        bodies ``changed`` as they were before (``index?mutid=`` reads them). The mapping's cache
+        follows the batch when it is stored."""
         version_uuid = self._version_uuid(ctx)
         action, mutid, mod, fields = log
         record = mutationlog.record_bytes(action, mutid, version_uuid, mod, fields)
+        before = self.indexes.stored_many(ctx, changed)
         with ctx.batch() as batch:
+            for label, stored in zip(changed, before, strict=True):
+                batch.put(snapshot_tkey(label, mutid), stored or b"")
             write(batch)
             mutationlog.append(batch, version_uuid, mutid, record)
 
@@ -82,7 +88,10 @@ class LabelMapMutations(LabelMapBodies):
                     listener.bodies_merged(batch, ctx.ancestry, target, merged)
 
             self._commit_edit(
-                ctx, write, ("merge-complete", mutid, mod, {"Target": target, "Labels": merged})
+                ctx,
+                write,
+                ("merge-complete", mutid, mod, {"Target": target, "Labels": merged}),
+                [target, *merged],
             )
 
     async def handle_merge(self, req: InstanceRequest) -> web.StreamResponse:
@@ -136,7 +145,7 @@ class LabelMapMutations(LabelMapBodies):
                 "OrigLabel": body, "CleavedLabel": new_label, "CleavedSupervoxels": svs,
                 "CleavedSize": sizes[0], "RemainSize": sizes[1],
             }  # fmt: skip
-            self._commit_edit(ctx, write, ("cleave-complete", mutid, mod, fields))
+            self._commit_edit(ctx, write, ("cleave-complete", mutid, mod, fields), [body, new_label])
             return sizes
 
     def _points_in(self, ctx: DataContext, svs: np.ndarray) -> sync.PointsIn:
@@ -184,7 +193,7 @@ class LabelMapMutations(LabelMapBodies):
                 self.raise_maxlabel(batch, ctx.ancestry, new)
 
             self._commit_edit(
-                ctx, write, ("renumber-complete", mutid, mod, {"NewLabel": new, "OrigLabel": old})
+                ctx, write, ("renumber-complete", mutid, mod, {"NewLabel": new, "OrigLabel": old}), [old, new]
             )
 
     async def handle_renumber(self, req: InstanceRequest) -> web.StreamResponse:
@@ -245,7 +254,7 @@ class LabelMapMutations(LabelMapBodies):
                 "Supervoxel": sv, "Body": body, "SplitSupervoxel": split_id, "RemainSupervoxel": remain_id,
                 "Split": "", "SplitSize": sizes[0], "RemainSize": sizes[1],
             }  # fmt: skip
-            self._commit_edit(ctx, write, ("split-supervoxel-complete", mutid, mod, fields))
+            self._commit_edit(ctx, write, ("split-supervoxel-complete", mutid, mod, fields), [body])
         if downres:
             self.update_pyramid_blocks(ctx, [coord for coord, _, _ in written])
         return body, sizes[0], sizes[1]
