@@ -59,7 +59,11 @@ def test_merge_then_cleave_as_dvids_tests(lm):
     r = lm.post("cleave/4", params={"u": "mrsmith", "app": "myapp"}, data="[3]")
     assert r.json() == {"CleavedLabel": 5, "MutationID": START + 2}
     last = lm.get("lastmod/4").json()
-    assert (last["mutation id"], last["last mod user"], last["last mod app"]) == (START + 2, "mrsmith", "myapp")
+    assert (last["mutation id"], last["last mod user"], last["last mod app"]) == (
+        START + 2,
+        "mrsmith",
+        "myapp",
+    )
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d([+-]\d\d:\d\d|Z)", last["last mod time"])
     assert lm.get("maxlabel").json() == {"maxlabel": 5}
     vol = bodies(lm)
@@ -214,12 +218,18 @@ def test_split_of_a_body_needs_the_server_setting(lm, server_factory):
     c.ok("POST", "raw/0_1_2/128_128_128/0_0_0", data=four_bodies().tobytes())
     c.ok("POST", "merge", data="[1, 2]")
     # all of supervoxel 2 and the z < 10 part of supervoxel 1
-    runs = [(64, y, z, 64) for z in range(128) for y in range(64)] + [(0, y, z, 64) for z in range(10) for y in range(64)]
+    runs = [(64, y, z, 64) for z in range(128) for y in range(64)] + [
+        (0, y, z, 64) for z in range(10) for y in range(64)
+    ]
     r = c.post("split/1", data=split_payload(runs))
     assert r.status_code == 200, r.text
     new = r.json()["label"]
     vol = bodies(c)
-    assert np.all(vol[:, :64, 64:] == new) and np.all(vol[:10, :64, :64] == new) and np.all(vol[10:, :64, :64] == 1)
+    assert (
+        np.all(vol[:, :64, 64:] == new)
+        and np.all(vol[:10, :64, :64] == new)
+        and np.all(vol[10:, :64, :64] == 1)
+    )
     assert c.get(f"size/{new}").json() == {"voxels": 64 * 64 * 128 + 64 * 64 * 10}
     rec = c.get("mutations").json()[-1]
     assert rec["Action"] == "split-complete" and rec["Target"] == 1 and rec["NewLabel"] == new

@@ -34,7 +34,9 @@ def voxels_of(runs: np.ndarray) -> set[tuple[int, int, int]]:
 
 def mask_voxels(mask: np.ndarray, offset=(0, 0, 0)) -> set[tuple[int, int, int]]:
     z, y, x = np.nonzero(mask)
-    return {(int(a) + offset[0], int(b) + offset[1], int(c) + offset[2]) for a, b, c in zip(x, y, z, strict=True)}
+    return {
+        (int(a) + offset[0], int(b) + offset[1], int(c) + offset[2]) for a, b, c in zip(x, y, z, strict=True)
+    }
 
 
 def biggest(volume) -> int:  # noqa: F811
@@ -137,12 +139,22 @@ def test_blocks_format(lm, volume):  # noqa: F811
             else:
                 assert (f == 1 and sub[i].all()) or (f == 0 and not sub[i].any())
         seen.add((x0, y0, z0))
-    assert seen == {(x * 64, y * 64, 0) for x in range(2) for y in range(2) if np.any(volume[:, y * 64 : y * 64 + 64, x * 64 : x * 64 + 64] == label)}
+    assert seen == {
+        (x * 64, y * 64, 0)
+        for x in range(2)
+        for y in range(2)
+        if np.any(volume[:, y * 64 : y * 64 + 64, x * 64 : x * 64 + 64] == label)
+    }
 
 
 def test_coarse_forms_and_size(lm, volume):  # noqa: F811
     label = biggest(volume)
-    blocks = {(x, y, 0) for x in range(2) for y in range(2) if np.any(volume[:, y * 64 : y * 64 + 64, x * 64 : x * 64 + 64] == label)}
+    blocks = {
+        (x, y, 0)
+        for x in range(2)
+        for y in range(2)
+        if np.any(volume[:, y * 64 : y * 64 + 64, x * 64 : x * 64 + 64] == label)
+    }
     coarse = rle.decode_sparsevol(lm.get(f"sparsevol-coarse/{label}").content)
     assert voxels_of(coarse) == blocks
     assert lm.get("sparsevol-coarse/123").status_code == 404
@@ -160,7 +172,12 @@ def test_coarse_forms_and_size(lm, volume):  # noqa: F811
         pos += 12 + 16 * n
     assert [g[0] for g in got] == labels[:3].tolist()
     for lab, cov in got:
-        assert cov == {(x, y, 0) for x in range(2) for y in range(2) if np.any(volume[:, y * 64 : y * 64 + 64, x * 64 : x * 64 + 64] == lab)}
+        assert cov == {
+            (x, y, 0)
+            for x in range(2)
+            for y in range(2)
+            if np.any(volume[:, y * 64 : y * 64 + 64, x * 64 : x * 64 + 64] == lab)
+        }
 
 
 def test_runs_continue_across_block_edges(server):
@@ -186,6 +203,9 @@ def test_proximity(server):
     c.ok("POST", "raw/0_1_2/64_64_64/0_0_0", data=vol.tobytes())
     assert c.get("proximity/1,2").json() == [{"Block": [0, 0, 0], "Distance": 5}]
     got = c.get("proximity/1,2,3").json()
-    assert got == [{"Block": [0, 0, 0], "Label": 2, "Distance": 5}, {"Block": [0, 0, 0], "Label": 3, "Distance": 5}]
+    assert got == [
+        {"Block": [0, 0, 0], "Label": 2, "Distance": 5},
+        {"Block": [0, 0, 0], "Label": 3, "Distance": 5},
+    ]
     assert c.get("proximity/1,1").status_code == 400
     assert c.get("proximity/1").status_code == 400
