@@ -295,4 +295,21 @@ def test_bad_requests(lm):
     assert lm.get("sizes", data=b"[1, -2]").status_code == 400
     assert lm.get("mapping", data=b"{").status_code == 400
     assert lm.post("mappings", data=b"\x0a\xff").status_code == 400
+    zero = proto.MappingOps()
+    zero.mappings.add(mapped=5, original=[0])
+    assert lm.post("mappings", data=zero.SerializeToString()).status_code == 400
     assert lm.post("blocks", params={"scale": "1", "downres": "true"}, data=b"x").status_code == 400
+
+
+def test_writes_over_unindexed_blocks_keep_indexes_sane(server):
+    """Blocks ingested without indexing leave indexes behind; a later write must neither fail nor
+    leave negative counts (found by the fuzzer: a 500)."""
+    uuid = server.new_repo()
+    server.new_instance(uuid, "labelmap", "seg")
+    c = Client(server, uuid)
+    c.ok("POST", "raw/0_1_2/64_64_64/0_0_0", data=np.full((64, 64, 64), 1, "<u8").tobytes())
+    other = np.full((64, 64, 64), 2, "<u8")
+    c.ok("POST", "ingest-supervoxels", data=framed((0, 0, 0), gzip.compress(codec.encode_block(other))))
+    assert c.get("size/1").json() == {"voxels": 64**3}  # stale, as DVID: ingest does not index
+    c.ok("POST", "raw/0_1_2/64_64_64/0_0_0", data=np.full((64, 64, 64), 3, "<u8").tobytes())
+    assert c.get("sizes", data="[1, 2, 3]").json() == [64**3, 0, 64**3]

@@ -41,6 +41,7 @@ INSTANCES: dict[str, tuple[str, dict[str, str]]] = {
     "synapses": ("annotation", {}),
     "sizes": ("labelsz", {}),
     "region": ("roi", {}),
+    "supervoxels": ("labelmap", {"BlockSize": f"{BLOCK},{BLOCK},{BLOCK}", "MaxDownresLevel": "1"}),
 }
 #: (instance, the instance it receives changes from).
 SYNCS = (("bodies", "segmentation"), ("segmentation", "bodies"), ("synapses", "segmentation"),
@@ -68,6 +69,12 @@ CANARIES = (
     Canary("annotation label", "synapses/label/3"),
     Canary("label counts", "sizes/top/10/PostSyn"),
     Canary("roi spans", "region/roi"),
+    Canary("labelmap bodies", "supervoxels/raw/0_1_2/64_64_64/0_0_0"),
+    Canary("labelmap supervoxels", "supervoxels/raw/0_1_2/32_32_32/0_0_0?supervoxels=true&scale=1"),
+    Canary("labelmap body", "supervoxels/sparsevol/1"),
+    Canary("labelmap index", "supervoxels/index/1"),
+    Canary("labelmap mapping", "supervoxels/mappings"),
+    Canary("labelmap log", "supervoxels/mutations"),
 )
 
 
@@ -81,6 +88,9 @@ SAMPLES: dict[str, tuple[str, str, bytes | None]] = {
     "elements": ("GET", "node/{root}/synapses/elements/64_64_64/0_0_0", None),
     "annotation blocks": ("GET", "node/{root}/synapses/blocks/64_64_64/0_0_0", None),
     "roi spans": ("GET", "node/{root}/region/roi", None),
+    "labelmap blocks": ("GET", "node/{root}/supervoxels/blocks/64_64_64/0_0_0?compression=blocks", None),
+    "labelmap sparsevol": ("GET", "node/{root}/supervoxels/sparsevol/1", None),
+    "label index": ("GET", "node/{root}/supervoxels/index/1", None),
     "keyvalues": ("GET", "node/{root}/kv/keyvalues", b"\x0a\x06canary\x0a\x01a"),
     "transfer stream": ("POST", "repo/{root}/transfer/export", b'{"data": ["kv", "region"]}'),
 }
@@ -148,6 +158,8 @@ class Populator:
         labels[10:30, 40:, :] = 3
         labels[40:, 50:, 60:] = 4
         self.call("POST", f"{node}/segmentation/{cube}", body=labels.tobytes())
+        self.call("POST", f"{node}/supervoxels/{cube}", body=labels.tobytes())
+        self.call("POST", f"{node}/supervoxels/merge", json_body=[1, 2])
         elements = []
         for i, (x, y, z) in enumerate(rng.integers(0, EDGE, (24, 3)).tolist()):
             kind = "PreSyn" if i % 3 == 0 else "PostSyn"

@@ -135,4 +135,42 @@ def seeds(points: tuple[tuple[int, int, int], ...]) -> tuple[Seed, ...]:
         Seed("POST", "/api/repo/{uuid}/transfer/check", b"\x80"),
         Seed("POST", "/api/repo/{uuid}/log", _json({"log": ["a", "b"]})),
         Seed("POST", "/api/node/{uuid}/note", _json({"note": "fuzzed"})),
+        *_labelmap_seeds(),
+    )
+
+
+def _labelmap_seeds() -> tuple[Seed, ...]:
+    """Valid edits and reads of the labelmap ``supervoxels`` (bodies 1 (supervoxels 1, 2), 3, 4)."""
+    block = np.zeros((32, 32, 32), "<u8")
+    block[:, :, 16:] = 7
+    from dvid.datatype.labelmap import codec, proto
+
+    stream = struct.pack("<iiiI", 3, 0, 0, 0) + gzip.compress(codec.encode_block(block))
+    stream = stream[:12] + struct.pack("<I", len(stream) - 16) + stream[16:]
+    ops = proto.MappingOps()
+    op = ops.mappings.add()
+    op.mapped, op.original[:] = 3, [9]
+    lm = "supervoxels"
+    return (
+        Seed("POST", f"{lm}/merge", b"[1, 3]"),
+        Seed("POST", f"{lm}/cleave/1", b"[2]"),
+        Seed("POST", f"{lm}/renumber", b"[40, 4]"),
+        Seed("POST", f"{lm}/split-supervoxel/3?downres=true", _rle([(0, 40, 10, 30), (0, 41, 10, 30)])),
+        Seed("POST", f"{lm}/blocks?downres=true", stream),
+        Seed("POST", f"{lm}/ingest-supervoxels?scale=1", stream),
+        Seed("POST", f"{lm}/mappings", ops.SerializeToString()),
+        Seed("GET", f"{lm}/mapping?nolookup=true", b"[1, 2, 3, 99]"),
+        Seed("GET", f"{lm}/labels?supervoxels=true", b"[[1, 2, 3], [40, 40, 40]]"),
+        Seed("GET", f"{lm}/sizes", b"[1, 3, 4, 77]"),
+        Seed("GET", f"{lm}/indices-compressed", b"[1, 3]"),
+        Seed("GET", f"{lm}/sparsevol-by-point/10_10_10?format=blocks"),
+        Seed("GET", f"{lm}/sparsevols-coarse/1/10"),
+        Seed("GET", f"{lm}/proximity/1,3,4"),
+        Seed("GET", f"{lm}/history/1/{{root}}/{{uuid}}"),
+        Seed("GET", f"{lm}/mutations-range/{{root}}/{{uuid}}"),
+        Seed("GET", f"{lm}/blocks/64_64_64/0_0_0?compression=gzip&scale=1"),
+        Seed("GET", f"{lm}/raw/0_1_2/64_64_32/0_0_0?compression=googlegzip&scale=1"),
+        Seed("GET", f"{lm}/pseudocolor/xy/64_64/0_0_5"),
+        Seed("POST", f"{lm}/raw/0_1_2/32_32_32/32_0_0?compression=lz4",
+             lz4.block.compress(block.tobytes(), store_size=False)),
     )

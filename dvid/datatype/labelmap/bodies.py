@@ -177,6 +177,8 @@ class LabelMapBodies(LabelMapCore):
             [np.full(len(o), op.mapped, dtype=np.uint64)
              for o, op in zip(originals, ops.mappings, strict=True)]
         ) if originals else np.zeros(0, dtype=np.uint64)  # fmt: skip
+        if len(svs) and not svs.all():
+            raise BadRequest("mappings: supervoxel 0 (background) cannot be mapped")
         await asyncio.to_thread(self.store_mapping, req.ctx, svs, bodies)
         return web.Response()
 

@@ -11,6 +11,7 @@ keeps them current.
 from __future__ import annotations
 
 import copy
+import logging
 import struct
 import threading
 from typing import Any
@@ -33,6 +34,8 @@ from dvid.datatype.labelmap.settings import LabelMapSettings
 from dvid.datatype.labelmap.tkeys import MAXLABEL_TKEY, REPO_MAXLABEL_TKEY
 from dvid.errors import BadRequest
 from dvid.storage.versioned import DataContext, VersionedBatch
+
+log = logging.getLogger("dvid.labelmap")
 
 #: Largest scale a request may name (the key holds one byte).
 MAX_SCALE = 255
@@ -269,7 +272,13 @@ class LabelMapCore(LabelBlk):
         found = self.indexes.get_many(ctx, bodies.tolist())
         for body, index, lo, hi in zip(bodies.tolist(), found, starts.tolist(), ends, strict=True):
             base = index if index is not None else LabelIndex.empty(body)
-            result = base.with_counts(blocks[lo:hi], svs[lo:hi], deltas[lo:hi])
+            try:
+                result = base.with_counts(blocks[lo:hi], svs[lo:hi], deltas[lo:hi])
+            except ValueError as exc:  # blocks stored without indexing (ingest-supervoxels, noindexing)
+                log.warning(
+                    "label index of body %d in %r was out of date (%s); counts clamped", body, self.name, exc
+                )
+                result = base.with_counts(blocks[lo:hi], svs[lo:hi], deltas[lo:hi], clamp=True)
             if mod is not None:
                 mutid, info = mod
                 result = result.with_mod(mutid, info.time, info.user, info.app)

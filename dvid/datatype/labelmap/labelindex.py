@@ -300,10 +300,11 @@ class LabelIndex:
 
     # ---- derived indices ------------------------------------------------------------------------
 
-    def with_counts(self, blocks: Any, svs: Any, deltas: Any) -> LabelIndex:
+    def with_counts(self, blocks: Any, svs: Any, deltas: Any, *, clamp: bool = False) -> LabelIndex:
         """Signed voxel count changes per (block key, sv) applied; rows reaching 0 vanish.
 
-        ValueError if a count would become negative (or exceed uint32): the caller's bookkeeping is wrong.
+        ValueError if a count would become negative (or exceed uint32): the caller's bookkeeping is
+        wrong; with ``clamp``, negative counts become 0 instead (an index already out of date).
         """
         b, s, d = _as_u64(blocks), _as_u64(svs), np.asarray(deltas, dtype=np.int64).reshape(-1)
         if not (len(b) == len(s) == len(d)):
@@ -312,6 +313,8 @@ class LabelIndex:
             np.concatenate([self.blocks, b]), np.concatenate([self.svs, s]),
             np.concatenate([self.counts.astype(np.int64), d]),
         )  # fmt: skip
+        if clamp:
+            rows = (rows[0], rows[1], np.maximum(rows[2], 0))
         return self._derived(*_checked_rows(*rows))
 
     def merged(self, *others: LabelIndex, label: int | None = None, surface_mutid: int = 0) -> LabelIndex:
