@@ -68,6 +68,10 @@ class BlockCodec:
             return envelope.Header(envelope.JPEG).to_bytes() + jpeg_encode_block(block)
         return envelope.serialize(block.data.cast("B"), self.compression)
 
+    def decode_into(self, stored: bytes, out: np.ndarray) -> None:
+        """Decode a stored value into ``out`` (a view of the block's shape into a larger array)."""
+        out[...] = self.decode(stored)
+
     def decode(self, stored: bytes) -> np.ndarray:
         """The block array of a stored value (read-only)."""
         if stored and envelope.read_header(stored).format == envelope.JPEG:
@@ -175,6 +179,8 @@ class BlockStore:
                 stored = found.get(bx)
                 if stored is None:
                     out[dst] = self.background
+                elif _covers_block(src, self.block_size):
+                    self.codec.decode_into(stored, out[dst])
                 else:
                     out[dst] = decode(stored)[src]
 

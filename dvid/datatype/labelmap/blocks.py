@@ -60,6 +60,14 @@ class LabelBlockCodec(BlockCodec):
             return codec.decode_block(raw)
         return codec.decode_block(raw, self.table_map(codec.label_table(raw)))
 
+    def decode_into(self, stored: bytes, out: np.ndarray) -> None:
+        raw = envelope.deserialize(stored)
+        table = None if self.table_map is None else self.table_map(codec.label_table(raw))
+        if out.dtype == np.uint64:
+            codec.decode_block(raw, table, out=out)
+        else:
+            out[...] = codec.decode_block(raw, table)
+
     def wire_blocks_payload(self, stored: bytes) -> bytes:
         """A stored block as ``compression=blocks`` sends it: the gzip of the encoded Block, mapped if
         this codec maps; the stored gzip bytes themselves when they need no change."""
