@@ -591,3 +591,36 @@ def test_label_hash_collisions_fall_back_to_search(monkeypatch: pytest.MonkeyPat
     block = encode_block(vol)
     assert block == reference_encode(vol)
     np.testing.assert_array_equal(decode_block(block), vol)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(KINDS),
+    shape=st.tuples(*(st.sampled_from([8, 16, 32]) for _ in range(3))),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_labels_at_points_read_without_decoding(kind: str, shape: tuple[int, int, int], seed: int) -> None:
+    from dvid.datatype.labelmap.codec import labels_at
+
+    vol = random_volume(kind, shape, seed)
+    block = encode_block(vol)
+    rng = np.random.default_rng(seed)
+    zyx = np.stack([rng.integers(0, n, 200) for n in shape], axis=1)
+    np.testing.assert_array_equal(labels_at(block, zyx), vol[zyx[:, 0], zyx[:, 1], zyx[:, 2]])
+    table = label_table(block)
+    bodies = table[::-1].copy()
+    mapped = bodies[np.searchsorted(table, vol)]
+    np.testing.assert_array_equal(labels_at(block, zyx, bodies), mapped[zyx[:, 0], zyx[:, 1], zyx[:, 2]])
+
+
+def test_labels_at_real_blocks_and_bad_offsets() -> None:
+    from dvid.datatype.labelmap.codec import labels_at
+
+    block = dvid_block()
+    vol = decode_block(block)
+    zyx = np.array([[0, 0, 0], [63, 63, 63], [10, 20, 30], [5, 63, 0]])
+    np.testing.assert_array_equal(labels_at(block, zyx), vol[zyx[:, 0], zyx[:, 1], zyx[:, 2]])
+    with pytest.raises(ValueError, match="inside the block"):
+        labels_at(block, np.array([[64, 0, 0]]))
+    with pytest.raises(ValueError, match="inside the block"):
+        labels_at(block, np.array([[0, -1, 0]]))

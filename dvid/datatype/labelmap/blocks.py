@@ -68,6 +68,12 @@ class LabelBlockCodec(BlockCodec):
         else:
             out[...] = codec.decode_block(raw, table)
 
+    def labels_at(self, stored: bytes, zyx: np.ndarray) -> np.ndarray:
+        """The labels (mapped if this codec maps) at (n, 3) z, y, x offsets of a stored block."""
+        raw = envelope.deserialize(stored)
+        table = None if self.table_map is None else self.table_map(codec.label_table(raw))
+        return codec.labels_at(raw, zyx, table)
+
     def wire_blocks_payload(self, stored: bytes) -> bytes:
         """A stored block as ``compression=blocks`` sends it: the gzip of the encoded Block, mapped if
         this codec maps; the stored gzip bytes themselves when they need no change."""

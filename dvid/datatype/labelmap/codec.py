@@ -621,3 +621,42 @@ def encode_block(vol: np.ndarray) -> bytes:
             values.tobytes(),
         )
     )
+
+
+def labels_at(
+    buf: bytes | bytearray | memoryview, offsets: np.ndarray, table: np.ndarray | None = None
+) -> np.ndarray:
+    """The labels at voxel offsets (an (n, 3) array of z, y, x inside the block) of an encoded Block,
+    read without expanding it: each voxel's palette index is taken from its sub-block's packed bits.
+    ``table`` stands in for the label table as in :func:`decode_block`."""
+    blk = _parse(buf)
+    labels = blk.labels if table is None else _check_table(table, blk.labels.size)
+    zyx = np.asarray(offsets, dtype=np.int64).reshape(-1, 3)
+    nz, ny, nx = blk.shape
+    if len(zyx) and (zyx.min() < 0 or np.any(zyx.max(axis=0) >= (nz, ny, nx))):
+        raise ValueError(f"voxel offsets must lie inside the block's {nz}x{ny}x{nx} voxels")
+    out = np.empty(len(zyx), _U64)
+    if blk.solid:
+        out[:] = labels[0]
+        return out
+    _, gy, gx = blk.grid
+    z, y, x = zyx[:, 0], zyx[:, 1], zyx[:, 2]
+    sub = ((z // SUB) * gy + y // SUB) * gx + x // SUB
+    local = ((z % SUB) * SUB + y % SUB) * SUB + x % SUB
+    width = blk.widths[sub]
+    bit = local * width
+    start = blk.value_starts[sub] + bit // 8
+    padded = np.concatenate(
+        [blk.values, np.zeros(3, np.uint8)]
+    )  # an index may span 3 bytes; 0-bit ones sit at the end
+    word = padded[start].astype(np.int64) << 16 | padded[start + 1].astype(np.int64) << 8 | padded[start + 2]
+    index = (word >> (24 - (bit % 8) - width)) & ((1 << width) - 1)
+    counts = blk.counts[sub]
+    entry = blk.palette_starts[sub] + index
+    if np.any((counts > 1) & (index >= counts)):
+        raise BlockFormatError("a packed voxel index points past its sub-block's palette")
+    found = np.zeros(len(zyx), _U64)
+    has = counts > 0
+    found[has] = labels[blk.palette[entry[has]]]
+    out[:] = found
+    return out
