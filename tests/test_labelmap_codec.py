@@ -613,10 +613,10 @@ def test_labels_at_points_read_without_decoding(kind: str, shape: tuple[int, int
     np.testing.assert_array_equal(labels_at(block, zyx, bodies), mapped[zyx[:, 0], zyx[:, 1], zyx[:, 2]])
 
 
-def test_labels_at_real_blocks_and_bad_offsets() -> None:
+def test_labels_at_real_blocks_and_bad_offsets(dvid_block: bytes) -> None:
     from dvid.datatype.labelmap.codec import labels_at
 
-    block = dvid_block()
+    block = dvid_block
     vol = decode_block(block)
     zyx = np.array([[0, 0, 0], [63, 63, 63], [10, 20, 30], [5, 63, 0]])
     np.testing.assert_array_equal(labels_at(block, zyx), vol[zyx[:, 0], zyx[:, 1], zyx[:, 2]])
