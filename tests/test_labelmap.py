@@ -112,7 +112,7 @@ def test_post_blocks_stores_dvids_real_block_and_indexes_it(server):
     uuid = server.new_repo()
     server.new_instance(uuid, "labelmap", "seg")
     c = Client(server, uuid)
-    block = gzip.open(DATA / "fib19-64x64x64-sample1-block.dat.gz").read()
+    block = gzip.decompress((DATA / "fib19-64x64x64-sample1-block.dat.gz").read_bytes())
     payload = gzip.compress(block)
     c.ok("POST", "blocks", data=framed((2, 1, 0), payload))
     sample1 = load("fib19-64x64x64-sample1.dat.gz")
@@ -134,7 +134,7 @@ def test_post_blocks_errors_store_nothing(server):
     uuid = server.new_repo()
     server.new_instance(uuid, "labelmap", "seg")
     c = Client(server, uuid)
-    good = gzip.compress(gzip.open(DATA / "fib19-64x64x64-sample1-block.dat.gz").read())
+    good = gzip.compress(gzip.decompress((DATA / "fib19-64x64x64-sample1-block.dat.gz").read_bytes()))
     for body, words in (
         (b"", "at least one block"),
         (framed((0, 0, 0), b""), "zero-length"),
@@ -163,7 +163,9 @@ def test_label_indexes_count_every_voxel(lm, volume):
     assert index.num_voxels() == counts[3]
     listed = np.frombuffer(lm.get("listlabels").content, "<u8")
     assert listed.tolist() == labels.tolist()
-    pairs = np.frombuffer(lm.get("listlabels", params={"start": str(label), "number": "2", "sizes": "true"}).content, "<u8")
+    pairs = np.frombuffer(
+        lm.get("listlabels", params={"start": str(label), "number": "2", "sizes": "true"}).content, "<u8"
+    )
     assert pairs.tolist() == [int(labels[3]), int(counts[3]), int(labels[4]), int(counts[4])]
     assert lm.get("existing-labels").json() == labels.tolist()
     assert lm.get("size/1").status_code == 404
@@ -289,3 +291,57 @@ def test_bad_requests(lm):
     assert lm.get("mapping", data=b"{").status_code == 400
     assert lm.post("mappings", data=b"\x0a\xff").status_code == 400
     assert lm.post("blocks", params={"scale": "1", "downres": "true"}, data=b"x").status_code == 400
+
+
+def test_roi_masks_reads_and_writes(lm, volume):
+    """?roi=: blocks outside the ROI read as 0 (bodies and supervoxels alike), and a raw POST writes
+    (and indexes) only the blocks inside it."""
+    lm.server.new_instance(lm.uuid, "roi", "inside", BlockSize="64,64,64")
+    spans = [[0, 0, 0, 0], [0, 1, 1, 1]]  # blocks (0, 0, 0) and (1, 1, 0): z, y, x0, x1
+    r = requests.post(lm.server.api(f"node/{lm.uuid}/inside/roi"), json=spans, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    inside = np.zeros(volume.shape, bool)
+    inside[:, :64, :64] = inside[:, 64:, 64:] = True
+    a, b = (int(v) for v in np.unique(volume[:, 64:, 64:])[1:3])
+    lm.ok("POST", "merge", data=f"[{a}, {b}]")
+    bodies = np.where(volume == b, a, volume)
+    got = lm.get("raw/0_1_2/128_128_64/0_0_0", params={"roi": "inside"}).content
+    assert got == np.where(inside, bodies, 0).astype("<u8").tobytes()
+    got = lm.get("raw/0_1_2/128_128_64/0_0_0", params={"roi": "inside", "supervoxels": "true"}).content
+    assert got == np.where(inside, volume, 0).astype("<u8").tobytes()
+    sub = lm.get("raw/0_1_2/70_50_20/30_40_10", params={"roi": "inside"}).content
+    assert sub == np.where(inside, bodies, 0)[10:30, 40:90, 30:100].astype("<u8").tobytes()
+    assert lm.get("raw/0_1_2/64_64_64/0_0_0", params={"roi": "inside", "scale": "1"}).status_code == 400
+    # a write through the ROI: the blocks inside take the new label, the others keep theirs
+    before = {int(v): int(n) for v, n in zip(*np.unique(volume, return_counts=True), strict=True)}
+    lm.ok(
+        "POST",
+        "raw/0_1_2/128_128_64/0_0_0",
+        params={"roi": "inside"},
+        data=np.full(volume.shape, 9, "<u8").tobytes(),
+    )
+    after = np.where(inside, 9, volume)
+    assert lm.get("raw/0_1_2/128_128_64/0_0_0", params={"supervoxels": "true"}).content == after.tobytes()
+    assert lm.get("size/9").json() == {"voxels": 2 * 64**3}
+    labels, counts = np.unique(after, return_counts=True)
+    want = dict(zip(labels.tolist(), counts.tolist(), strict=True))
+    listed = [*before, 9]
+    sizes = lm.get("sizes", data=str(listed), params={"supervoxels": "true"}).json()
+    assert sizes == [want.get(label, 0) for label in listed]
+    # an unaligned write: only the part inside blocks of the ROI lands
+    lm.ok(
+        "POST",
+        "raw/0_1_2/40_40_40/40_40_10",
+        params={"roi": "inside"},
+        data=np.full((40, 40, 40), 11, "<u8").tobytes(),
+    )
+    after[10:50, 40:80, 40:80] = np.where(inside[10:50, 40:80, 40:80], 11, after[10:50, 40:80, 40:80])
+    assert lm.get("raw/0_1_2/128_128_64/0_0_0", params={"supervoxels": "true"}).content == after.tobytes()
+    assert lm.get("size/11").json() == {"voxels": int(np.count_nonzero(after == 11))}
+    assert lm.get("size/9").json() == {"voxels": int(np.count_nonzero(after == 9))}
+    # the pyramid follows what was written
+    from dvid.datatype.common.labels import downsample_labels_2x
+
+    assert lm.get("raw/0_1_2/64_64_32/0_0_0", params={"scale": "1", "supervoxels": "true"}).content == (
+        downsample_labels_2x(after).tobytes()
+    )
