@@ -221,10 +221,14 @@ class LabelMapCore(LabelBlk):
         supervoxels written, raise the max labels, and tell the block listeners (annotation) with
         blocks decoded as bodies."""
         listeners = sync.block_listeners(self)
-        body_codec = self.label_codec.mapped(self.table_map(ctx))
 
         def notify(batch: VersionedBatch, written: list[BlockChange]) -> None:
             self.index_written(batch, ctx, written)
+            if not listeners:
+                return
+            # the mapping as of now, under the write lock: an edit committed while this write
+            # waited for the lock is seen
+            body_codec = self.label_codec.mapped(self.table_map(ctx))
             for listener in listeners:
                 listener.blocks_changed(batch, ctx.ancestry, written, body_codec.decode)
 
