@@ -3,6 +3,8 @@ mapping and the mutation log arrive, read as on the sender, and edits continue o
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import requests
 
@@ -21,6 +23,12 @@ def quadrants() -> np.ndarray:
     vol[:32, 32:, :] = 3
     vol[32:, 32:, :] = 4
     return vol
+
+
+def split_runs(runs) -> bytes:
+    """A legacy sparsevol body of runs (x, y, z, length)."""
+    arr = np.asarray(runs, dtype="<i4").reshape(-1, 4)
+    return bytes([0, 3, 0, 0]) + struct.pack("<II", 0, len(arr)) + arr.tobytes()
 
 
 class Seg:
@@ -169,3 +177,28 @@ def test_edits_on_both_servers_meet_in_a_merge(pair):
     flat = "ab" * 16
     cli_ok("--server", src.url, "pull", dst.url, joined, "--flatten", "--uuid", flat, "-q")
     assert a.state(flat, LABELS) == {**b.state(joined, LABELS), "mutations": []}
+
+
+def test_new_labels_after_an_incremental_pull_are_new(pair):
+    """Labels the sender handed out at versions pulled later (kept at the repo root there, which an
+    incremental transfer does not send again) are not handed out again by the receiver."""
+    src, dst = pair
+    root = src.new_repo("lm", "labels")
+    src.new_instance(root, "labelmap", "seg", BlockSize=f"{BS},{BS},{BS}")
+    a, b = Seg(src), Seg(dst)
+    a.post(root, f"raw/0_1_2/{EDGE}_{EDGE}_{EDGE}/0_0_0", data=quadrants().tobytes())
+    a.post(root, "merge", data="[1, 2, 3]")
+    src.commit(root)
+    cli_ok("--server", dst.url, "pull", src.url, root, "-q")
+    v2 = src.newversion(root)
+    first = a.post(v2, "cleave/1", data="[3]").json()["CleavedLabel"]
+    split = a.post(v2, "split-supervoxel/4", data=split_runs([(0, 32, 32, 8)])).json()
+    src.commit(v2)
+    cli_ok("--server", dst.url, "pull", src.url, v2, "-q")
+    used = {first, split["SplitSupervoxel"], split["RemainSupervoxel"]}
+    v3 = dst.newversion(v2)
+    assert b.get(v3, "nextlabel").json()["nextlabel"] > max(used)
+    again = b.post(v3, "cleave/1", data="[2]").json()["CleavedLabel"]
+    assert again > max(used)
+    assert b.get(v3, f"size/{first}").json() == {"voxels": 32**3 * 2}
+    assert b.get(v3, f"size/{again}").json() == {"voxels": 32**3 * 2}
