@@ -67,6 +67,7 @@ class Seg:
         out["indexes"] = {b: self.get(uuid, f"index/{b}").content for b in bodies}
         out["mutations"] = self.get(uuid, "mutations").json()
         out["maxlabel"] = self.get(uuid, "maxlabel").json()
+        out["extents"] = self.get(uuid, "info").json()["Extents"]
         return out
 
 
