@@ -112,7 +112,7 @@ def test_post_blocks_stores_dvids_real_block_and_indexes_it(server):
     uuid = server.new_repo()
     server.new_instance(uuid, "labelmap", "seg")
     c = Client(server, uuid)
-    block = gzip.decompress((DATA / "fib19-64x64x64-sample1-block.dat.gz").read_bytes())
+    block = gzip.open(DATA / "fib19-64x64x64-sample1-block.dat.gz").read()
     payload = gzip.compress(block)
     c.ok("POST", "blocks", data=framed((2, 1, 0), payload))
     sample1 = load("fib19-64x64x64-sample1.dat.gz")
@@ -134,7 +134,7 @@ def test_post_blocks_errors_store_nothing(server):
     uuid = server.new_repo()
     server.new_instance(uuid, "labelmap", "seg")
     c = Client(server, uuid)
-    good = gzip.compress(gzip.decompress((DATA / "fib19-64x64x64-sample1-block.dat.gz").read_bytes()))
+    good = gzip.compress(gzip.open(DATA / "fib19-64x64x64-sample1-block.dat.gz").read())
     for body, words in (
         (b"", "at least one block"),
         (framed((0, 0, 0), b""), "zero-length"),
