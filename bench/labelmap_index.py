@@ -27,7 +27,7 @@ import numpy as np
 
 from dvid.dag.dag import Node, VersionDAG
 from dvid.datatype.labelmap.labelindex import LabelIndex
-from dvid.datatype.labelmap.mapping import Mapping, epoch_tkey, mapping_tkey
+from dvid.datatype.labelmap.mapping import EPOCH_CLASS, Mapping, epoch_tkey, local_uuid, mapping_tkey
 from dvid.datatype.labelmap.proto import LabelIndexMsg
 from dvid.storage import keys
 from dvid.storage.leveldb import LevelDBEngine
@@ -94,7 +94,9 @@ def bench_mapping(workdir: Path, rows: int, repeat: int) -> None:
     per_call = best(lambda: mapping.lookup(ctx, table), 2000, repeat)
     view = mapping.view(ctx)
     in_view = best(lambda: view.lookup(table), 2000, repeat)
-    epochs = best(lambda: tuple(ctx.range(epoch_tkey(0), epoch_tkey(keys.MAX_U32))), 2000, repeat)
+    epochs = best(
+        lambda: tuple(ctx.range(keys.min_tkey(EPOCH_CLASS), keys.max_tkey(EPOCH_CLASS))), 2000, repeat
+    )
     line("lookup of 100 ids, per call (epoch scan included)", per_call)
     line("lookup of 100 ids through a view taken once", in_view)
     line("epoch scan, 1 version wrote the mapping", epochs)
@@ -108,10 +110,12 @@ def bench_mapping(workdir: Path, rows: int, repeat: int) -> None:
     head = chain.ctx()
     mapping.view(head)
     deep = best(lambda: mapping.lookup(head, table), 500, repeat)
-    deep_epochs = best(lambda: tuple(head.range(epoch_tkey(0), epoch_tkey(keys.MAX_U32))), 500, repeat)
+    deep_epochs = best(
+        lambda: tuple(head.range(keys.min_tkey(EPOCH_CLASS), keys.max_tkey(EPOCH_CLASS))), 500, repeat
+    )
     line("lookup of 100 ids, per call, 100 versions wrote the mapping", deep)
     line("epoch scan, 100 versions wrote the mapping", deep_epochs)
-    line("ctx.get of one key (baseline)", best(lambda: ctx.get(epoch_tkey(1)), 2000, repeat))
+    line("ctx.get of one key (baseline)", best(lambda: ctx.get(epoch_tkey(local_uuid(1))), 2000, repeat))
     engine.close()
 
 

@@ -759,6 +759,7 @@ class RepoManager:
         garbage: dict[str, Any] | None,
         replicas: dict[int, str] | None = None,
         unreplicated: list[int] | None = None,
+        mutation_id: int = 0,
     ) -> tuple[bytes, dict[str, Any]] | None:
         """Persist an import: the repo record, the ids, the marker swapped for a garbage marker, at once.
 
@@ -767,16 +768,24 @@ class RepoManager:
         The caller holds the lock (:meth:`locked`) and has already changed ``repo`` in memory; ``indexed`` are
         its nodes that are new or got a new version id. ``replicas`` (version id -> UUID) are
         recorded as replicas, ``unreplicated`` (replaced version ids) lose that record.
+        ``mutation_id`` is the sender's next mutation id: an existing repo's next one is raised to it,
+        so the mutation ids of edits here continue after those of the versions received.
         """
         garbage_key = _new_transfer_key() if garbage is not None else None
         with self._lock:
             if new_repo:
                 repo.repo_id = self._next_repo
                 self._next_repo += 1
+            save_mutation_id = new_repo
+            if mutation_id > repo.mutation_id:
+                repo.mutation_id = mutation_id
+                if repo.mutation_id >= repo.saved_mutation_id:
+                    repo.saved_mutation_id = repo.mutation_id + MUTATION_ID_STRIDE
+                    save_mutation_id = True
             with self.engine.batch() as wb:
                 wb.put(self._repo_key(repo.repo_id), msgpack.packb(repo.to_record()))
                 wb.put(NEW_IDS_KEY, self._ids_bytes())
-                if new_repo:
+                if save_mutation_id:
                     key = keys.metadata_key(MUTATION_ID_CLASS, keys.u32be(repo.repo_id))
                     wb.put(key, struct.pack("<Q", repo.saved_mutation_id))
                 wb.delete(marker_key)

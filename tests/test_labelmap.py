@@ -313,3 +313,57 @@ def test_writes_over_unindexed_blocks_keep_indexes_sane(server):
     assert c.get("size/1").json() == {"voxels": 64**3}  # stale, as DVID: ingest does not index
     c.ok("POST", "raw/0_1_2/64_64_64/0_0_0", data=np.full((64, 64, 64), 3, "<u8").tobytes())
     assert c.get("sizes", data="[1, 2, 3]").json() == [64**3, 0, 64**3]
+
+
+def test_roi_masks_reads_and_writes(lm, volume):
+    """?roi=: blocks outside the ROI read as 0 (bodies and supervoxels alike), and a raw POST writes
+    (and indexes) only the blocks inside it."""
+    lm.server.new_instance(lm.uuid, "roi", "inside", BlockSize="64,64,64")
+    spans = [[0, 0, 0, 0], [0, 1, 1, 1]]  # blocks (0, 0, 0) and (1, 1, 0): z, y, x0, x1
+    r = requests.post(lm.server.api(f"node/{lm.uuid}/inside/roi"), json=spans, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    inside = np.zeros(volume.shape, bool)
+    inside[:, :64, :64] = inside[:, 64:, 64:] = True
+    a, b = (int(v) for v in np.unique(volume[:, 64:, 64:])[1:3])
+    lm.ok("POST", "merge", data=f"[{a}, {b}]")
+    bodies = np.where(volume == b, a, volume)
+    got = lm.get("raw/0_1_2/128_128_64/0_0_0", params={"roi": "inside"}).content
+    assert got == np.where(inside, bodies, 0).astype("<u8").tobytes()
+    got = lm.get("raw/0_1_2/128_128_64/0_0_0", params={"roi": "inside", "supervoxels": "true"}).content
+    assert got == np.where(inside, volume, 0).astype("<u8").tobytes()
+    sub = lm.get("raw/0_1_2/70_50_20/30_40_10", params={"roi": "inside"}).content
+    assert sub == np.where(inside, bodies, 0)[10:30, 40:90, 30:100].astype("<u8").tobytes()
+    assert lm.get("raw/0_1_2/64_64_64/0_0_0", params={"roi": "inside", "scale": "1"}).status_code == 400
+    # a write through the ROI: the blocks inside take the new label, the others keep theirs
+    before = {int(v): int(n) for v, n in zip(*np.unique(volume, return_counts=True), strict=True)}
+    lm.ok(
+        "POST",
+        "raw/0_1_2/128_128_64/0_0_0",
+        params={"roi": "inside"},
+        data=np.full(volume.shape, 9, "<u8").tobytes(),
+    )
+    after = np.where(inside, 9, volume)
+    assert lm.get("raw/0_1_2/128_128_64/0_0_0", params={"supervoxels": "true"}).content == after.tobytes()
+    assert lm.get("size/9").json() == {"voxels": 2 * 64**3}
+    labels, counts = np.unique(after, return_counts=True)
+    want = dict(zip(labels.tolist(), counts.tolist(), strict=True))
+    listed = [*before, 9]
+    sizes = lm.get("sizes", data=str(listed), params={"supervoxels": "true"}).json()
+    assert sizes == [want.get(label, 0) for label in listed]
+    # an unaligned write: only the part inside blocks of the ROI lands
+    lm.ok(
+        "POST",
+        "raw/0_1_2/40_40_40/40_40_10",
+        params={"roi": "inside"},
+        data=np.full((40, 40, 40), 11, "<u8").tobytes(),
+    )
+    after[10:50, 40:80, 40:80] = np.where(inside[10:50, 40:80, 40:80], 11, after[10:50, 40:80, 40:80])
+    assert lm.get("raw/0_1_2/128_128_64/0_0_0", params={"supervoxels": "true"}).content == after.tobytes()
+    assert lm.get("size/11").json() == {"voxels": int(np.count_nonzero(after == 11))}
+    assert lm.get("size/9").json() == {"voxels": int(np.count_nonzero(after == 9))}
+    # the pyramid follows what was written
+    from dvid.datatype.common.labels import downsample_labels_2x
+
+    assert lm.get("raw/0_1_2/64_64_32/0_0_0", params={"scale": "1", "supervoxels": "true"}).content == (
+        downsample_labels_2x(after).tobytes()
+    )

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dvid.datatype.labelmap import mapping as mapping_module
-from dvid.datatype.labelmap.mapping import Mapping, epoch_tkey, mapping_tkey
+from dvid.datatype.labelmap.mapping import Mapping, epoch_tkey, local_uuid, mapping_tkey
 from dvid.errors import VersionConflict
 from dvid.storage.leveldb import LevelDBEngine
 from tests.test_versioned_store import Repo
@@ -63,7 +63,7 @@ def test_unmapped_retired_and_identity(repo):
     # stored as one key per supervoxel: u64 BE sv -> u64 LE body, no envelope
     assert root.get(mapping_tkey(5)) == struct.pack("<Q", 50)
     assert root.get(mapping_tkey(7)) == struct.pack("<Q", 7)
-    assert len(root.get(epoch_tkey(1))) == 8
+    assert len(root.get(epoch_tkey(local_uuid(1)))) == 8
     # a fresh Mapping (a restarted server) reads the same from the store
     fresh = Mapping()
     assert look(fresh, root, [5, 6, 7, 8]) == [50, 0, 7, 50]

@@ -48,6 +48,8 @@ def test_malformed_streams_are_refused_with_400_and_change_nothing(pair):
         ),
         "instances not maps": (with_header(instances=[1]), "malformed instance"),
         "repo not a map": (with_header(repo=3), "malformed repo"),
+        "mutation id not a number": (with_header(repo={**header["repo"], "mutation_id": "x"}), "mutation_id"),
+        "mutation id negative": (with_header(repo={**header["repo"], "mutation_id": -1}), "mutation_id"),
         "send not a list": (with_header(send=3), "malformed 'send'"),
         "unknown type": (with_header(instances=[bad_instance]), "not supported"),
         "unknown instance field": (with_header(instances=[extra_field]), "unknown fields"),

@@ -69,6 +69,9 @@ def _check_header(header: Any) -> None:
     repo = header["repo"]
     if not isinstance(repo, dict) or any(not isinstance(repo.get(f), t) for f, t in _REPO_FIELDS.items()):
         raise BadRequest("transfer header has a malformed repo record")
+    mutation_id = repo.get("mutation_id", 0)
+    if type(mutation_id) is not int or not 0 <= mutation_id < 2**63:
+        raise BadRequest("transfer header's repo record has a malformed mutation_id")
     nodes = header["nodes"]
     if not isinstance(nodes, list) or not nodes:
         raise BadRequest("transfer header lists no versions")
@@ -407,6 +410,7 @@ class Importer:
                 garbage=garbage,
                 replicas=replicas,
                 unreplicated=garbage_versions,
+                mutation_id=header["repo"].get("mutation_id", 0),
             )
             self.marker_key = None
         if garbage_marker is not None:

@@ -11,7 +11,9 @@ annotation-roi-keyvalue.md §3). Three denormalized keyspaces, all values raw co
 
 Every mutation updates the three in ONE atomic batch at the request's version. Label changes of the
 synced ``labelblk`` (voxel writes, and labelvol merges, splits and area deletes, which rewrite the
-labelblk's blocks) reach :meth:`Annotation.blocks_changed` inside the labelblk's own batch. Per-label
+labelblk's blocks) reach :meth:`Annotation.blocks_changed` inside the labelblk's own batch; a labelmap's
+voxel writes reach it the same way (blocks decoded as bodies), its body merges, cleaves and splits
+reach :meth:`Annotation.bodies_merged` and :meth:`Annotation.body_cleaved`. Per-label
 element counts changes are passed on, in the same batch, to the ``sync.CountListener`` instances syncing
 from this one (labelsz); see dvid.datatype.common.sync.
 

@@ -90,7 +90,7 @@ class Annotation(AnnotationModel):
     type_version = "0.1"
     help_text = HELP
     sync_requires = (sync.LabelProvider,)
-    listens = (sync.BlockListener,)
+    listens = (sync.BlockListener, sync.BodyListener)
     routes = (
         Route("elements", ("GET",), "handle_get_elements", mutates=False, heavy=True,
               summary="The elements in a box (null if none)", args=(SIZE3, OFFSET), query=(THROTTLE_QUERY,),

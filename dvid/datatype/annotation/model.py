@@ -351,6 +351,60 @@ class AnnotationModel(AnnotationReads):
                 edit.write(out)
                 self._notify(out, ancestry, edit.nonzero_deltas())
 
+    # ---- sync: body merges and cleaves of the synced labelmap --------------------------------
+    def bodies_merged(
+        self, batch: VersionedBatch, ancestry: Ancestry, target: int, merged: list[int]
+    ) -> None:
+        """Move the label index entries of the bodies ``merged`` to ``target`` (called by the
+        labelmap under its write lock, inside its batch): their keys are deleted, their entries
+        replace-or-append into the target's."""
+        ctx = self.context_at(ancestry)
+        with self._lock, sync.joined_batch(batch, ctx) as out:
+            labels = [label for label in dict.fromkeys(merged) if label and label != target]
+            values = ctx.get_many([label_tkey(label) for label in labels])
+            edit = IndexEdit(ctx)
+            for label, value in zip(labels, values, strict=True):
+                if value is None:
+                    continue
+                for e in el.loads_list(value, f"label {label}"):
+                    edit.label_put(target, e)
+                    kind = e.get("Kind", "Unknown")
+                    edit.deltas[(kind, label)] -= 1
+                    edit.deltas[(kind, target)] += 1
+                out.delete(label_tkey(label))
+            if edit.labels:
+                edit.write(out)
+            self._notify(out, ancestry, edit.nonzero_deltas())
+
+    def body_cleaved(
+        self, batch: VersionedBatch, ancestry: Ancestry, body: int, cleaved: int, moved: sync.PointsIn
+    ) -> None:
+        """Move the label index entries of ``body`` whose positions ``moved`` marks to the new body
+        ``cleaved`` (a labelmap cleave or body split, inside its batch); the body's key is rewritten,
+        or deleted when nothing is left."""
+        ctx = self.context_at(ancestry)
+        with self._lock, sync.joined_batch(batch, ctx) as out:
+            entries = el.loads_list(ctx.get(label_tkey(body)), f"label {body}")
+            if not entries:
+                return
+            mask = moved(np.array([e["Pos"] for e in entries], dtype=np.int64).reshape(-1, 3)).tolist()
+            going = [e for e, m in zip(entries, mask, strict=True) if m]
+            if not going:
+                return
+            staying = [e for e, m in zip(entries, mask, strict=True) if not m]
+            if staying:
+                out.put(label_tkey(body), el.dumps(staying))
+            else:
+                out.delete(label_tkey(body))
+            edit = IndexEdit(ctx)
+            for e in going:
+                edit.label_put(cleaved, e)
+                kind = e.get("Kind", "Unknown")
+                edit.deltas[(kind, body)] -= 1
+                edit.deltas[(kind, cleaved)] += 1
+            edit.write(out)
+            self._notify(out, ancestry, edit.nonzero_deltas())
+
     # ---- reload ------------------------------------------------------------------------------
     def reload(self, ctx: DataContext, ancestry: Ancestry) -> dict[str, int]:
         """Rebuild the label and tag indexes (and misplaced block entries) from the blocks."""

@@ -63,10 +63,15 @@ class LabelMapBodies(LabelMapCore):
     # ---- label counters ------------------------------------------------------------------------
     def next_label(self, ancestry: Ancestry) -> int:
         """The label ``nextlabel`` hands out next: the one set by ``set-nextlabel``, else one more than
-        the largest label written or reserved in the repo."""
+        the largest label written or reserved in the repo or written at this version. (The repo's
+        is kept at the root, which a transfer of later versions does not send again: a version
+        received that way brings its own max label, which the receiver's root may not know.)"""
         root = self.root_context(ancestry)
         stored = u64(root.get(NEXTLABEL_TKEY))
-        return stored if stored else u64(root.get(REPO_MAXLABEL_TKEY)) + 1
+        if stored:
+            return stored
+        version_max = u64(self.context_at(ancestry).get(MAXLABEL_TKEY))
+        return max(u64(root.get(REPO_MAXLABEL_TKEY)), version_max) + 1
 
     def reserve_labels(self, ancestry: Ancestry, count: int) -> tuple[int, int]:
         """Hand out ``count`` new labels (persisted, never handed out twice): ``(first, last)``."""

@@ -29,7 +29,7 @@ from dvid.datatype.labelblk import LabelBlk
 from dvid.datatype.labelmap import codec
 from dvid.datatype.labelmap.blocks import LabelBlockCodec, TableMap, gunzip_block, scale_store
 from dvid.datatype.labelmap.labelindex import IndexStore, LabelIndex, pack_block_coords
-from dvid.datatype.labelmap.mapping import Mapping
+from dvid.datatype.labelmap.mapping import Mapping, local_uuid
 from dvid.datatype.labelmap.settings import LabelMapSettings
 from dvid.datatype.labelmap.tkeys import MAXLABEL_TKEY, REPO_MAXLABEL_TKEY
 from dvid.errors import BadRequest
@@ -62,7 +62,7 @@ class LabelMapCore(LabelBlk):
         #: whether labels_at maps what the blocks hold to bodies (the instance itself, not its views)
         self.body_labels_at = True
         self.blocks: BlockStore = scale_store(self.block_size, self.compression, 0)
-        self.mapping = Mapping()
+        self.mapping = Mapping(version_uuid=self.version_uuid)
         self.indexes = IndexStore()
         #: serializes the label counters (max labels, next label)
         self.label_lock = threading.Lock()
@@ -95,6 +95,12 @@ class LabelMapCore(LabelBlk):
         twin.body_labels_at = False
         twin.blocks = scale_store(self.block_size, self.compression, scale, table_map)
         return twin
+
+    def version_uuid(self, version: int) -> str:
+        """The UUID of a version of this instance's repo (a stand-in outside a repo)."""
+        if self.repo_access is None:
+            return local_uuid(version)
+        return self.repo_access.version_uuid(version)
 
     def table_map(self, ctx: DataContext) -> TableMap:
         """Supervoxel ids -> body ids at ``ctx``'s version, for arrays of ids."""
@@ -221,10 +227,14 @@ class LabelMapCore(LabelBlk):
         supervoxels written, raise the max labels, and tell the block listeners (annotation) with
         blocks decoded as bodies."""
         listeners = sync.block_listeners(self)
-        body_codec = self.label_codec.mapped(self.table_map(ctx))
 
         def notify(batch: VersionedBatch, written: list[BlockChange]) -> None:
             self.index_written(batch, ctx, written)
+            if not listeners:
+                return
+            # the mapping as of now, under the write lock: an edit committed while this write
+            # waited for the lock is seen
+            body_codec = self.label_codec.mapped(self.table_map(ctx))
             for listener in listeners:
                 listener.blocks_changed(batch, ctx.ancestry, written, body_codec.decode)
 

@@ -8,11 +8,15 @@ no envelope). An assignment ``sv -> sv`` is stored as written and reads as no as
 Reads map every block's label table through the mapping, so :class:`Mapping` keeps, per version, the
 visible assignments as sorted numpy arrays (one range scan builds them) plus a small sorted overlay of
 the changes made since, folded into the arrays when it grows. Every mapping write batch at version V
-also rewrites V's *epoch*: tkey class 192 + V (u32 BE) -> 8 random bytes. A version's cache is valid
-while the epochs visible there (those of the versions in its ancestry that wrote the mapping) are
-unchanged, which one keys scan per read checks. So a server sharing the store (PostgreSQL scale-out)
-sees another's writes, a write to a version that has children (``--fullwrite``) reaches its
-descendants' caches, and a merge version sees both parents' epochs without a conflict.
+also rewrites V's *epoch*: tkey class 192 + V's UUID (16 bytes) -> 8 random bytes. A version's cache
+is valid while the epochs visible there (those of the versions in its ancestry that wrote the
+mapping) are unchanged, which one keys scan per read checks. So a server sharing the store
+(PostgreSQL scale-out) sees another's writes, a write to a version that has children
+(``--fullwrite``) reaches its descendants' caches, and a merge version sees both parents' epochs
+without a conflict. The epoch is keyed by the version's UUID, not its server-local id, because keys
+travel between servers with push and pull: a pulled version's epoch key must not meet the key of
+another version that has the same local id here (it would hide that version's epoch, and two such
+keys under a merge are a conflict that stops caching there and a flattened transfer of it).
 
 Writes: ``mapping.set(ctx, batch, svs, bodies)`` puts the keys and the new epoch in the caller's batch
 (a batch of ``ctx``) and has the batch hold the mapping's write lock (``VersionedBatch.hold``) until it
@@ -36,6 +40,7 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,11 +50,20 @@ from dvid.errors import VersionConflict
 from dvid.storage import keys
 from dvid.storage.versioned import DataContext, VersionedBatch
 
-__all__ = ["EPOCH_CLASS", "MAPPING_CLASS", "Mapping", "MappingView", "epoch_tkey", "mapping_tkey"]
+__all__ = [
+    "EPOCH_CLASS",
+    "MAPPING_CLASS",
+    "Mapping",
+    "MappingView",
+    "epoch_tkey",
+    "local_uuid",
+    "mapping_tkey",
+]
 
 #: tkey class of one supervoxel's assignment (sv u64 BE -> body u64 LE).
 MAPPING_CLASS = 190
-#: tkey class of a version's mapping epoch (8 random bytes, rewritten by every mapping write).
+#: tkey class of a version's mapping epoch (version UUID -> 8 random bytes, rewritten by every
+#: mapping write).
 EPOCH_CLASS = 192
 
 _SV = struct.Struct(">Q")
@@ -67,18 +81,29 @@ _OVERLAY_MIN = 4096
 Epochs = tuple[tuple[bytes, bytes], ...]
 
 
-def epoch_tkey(version: int) -> bytes:
-    """``192 | 0x01 | version u32 BE``: the epoch written by mapping writes at ``version``."""
-    return keys.tkey(EPOCH_CLASS, keys.u32be(version))
+def epoch_tkey(version_uuid: str) -> bytes:
+    """``192 | 0x01 | UUID (16 bytes)``: the epoch written by mapping writes at the version."""
+    try:
+        raw = bytes.fromhex(version_uuid)
+    except ValueError:
+        raw = b""
+    if len(raw) != 16:
+        raise ValueError(f"a version UUID is 32 hexadecimal digits, not {version_uuid!r}")
+    return keys.tkey(EPOCH_CLASS, raw)
 
 
-_EPOCH_FIRST, _EPOCH_LAST = epoch_tkey(0), epoch_tkey(keys.MAX_U32)
+def local_uuid(version: int) -> str:
+    """The stand-in UUID of a version of a mapping used outside a repo (tests, benchmarks)."""
+    return f"{version:032x}"
+
+
+_EPOCH_FIRST, _EPOCH_LAST = keys.min_tkey(EPOCH_CLASS), keys.max_tkey(EPOCH_CLASS)
 
 
 def _epochs(ctx: DataContext) -> Epochs | None:
     """The epochs visible at ``ctx``: one per version of its ancestry that wrote the mapping (one keys
-    scan). None if they cannot be told apart (two versions' ids collide, which only a transfer makes
-    possible): then nothing is cached."""
+    scan). None if two differ under a merge, which distinct version UUIDs rule out (a store edited
+    by hand, say): then nothing is cached."""
     try:
         return tuple(ctx.range(_EPOCH_FIRST, _EPOCH_LAST))
     except VersionConflict:
@@ -182,10 +207,11 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 @dataclass(eq=False)
 class _Pending:
-    """Assignments put in a batch by :meth:`Mapping.set`: ``epoch`` is the epoch the batch writes,
-    ``base`` the epochs visible when ``set`` ran under the write lock."""
+    """Assignments put in a batch by :meth:`Mapping.set`: ``epoch`` is the epoch the batch writes at
+    ``epoch_key``, ``base`` the epochs visible when ``set`` ran under the write lock."""
 
     ctx: DataContext
+    epoch_key: bytes
     svs: np.ndarray
     bodies: np.ndarray
     epoch: bytes
@@ -216,10 +242,12 @@ class Mapping:
     """The sv -> body mapping of one labelmap instance, cached per version (thread-safe).
 
     ``max_versions`` caches are kept (least recently used dropped); one costs 16 bytes per assignment.
+    ``version_uuid`` gives the UUID of a version id (the epoch's key); outside a repo, :func:`local_uuid`.
     """
 
-    def __init__(self, max_versions: int = 4) -> None:
+    def __init__(self, max_versions: int = 4, version_uuid: Callable[[int], str] = local_uuid) -> None:
         self.max_versions = max_versions
+        self.version_uuid = version_uuid
         self._views: dict[int, MappingView] = {}
         self._used: dict[int, float] = {}
         self._lock = threading.Lock()  # guards _views and _building
@@ -310,7 +338,9 @@ class Mapping:
         if self._writer == threading.get_ident():
             raise ValueError("one mapping write per batch: pass every assignment to one set()")
         s, b = _last_wins(s, b)
-        pending = _Pending(ctx, _frozen(s), _frozen(b), os.urandom(8))
+        pending = _Pending(
+            ctx, epoch_tkey(self.version_uuid(ctx.version)), _frozen(s), _frozen(b), os.urandom(8)
+        )
         items = [
             (mapping_tkey(sv), _BODY.pack(body)) for sv, body in zip(s.tolist(), b.tolist(), strict=True)
         ]
@@ -318,7 +348,7 @@ class Mapping:
         pending.base = _epochs(ctx)  # under the write lock: no writer of ours commits meanwhile
         for tk, value in items:
             batch.put(tk, value)
-        batch.put(epoch_tkey(ctx.version), pending.epoch)
+        batch.put(pending.epoch_key, pending.epoch)
 
     def _released(self, pending: _Pending) -> None:
         """The batch of a write let go of the write lock, committed or not: if it was stored and nothing
@@ -329,7 +359,7 @@ class Mapping:
             after = _epochs(ctx)
         except Exception:
             return
-        expected = _with_epoch(pending.base, epoch_tkey(ctx.version), pending.epoch)
+        expected = _with_epoch(pending.base, pending.epoch_key, pending.epoch)
         if after is None or after != expected:  # not stored, or another server wrote too
             return
         with self._lock:

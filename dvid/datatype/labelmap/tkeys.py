@@ -7,7 +7,7 @@
 | 187 | label u64 BE | LZ4-enveloped ``LabelIndex`` protobuf of a body |
 | 190 | supervoxel u64 BE | the body it maps to, u64 LE (dvid; DVID keeps this in its mutation log) |
 | 191 | version UUID (32 ASCII) + mutation id u64 BE | one mutation-log record (JSON) |
-| 192 | version id u32 BE | the mapping's epoch at a version (8 random bytes) |
+| 192 | version UUID (16 bytes) | the mapping's epoch at a version (8 random bytes) |
 | 240 | label u64 BE + (2^64 - 1 - mutation id) u64 BE | a body's label index before an edit ("": none) |
 | 237 | none | max label of a version, u64 LE |
 | 238 | none | max label of the repo (at the root), u64 LE |
