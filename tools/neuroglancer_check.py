@@ -10,21 +10,26 @@ One command does everything (see tools/README.md):
    test volume into both: an x gradient, a bright sphere in the middle and a black square near
    the (x, y) origin; and a ``labelblk`` instance ``segmentation`` (BlockSize 64) holding four
    quadrant labels (11, 22, 33, 44) and a sphere of label 55 (the viewer fetches
-   ``raw/0_1_2/{size}/{pos}?compression=googlegzip``);
+   ``raw/0_1_2/{size}/{pos}?compression=googlegzip``); and a ``labelmap`` instance ``lmseg``
+   (MaxDownresLevel 2) with the same labels as supervoxels, the sphere in two halves merged into one
+   body (the viewer adds ``&scale=N``);
 3. serves the Neuroglancer client that the PyPI wheel ``neuroglancer`` ships from a small HTTP
    server on 127.0.0.1, and opens it in Debian's headless Chromium (driven with selenium and
    /usr/bin/chromedriver) with a URL-fragment state whose layer source is
    ``dvid://http://127.0.0.1:<port>/<uuid>/<instance>`` (an image layer, or for ``segmentation``
-   a segmentation layer with every segment listed, a fixed colour each and alpha 1);
+   and ``lmseg`` a segmentation layer with every segment listed, a fixed colour each and alpha 1);
 4. polls screenshots until the pattern is visible, then checks the pixels: the disc's size at two
    z planes (z=64 and z=30, so z addressing and both block layers are exercised), the black
    square's position (orientation), the gradient's values (bytes), and that dvid answered
    ``/api/repos/info`` and the chunk requests with 200 (dvid's access log and Chromium's network
    log both). For the segmentation: the sphere's disc size, each quadrant's colour at its place
    (orientation), the quadrant boundaries at x=128 and y=128, nothing outside the volume, and a
-   replayed googlegzip chunk decoded (compressed_segmentation) to the right labels.
+   replayed googlegzip chunk decoded (compressed_segmentation) to the right labels. ``lmseg`` is
+   also shown zoomed out (2 voxels per screen pixel), where Neuroglancer draws scale 1: each view
+   passes only once dvid's access log shows googlegzip chunks of its scale answered, and a
+   chunk of every scale requested is replayed.
 
-Exit status 0 when all three instances were displayed correctly. Screenshots and logs go to
+Exit status 0 when all four instances were displayed correctly. Screenshots and logs go to
 /tmp/ng-check/ (``--out``). Not part of the pytest suite: it needs Chromium from Debian
 (``apt-get install chromium chromium-driver``) and ``pip install neuroglancer selenium``.
 """
