@@ -623,3 +623,20 @@ def test_keyvalue_calls(scenario):
         assert [m.name for m in tf.getmembers()] == ["b"]
     neu.delete_key(uuid, "kv", "a")
     assert not neu.fetch_key_exists(uuid, "kv", "a")
+
+
+def test_blobstore_is_not_lock_checked_but_post_info_is(server):
+    """DVID writes blobs on committed versions (content-addressed, unversioned); POST info on a
+    committed version is a write like any other (409 without --fullwrite or the admin token)."""
+    neu = Neuclease(server.url)
+    repo = neu.create_repo("locked", "lock checks")
+    neu.create_labelmap_instance(repo, "seg", max_scale=1)
+    neu.post_commit(repo, "locked")
+    ref = neu.post_blob(repo, "seg", data=b"mutation record")
+    assert neu.fetch_blob(repo, "seg", ref) == b"mutation record"
+    with pytest.raises(requests.HTTPError) as err:
+        neu.post_instance_info(repo, "seg", {"MaxDownresLevel": 2})
+    assert err.value.response.status_code == 409
+    assert neu.fetch_maxlabel(repo, "seg") == 0  # nothing written: 0, no "No maximum label" error
+    bad = neu.get(f"node/{repo}/seg/blobstore/not-a-reference")
+    assert bad.status_code == 400 and "FNV-128" in bad.text
