@@ -108,8 +108,12 @@ def parse_tags_setting(value: str) -> dict[str, str]:
     return tags
 
 
-BLOB_REF = Param("reference", description="A blob's reference: URL-safe base64 of its FNV-128 hash",
-                 pattern=r"[A-Za-z0-9_=-]{24}", example="bCInLge7AUJiuCF1YpXFjQ==")
+BLOB_REF = Param(
+    "reference",
+    description="A blob's reference: URL-safe base64 of its FNV-128 hash",
+    pattern=r"[A-Za-z0-9_=-]{24}",
+    example="bCInLge7AUJiuCF1YpXFjQ==",
+)
 
 
 class Datatype:
