@@ -195,14 +195,37 @@ class RepoManager:
             raise BadRequest(f"the store holds metadata in an unknown format {fmt!r}")
         self._next_repo, self._next_version, next_instance = struct.unpack(">III", raw_ids)
         self._next_instance = max(self._next_instance, next_instance)
-        start = keys.metadata_key(REPO_CLASS)
-        for _, value in self.engine.scan(start, keys.metadata_key(REPO_CLASS + 1)):
-            repo = self._repo_from_record(msgpack.unpackb(value, strict_map_key=False))
+        for repo in self._stored_repos():
             self._register(repo)
         for k, value in self.engine.scan(
             keys.metadata_key(PENDING_DELETE_CLASS), keys.metadata_key(PENDING_DELETE_CLASS + 1)
         ):
             self._start_data_deletion(struct.unpack(">I", k[-4:])[0], value.decode() or None)
+
+    def _stored_repos(self) -> list[Repo]:
+        start = keys.metadata_key(REPO_CLASS)
+        return [
+            self._repo_from_record(msgpack.unpackb(value, strict_map_key=False))
+            for _, value in self.engine.scan(start, keys.metadata_key(REPO_CLASS + 1))
+        ]
+
+    def reload_metadata(self) -> None:
+        """Read the repos and the id counters again from the metadata store, as another server
+        sharing the store (PostgreSQL) may have changed them. Every instance gets a fresh object;
+        counters never move back."""
+        with self._lock:
+            raw_ids = self.engine.get(NEW_IDS_KEY)
+            if raw_ids is not None:
+                stored = struct.unpack(">III", raw_ids)
+                self._next_repo = max(self._next_repo, stored[0])
+                self._next_version = max(self._next_version, stored[1])
+                self._next_instance = max(self._next_instance, stored[2])
+            repos = self._stored_repos()
+            self.repos.clear()
+            self._by_uuid.clear()
+            self._sorted_uuids.clear()
+            for repo in repos:
+                self._register(repo)
 
     def _ids_bytes(self) -> bytes:
         return struct.pack(">III", self._next_repo, self._next_version, self._next_instance)

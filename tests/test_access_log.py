@@ -38,7 +38,13 @@ def test_server_logs_each_request(server_factory):
     server.app[STATE_KEY].access_log._stream = stream
     requests.get(server.api("heartbeat?u=bob"), timeout=5)
     requests.get(server.api("node/nope/status"), timeout=5)
+    requests.get(server.api("node/nope/seg/raw/0_1_2/8_8_8/0_0_0?scale=1&compression=googlegzip"), timeout=5)
+    requests.get(server.api("repos/info?admintoken=s3cret&app=x&xadmintoken=k"), timeout=5)
     time.sleep(AccessLog.FLUSH_SECONDS * 4)
     err = stream.getvalue()
-    assert re.search(r"GET /api/heartbeat 200 2 [\d.]+ms u=bob", err), err
+    assert re.search(r"GET /api/heartbeat\?u=bob 200 2 [\d.]+ms u=bob", err), err
+    # the query string as sent, so a client's parameters show in the log; never the admin token
+    assert " GET /api/node/nope/seg/raw/0_1_2/8_8_8/0_0_0?scale=1&compression=googlegzip 404 " in err
+    assert " GET /api/repos/info?admintoken=-&app=x&xadmintoken=k 200 " in err
+    assert "s3cret" not in err
     assert re.search(r"GET /api/node/nope/status 404 \d+ [\d.]+ms", err), err

@@ -10,21 +10,26 @@ One command does everything (see tools/README.md):
    test volume into both: an x gradient, a bright sphere in the middle and a black square near
    the (x, y) origin; and a ``labelblk`` instance ``segmentation`` (BlockSize 64) holding four
    quadrant labels (11, 22, 33, 44) and a sphere of label 55 (the viewer fetches
-   ``raw/0_1_2/{size}/{pos}?compression=googlegzip``);
+   ``raw/0_1_2/{size}/{pos}?compression=googlegzip``); and a ``labelmap`` instance ``lmseg``
+   (MaxDownresLevel 2) with the same labels as supervoxels, the sphere in two halves merged into one
+   body (the viewer adds ``&scale=N``);
 3. serves the Neuroglancer client that the PyPI wheel ``neuroglancer`` ships from a small HTTP
    server on 127.0.0.1, and opens it in Debian's headless Chromium (driven with selenium and
    /usr/bin/chromedriver) with a URL-fragment state whose layer source is
    ``dvid://http://127.0.0.1:<port>/<uuid>/<instance>`` (an image layer, or for ``segmentation``
-   a segmentation layer with every segment listed, a fixed colour each and alpha 1);
+   and ``lmseg`` a segmentation layer with every segment listed, a fixed colour each and alpha 1);
 4. polls screenshots until the pattern is visible, then checks the pixels: the disc's size at two
    z planes (z=64 and z=30, so z addressing and both block layers are exercised), the black
    square's position (orientation), the gradient's values (bytes), and that dvid answered
    ``/api/repos/info`` and the chunk requests with 200 (dvid's access log and Chromium's network
    log both). For the segmentation: the sphere's disc size, each quadrant's colour at its place
    (orientation), the quadrant boundaries at x=128 and y=128, nothing outside the volume, and a
-   replayed googlegzip chunk decoded (compressed_segmentation) to the right labels.
+   replayed googlegzip chunk decoded (compressed_segmentation) to the right labels. ``lmseg`` is
+   also shown zoomed out (2 voxels per screen pixel), where Neuroglancer draws scale 1: each view
+   passes only once dvid's access log shows googlegzip chunks of its scale answered, and a
+   chunk of every scale requested is replayed.
 
-Exit status 0 when all three instances were displayed correctly. Screenshots and logs go to
+Exit status 0 when all four instances were displayed correctly. Screenshots and logs go to
 /tmp/ng-check/ (``--out``). Not part of the pytest suite: it needs Chromium from Debian
 (``apt-get install chromium chromium-driver``) and ``pip install neuroglancer selenium``.
 """
@@ -73,6 +78,7 @@ INSTANCES = (
     ("grayjpeg", "jpeg", "subvolblocks"),
 )
 VIEWS = (64, 30)  # z planes shown in the xy panel
+ZOOMED_OUT = 2.0  # voxels per screen pixel: Neuroglancer draws a labelmap's scale 1 (16 nm) here
 
 # The segmentation check: a labelblk instance (BlockSize 64) whose quadrants in (x, y) carry four
 # labels, with a sphere of a fifth label (the grayscale sphere's centre and radius) in the middle.
@@ -80,6 +86,13 @@ SEG_INSTANCE = "segmentation"
 QUADRANT_LABELS = {(0, 0): 11, (1, 0): 22, (0, 1): 33, (1, 1): 44}  # (x >= 128, y >= 128) -> label
 SEG_SPHERE_LABEL = 55
 # Fixed colours via the layer's segmentColors, so the pixels can be told apart exactly.
+# The labelmap check: the same labels in a labelmap instance (MaxDownresLevel 2: Neuroglancer's DVID
+# source rejects 0), written as supervoxels with the sphere split in two at z=64 (upper half 56), then
+# supervoxel 56 merged into body 55: the viewer must show bodies (the mapping applied) at scales 0 and 1.
+LABELMAP_INSTANCE = "lmseg"
+LABELMAP_MAX_DOWNRES = 2
+SPHERE_UPPER_SUPERVOXEL = 56
+SEGMENTATION_INSTANCES = (SEG_INSTANCE, LABELMAP_INSTANCE)
 SEG_COLORS = {
     11: (255, 0, 0),
     22: (0, 255, 0),
@@ -87,6 +100,29 @@ SEG_COLORS = {
     44: (255, 255, 0),
     55: (255, 0, 255),
 }
+
+
+@dataclass(frozen=True)
+class View:
+    """One xy view: the z plane, Neuroglancer's crossSectionScale (scale-0 voxels per screen pixel)
+    and, for the labelmap, the scale its chunks must be fetched at."""
+
+    z: int
+    zoom: float = CROSS_SECTION_SCALE
+    scale: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"z{self.z}" + (f"-scale{self.scale}" if self.scale else "")
+
+    def screenshot(self, instance: str) -> str:
+        return f"{instance}-xy-{self.key}.png"
+
+
+def views_of(instance: str) -> list[View]:
+    if instance == LABELMAP_INSTANCE:
+        return [*(View(z, scale=0) for z in VIEWS), *(View(z, ZOOMED_OUT, scale=1) for z in VIEWS)]
+    return [View(z) for z in VIEWS]
 
 
 def gradient_value(x: float) -> float:
@@ -114,6 +150,15 @@ def make_labels() -> np.ndarray:
         labels[((x >= nx // 2) == bool(qx)) & ((y >= ny // 2) == bool(qy))] = label
     cx, cy, cz = SPHERE_CENTER
     labels[(x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2 < SPHERE_RADIUS**2] = SEG_SPHERE_LABEL
+    return labels
+
+
+def make_supervoxels() -> np.ndarray:
+    """The labelmap's supervoxels: the label volume with the sphere's z >= 64 half as its own label."""
+    labels = make_labels()
+    upper = np.zeros(labels.shape, bool)
+    upper[SPHERE_CENTER[2] :] = True
+    labels[upper & (labels == SEG_SPHERE_LABEL)] = SPHERE_UPPER_SUPERVOXEL
     return labels
 
 
@@ -373,7 +418,9 @@ class Analysis:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def measure_disc(res: Analysis, disc: np.ndarray, z: int, what: str) -> tuple[float, float, float] | None:
+def measure_disc(
+    res: Analysis, disc: np.ndarray, z: int, what: str, expected_scale: float = 1 / CROSS_SECTION_SCALE
+) -> tuple[float, float, float] | None:
     """Centre (x, y) in screen pixels and pixels per voxel of the sphere's cross-section at ``z``,
     recorded in ``res.facts``; None (with a problem recorded) when its size gives the wrong scale."""
     area = len(disc)
@@ -392,7 +439,6 @@ def measure_disc(res: Analysis, disc: np.ndarray, z: int, what: str) -> tuple[fl
         px_per_voxel=round(scale, 3),
         disc_fill=round(fill, 3),
     )
-    expected_scale = 1 / CROSS_SECTION_SCALE
     if abs(w - h) > 0.1 * max(w, h) + 3 or not 0.7 <= fill <= 0.86:
         res.problems.append(f"{what} is not a disc (bbox {w}x{h}, fill {fill:.2f})")
     if not 0.85 * expected_scale <= scale <= 1.15 * expected_scale:
@@ -459,8 +505,9 @@ def analyse_xy(png_path: Path, z: int) -> Analysis:
     return res
 
 
-def analyse_seg(png_path: Path, z: int) -> Analysis:
-    """Is the label volume's z plane displayed with each segment's colour where it belongs?"""
+def analyse_seg(png_path: Path, z: int, px_per_voxel: float = 1 / CROSS_SECTION_SCALE) -> Analysis:
+    """Is the label volume's z plane displayed with each segment's colour where it belongs, at
+    ``px_per_voxel`` screen pixels per (scale-0) voxel?"""
     from PIL import Image
 
     rgb = np.asarray(Image.open(png_path).convert("RGB")).astype(np.int16)
@@ -477,7 +524,7 @@ def analyse_seg(png_path: Path, z: int) -> Analysis:
             f"no disc in the sphere's colour (label {SEG_SPHERE_LABEL}): nothing displayed yet"
         )
         return res
-    measured = measure_disc(res, max(comps, key=len), z, "the sphere's segment")
+    measured = measure_disc(res, max(comps, key=len), z, "the sphere's segment", px_per_voxel)
     if measured is None:
         return res
     cx, cy, scale = measured
@@ -532,7 +579,7 @@ def analyse_seg(png_path: Path, z: int) -> Analysis:
         # the disc's centre is the middle of voxel 128, the boundary the start of it
         edge_vox = SPHERE_CENTER[0 if axis == "x" else 1] + 0.5 + (edge - centre) / scale
         edges[axis] = round(float(edge_vox), 1)
-        if abs(edge_vox - 128) > 2:
+        if abs(edge_vox - 128) > max(2.0, 2 / px_per_voxel):  # 2 voxels, or 2 screen pixels
             res.problems.append(f"the {a}/{b} boundary is at {axis}={edge_vox:.1f} voxels, expected 128")
     res.facts["quadrant_boundaries_vox"] = edges
     res.facts["samples"] = samples
@@ -544,16 +591,46 @@ def analyse_seg(png_path: Path, z: int) -> Analysis:
 # Logs
 # ---------------------------------------------------------------------------------------------
 
-ACCESS_RE = re.compile(r"^\S+ \S+ (GET|HEAD|POST|PUT|DELETE|OPTIONS) (\S+) (\d{3}) (\d+) ")
+ACCESS_RE = re.compile(r"^\S+ \S+ (GET|HEAD|POST|PUT|DELETE|OPTIONS) ([^\s?]+)(?:\?(\S*))? (\d{3}) (\d+) ")
 
 
-def access_entries(lines: list[str]) -> list[tuple[str, str, int, int]]:
+@dataclass
+class Access:
+    """One line of dvid's access log: the path and the query string (as sent) apart."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int
+    size: int
+
+    @property
+    def target(self) -> str:
+        return self.path + ("?" + urllib.parse.urlencode(self.query) if self.query else "")
+
+
+def access_entries(lines: list[str]) -> list[Access]:
     out = []
     for line in lines:
         m = ACCESS_RE.match(line)
         if m:
-            out.append((m.group(1), m.group(2), int(m.group(3)), int(m.group(4))))
+            query = dict(urllib.parse.parse_qsl(m.group(3) or "", keep_blank_values=True))
+            out.append(Access(m.group(1), m.group(2), query, int(m.group(4)), int(m.group(5))))
     return out
+
+
+def chunk_scales(entries: list[Access], instance: str) -> dict[str, int]:
+    """How many googlegzip chunk requests of ``instance`` dvid answered with 200, by ``scale``."""
+    scales: collections.Counter[str] = collections.Counter()
+    for e in entries:
+        if (
+            e.status == 200
+            and endpoint_kind(e.path) == "raw"
+            and e.path.split("/")[4:5] == [instance]
+            and e.query.get("compression") == "googlegzip"
+        ):
+            scales[e.query.get("scale", "0")] += 1
+    return dict(sorted(scales.items()))
 
 
 def endpoint_kind(path: str) -> str:
@@ -609,10 +686,13 @@ def network_events(driver: Any, dvid_base: str) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------
 
 
-def viewer_state(dvid_base: str, uuid: str, instance: str, z: int) -> dict[str, Any]:
+def viewer_state(
+    dvid_base: str, uuid: str, instance: str, z: int, zoom: float = CROSS_SECTION_SCALE
+) -> dict[str, Any]:
+    """``zoom``: Neuroglancer's crossSectionScale, (scale-0) voxels per screen pixel."""
     m = [VOXEL_NM * 1e-9, "m"]
     source = f"dvid://{dvid_base}/{uuid}/{instance}"
-    if instance == SEG_INSTANCE:
+    if instance in SEGMENTATION_INSTANCES:
         layer = {
             "type": "segmentation",
             "name": instance,
@@ -636,7 +716,7 @@ def viewer_state(dvid_base: str, uuid: str, instance: str, z: int) -> dict[str, 
     return {
         "dimensions": {"x": m, "y": m, "z": m},
         "position": [VOL_SIZE[0] / 2, VOL_SIZE[1] / 2, z + 0.5],
-        "crossSectionScale": CROSS_SECTION_SCALE,
+        "crossSectionScale": zoom,
         "layers": [layer],
         "layout": "xy",
         "showAxisLines": False,
@@ -687,7 +767,48 @@ def setup_data(base: str, vol: np.ndarray) -> str:
     back = np.frombuffer(http_call("GET", raw), np.uint64).reshape(labels.shape)
     if not np.array_equal(back, labels):
         raise RuntimeError(f"{SEG_INSTANCE}: the labels read back differ from the ones written")
+    setup_labelmap(base, uuid, labels)
     return uuid
+
+
+def downsampled_where_uniform(labels: np.ndarray, scale: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Scale ``scale`` of a (z, y, x) label volume where it is unambiguous: each cell's label (cells of
+    2^scale voxels a side), and a mask of the cells holding a single label (elsewhere the
+    downsampling chooses)."""
+    f = 2**scale
+    nz, ny, nx = labels.shape
+    cells = labels.reshape(nz // f, f, ny // f, f, nx // f, f).transpose(0, 2, 4, 1, 3, 5)
+    cells = cells.reshape(nz // f, ny // f, nx // f, f**3)
+    return cells[..., 0], (cells == cells[..., :1]).all(axis=-1)
+
+
+def setup_labelmap(base: str, uuid: str, labels: np.ndarray) -> None:
+    """The labelmap instance: supervoxels written, the sphere's two halves merged into one body."""
+    http_call(
+        "POST",
+        f"{base}/api/repo/{uuid}/instance",
+        {
+            "dataname": LABELMAP_INSTANCE,
+            "typename": "labelmap",
+            "BlockSize": f"{BLOCK_SIZE},{BLOCK_SIZE},{BLOCK_SIZE}",
+            "VoxelSize": f"{VOXEL_NM},{VOXEL_NM},{VOXEL_NM}",
+            "VoxelUnits": "nanometers,nanometers,nanometers",
+            "MaxDownresLevel": str(LABELMAP_MAX_DOWNRES),
+        },
+    )
+    nx, ny, nz = VOL_SIZE
+    node = f"{base}/api/node/{uuid}/{LABELMAP_INSTANCE}"
+    supervoxels = make_supervoxels()
+    http_call("POST", f"{node}/raw/0_1_2/{nx}_{ny}_{nz}/0_0_0", supervoxels.tobytes())
+    http_call("POST", f"{node}/merge", [SEG_SPHERE_LABEL, SPHERE_UPPER_SUPERVOXEL])
+    back = np.frombuffer(http_call("GET", f"{node}/raw/0_1_2/{nx}_{ny}_{nz}/0_0_0"), np.uint64)
+    if not np.array_equal(back.reshape(labels.shape), labels):
+        raise RuntimeError(f"{LABELMAP_INSTANCE}: the bodies read back differ from the labels")
+    raw1 = f"{node}/raw/0_1_2/{nx // 2}_{ny // 2}_{nz // 2}/0_0_0?scale=1"
+    low = np.frombuffer(http_call("GET", raw1), np.uint64).reshape(nz // 2, ny // 2, nx // 2)
+    want, uniform = downsampled_where_uniform(labels)
+    if not np.array_equal(low[uniform], want[uniform]):
+        raise RuntimeError(f"{LABELMAP_INSTANCE}: scale 1 differs from the labels where they are uniform")
 
 
 LAYER_STATE_JS = """
@@ -714,8 +835,17 @@ def layer_states(driver: Any) -> list[dict[str, Any]]:
 
 
 def show(
-    driver: Any, url: str, shot: Path, z: int, timeout: float, seg: bool = False
+    driver: Any,
+    url: str,
+    shot: Path,
+    z: int,
+    timeout: float,
+    seg: bool = False,
+    px_per_voxel: float = 1 / CROSS_SECTION_SCALE,
+    ready: Any = None,
 ) -> tuple[Analysis, float]:
+    """Load the view and screenshot it every second until two pictures in a row pass (and
+    ``ready()``, if given, says the chunks the view needs were answered)."""
     driver.get("about:blank")  # a fresh page load for every view, not a hash change
     driver.get(url)
     start = time.monotonic()
@@ -723,7 +853,10 @@ def show(
     while True:
         time.sleep(1.0)
         driver.save_screenshot(str(shot))
-        result = analyse_seg(shot, z) if seg else analyse_xy(shot, z)
+        result = analyse_seg(shot, z, px_per_voxel) if seg else analyse_xy(shot, z)
+        if result.ok and ready is not None and not ready():
+            result.ok = False
+            result.problems.append("dvid has not yet answered the chunks this view needs")
         layers = layer_states(driver)
         result.facts["layers"] = layers
         errors = [s for layer in layers for s in layer["sources"] if s.startswith("error")]
@@ -792,15 +925,18 @@ def replay_chunk(base: str, path: str, origin: str, vol: np.ndarray) -> tuple[di
 
 
 def replay_seg_chunk(
-    base: str, path: str, origin: str, labels: np.ndarray
+    base: str, access: Access, origin: str, labels: np.ndarray
 ) -> tuple[dict[str, Any], list[str]]:
-    """GET one segmentation chunk as Neuroglancer does (``?compression=googlegzip``, with an Origin
-    and Accept-Encoding gzip) and check the status, CORS, Content-Encoding and the decoded labels.
-    dvid's access log has no query strings, so the query is the one Neuroglancer's source sends."""
+    """GET one segmentation chunk again as Neuroglancer asked for it (the logged query:
+    ``compression=googlegzip``, for a labelmap ``scale=N``; with an Origin and Accept-Encoding gzip)
+    and check the status, CORS, Content-Encoding and the decoded labels: at scale 0 every label, at
+    scale N those of the cells of 2^N voxels a side holding one label."""
     import gzip
 
     problems: list[str] = []
-    query = "?compression=googlegzip"
+    path = access.path
+    query = "?" + urllib.parse.urlencode(access.query)
+    scale = int(access.query.get("scale", "0"))
     headers = {"Origin": origin, "Accept-Encoding": "gzip"}
     req = urllib.request.Request(base + path + query, headers=headers)
     with urllib.request.urlopen(req, timeout=30) as resp:
@@ -827,9 +963,16 @@ def replay_seg_chunk(
         got = decode_compressed_segmentation(body, (sx, sy, sz))
     except Exception as exc:
         return facts, [*problems, f"{path}: not compressed_segmentation ({type(exc).__name__}: {exc})"]
-    want = labels[oz : oz + sz, oy : oy + sy, ox : ox + sx]
+    # the chunk may reach past the volume (at scale 2 it is 64x64x32 voxels): 0 there
+    cells, uniform = downsampled_where_uniform(labels, scale)
+    want = np.zeros(got.shape, np.uint64)
+    mask = np.ones(got.shape, bool)
+    inside = cells[oz : oz + sz, oy : oy + sy, ox : ox + sx]
+    want[tuple(slice(0, n) for n in inside.shape)] = inside
+    mask[tuple(slice(0, n) for n in inside.shape)] = uniform[oz : oz + sz, oy : oy + sy, ox : ox + sx]
+    facts["scale"] = scale
     facts["labels"] = sorted(int(v) for v in np.unique(got))
-    facts["voxels_wrong"] = int((got != want).sum())
+    facts["voxels_wrong"] = int(((got != want) & mask).sum())
     if facts["voxels_wrong"]:
         problems.append(f"{path}: {facts['voxels_wrong']} decoded labels differ from the volume")
     return facts, problems
@@ -854,8 +997,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    shown = [*INSTANCES, (SEG_INSTANCE, "lz4", "googlegzip")]  # name, storage, chunk endpoint
-    outputs = [out / f"{name}-xy-z{z}.png" for name, _, _ in shown for z in VIEWS]
+    shown = [  # name, storage, chunk endpoint
+        *INSTANCES,
+        (SEG_INSTANCE, "lz4", "googlegzip"),
+        (LABELMAP_INSTANCE, "gzip", "googlegzip"),
+    ]
+    outputs = [out / view.screenshot(name) for name, _, _ in shown for view in views_of(name)]
     outputs += [out / n for n in ("report.json", "dvid.log", "console.log", "chromedriver.log")]
     for old in outputs:  # this run's files only: nothing stale can pass for a result
         old.unlink(missing_ok=True)
@@ -875,6 +1022,7 @@ def main(argv: list[str] | None = None) -> int:
             f"repo {uuid}: uint8blk instances "
             + ", ".join(f"{n} ({c})" for n, c, _ in INSTANCES)
             + f", labelblk instance {SEG_INSTANCE}"
+            + f", labelmap instance {LABELMAP_INSTANCE} (MaxDownresLevel {LABELMAP_MAX_DOWNRES})"
         )
         page = ViewerPageServer(client_dir)
         print(f"viewer page: http://127.0.0.1:{page.port}/v/{VIEWER_TOKEN}/ (client from {client_dir})")
@@ -886,33 +1034,52 @@ def main(argv: list[str] | None = None) -> int:
             inst_report: dict[str, Any] = {"compression": compression, "views": {}}
             report["instances"][name] = inst_report
             log_mark = len(dvid.log_lines())
-            for z in VIEWS:
-                shot = out / f"{name}-xy-z{z}.png"
-                url = page.page_url(viewer_state(dvid.base, uuid, name, z))
-                result, elapsed = show(driver, url, shot, z, args.timeout, seg=name == SEG_INSTANCE)
-                inst_report["views"][f"z{z}"] = {
+            for view in views_of(name):
+                shot = out / view.screenshot(name)
+                url = page.page_url(viewer_state(dvid.base, uuid, name, view.z, view.zoom))
+                view_mark = len(dvid.log_lines())
+
+                def scale_answered(mark: int = view_mark, view: View = view, name: str = name) -> bool:
+                    scales = chunk_scales(access_entries(dvid.log_lines()[mark:]), name)
+                    return scales.get(str(view.scale), 0) > 0
+
+                result, elapsed = show(
+                    driver, url, shot, view.z, args.timeout, seg=name in SEGMENTATION_INSTANCES,
+                    px_per_voxel=1 / view.zoom, ready=scale_answered if view.scale is not None else None,
+                )  # fmt: skip
+                view_report = {
                     "screenshot": str(shot),
                     "ok": result.ok,
                     "seconds": round(elapsed, 1),
+                    "zoom_voxels_per_px": view.zoom,
                     **result.facts,
                     "problems": result.problems,
                 }
+                inst_report["views"][view.key] = view_report
+                label = f"{name} z={view.z}" + (f" scale {view.scale}" if view.scale is not None else "")
+                if view.scale is not None:
+                    scales = chunk_scales(access_entries(dvid.log_lines()[view_mark:]), name)
+                    view_report["googlegzip_chunks_by_scale"] = scales
+                    print(f"       googlegzip chunk requests answered 200, by scale: {scales}")
+                    if scales.get(str(view.scale), 0) < 1:
+                        result.ok = False
+                        result.problems.append(f"no googlegzip chunk request with scale={view.scale}")
                 state = "OK  " if result.ok else "FAIL"
-                scale = result.facts.get("px_per_voxel", "?")
-                print(f"  {state} {name} z={z}: {shot} ({elapsed:.1f} s, {scale} px/voxel)")
+                px = result.facts.get("px_per_voxel", "?")
+                print(f"  {state} {label}: {shot} ({elapsed:.1f} s, {px} px/voxel)")
                 for p in result.problems:
                     print(f"       {p}")
                 if not result.ok:
-                    failures.append(f"{name} z={z}: " + "; ".join(result.problems))
+                    failures.append(f"{label}: " + "; ".join(result.problems))
                 for e in driver.get_log("browser"):
-                    console.append(f"[{name} z={z}] {e['level']} {e['message']}")
+                    console.append(f"[{label}] {e['level']} {e['message']}")
                     # The chunk worker logs a chunk it could not fetch or decode like this.
                     if "Error retrieving chunk" in e["message"]:
-                        failures.append(f"{name} z={z}: viewer console: {e['message'][-200:]}")
+                        failures.append(f"{label}: viewer console: {e['message'][-200:]}")
 
             # What the viewer asked dvid for while showing this instance.
             entries = access_entries(dvid.log_lines()[log_mark:])
-            by_kind = collections.Counter((endpoint_kind(p), s) for _, p, s, _ in entries)
+            by_kind = collections.Counter((endpoint_kind(e.path), e.status) for e in entries)
             inst_report["dvid_access_log"] = {f"{k} {s}": n for (k, s), n in sorted(by_kind.items())}
             net = network_events(driver, dvid.base)
             inst_report["page_requests"] = len(net)
@@ -927,34 +1094,41 @@ def main(argv: list[str] | None = None) -> int:
             want = {"raw": "raw/jpeg", "subvolblocks": "subvolblocks", "googlegzip": "raw"}[endpoint]
             if by_kind.get((want, 200), 0) < 1:
                 failures.append(f"{name}: no {want} chunk request answered with 200")
-            chunk_paths = [p for _, p, s, _ in entries if s == 200 and endpoint_kind(p) == want]
-            if chunk_paths:
+            chunks = [e for e in entries if e.status == 200 and endpoint_kind(e.path) == want]
+            if chunks:
                 origin = f"http://127.0.0.1:{page.port}"
                 if endpoint == "googlegzip":
-                    # The access log has no query string, but the sizes tell: a 64^3 uint64 chunk is
-                    # 2 MiB raw; compressed_segmentation of a few labels, gzipped, is ~1 KiB.
-                    sizes = {p: n for _, p, s, n in entries if s == 200 and endpoint_kind(p) == want}
-                    inst_report["chunk_bytes"] = {"min": min(sizes.values()), "max": max(sizes.values())}
-                    if max(sizes.values()) >= BLOCK_SIZE**3 * 8 // 4:
-                        failures.append(
-                            f"{name}: chunk answers of {max(sizes.values())} bytes: not googlegzip?"
+                    # A 64^3 uint64 chunk is 2 MiB raw; compressed_segmentation of a few labels,
+                    # gzipped, is ~1 KiB.
+                    inst_report["chunk_queries"] = sorted({e.target.split("?", 1)[-1] for e in chunks})
+                    if any(e.query.get("compression") != "googlegzip" for e in chunks):
+                        failures.append(f"{name}: chunk requests without compression=googlegzip")
+                    sizes = [e.size for e in chunks]
+                    inst_report["chunk_bytes"] = {"min": min(sizes), "max": max(sizes)}
+                    if max(sizes) >= BLOCK_SIZE**3 * 8 // 4:
+                        failures.append(f"{name}: chunk answers of {max(sizes)} bytes: not googlegzip?")
+                    replays = []
+                    for scale in sorted({e.query.get("scale", "0") for e in chunks}):
+                        at_scale = [e for e in chunks if e.query.get("scale", "0") == scale]
+                        busiest = max(at_scale, key=lambda e: e.size)  # the one with most labels
+                        facts, problems = replay_seg_chunk(dvid.base, busiest, origin, labels)
+                        print(
+                            f"  replayed {facts['path']}: {facts['status']} {facts['content_type']} "
+                            f"Content-Encoding {facts['content_encoding']}, {facts['bytes']} bytes, "
+                            f"labels {facts.get('labels')}, {facts.get('voxels_wrong')} wrong"
                         )
-                    busiest = max(chunk_paths, key=sizes.__getitem__)  # the one with most labels
-                    facts, problems = replay_seg_chunk(dvid.base, busiest, origin, labels)
-                    print(
-                        f"  replayed {facts['path']}: {facts['status']} {facts['content_type']} "
-                        f"Content-Encoding {facts['content_encoding']}, {facts['bytes']} bytes, "
-                        f"labels {facts.get('labels')}, {facts.get('voxels_wrong')} wrong"
-                    )
+                        replays.append(facts)
+                        failures.extend(f"{name}: {p}" for p in problems)
+                    inst_report["chunk_replay"] = replays
                 else:
-                    facts, problems = replay_chunk(dvid.base, chunk_paths[0], origin, vol)
+                    facts, problems = replay_chunk(dvid.base, chunks[0].path, origin, vol)
                     print(
                         f"  replayed {facts['path']}: {facts['status']} {facts['content_type']} "
                         f"{facts['bytes']} bytes, {facts.get('image')}, error {facts.get('mean_abs_error')}"
                     )
-                inst_report["chunk_replay"] = facts
-                failures.extend(f"{name}: {p}" for p in problems)
-            bad = [(m, p, s) for m, p, s, _ in entries if s >= 400]
+                    inst_report["chunk_replay"] = facts
+                    failures.extend(f"{name}: {p}" for p in problems)
+            bad = [(e.method, e.target, e.status) for e in entries if e.status >= 400]
             if bad:
                 failures.append(f"{name}: dvid answered errors: {bad[:5]}")
             for ev in net:

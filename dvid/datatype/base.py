@@ -8,6 +8,7 @@ enforces locks and read-only mode using ``Route.mutates``, and calls the handler
 
 from __future__ import annotations
 
+import asyncio
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,10 +18,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from dvid.dag.ancestry import Ancestry
+from dvid.datatype.common import blobs
 from dvid.datatype.common import sync as sync_mod
 from dvid.datatype.common.envelope import Compression
 from dvid.datatype.common.request import InstanceRequest, json_response, text_response
-from dvid.datatype.common.route import JSON, TEXT, Route, flag
+from dvid.datatype.common.route import BINARY, JSON, TEXT, Param, Route, flag
 from dvid.errors import BadRequest
 from dvid.storage.versioned import DataContext, VersionedStore
 
@@ -106,6 +108,14 @@ def parse_tags_setting(value: str) -> dict[str, str]:
     return tags
 
 
+BLOB_REF = Param(
+    "reference",
+    description="A blob's reference: URL-safe base64 of its FNV-128 hash",
+    pattern=r"[A-Za-z0-9_=-]{24}",
+    example="bCInLge7AUJiuCF1YpXFjQ==",
+)
+
+
 class Datatype:
     """Base of every datatype; an instance of a subclass serves one data instance."""
 
@@ -143,7 +153,13 @@ class Datatype:
             consumes=(JSON,),
             produces=(),
         ),
-    )
+        Route("blobstore", ("GET", "HEAD"), "handle_get_blob", mutates=False,
+              summary="A blob of the blobstore by its reference", args=(BLOB_REF,), produces=(BINARY,),
+              statuses=(404,)),
+        # DVID does not lock-check blob writes: content-addressed and unversioned
+        Route("blobstore", ("POST",), "handle_post_blob", mutates=False,
+              summary="Store a blob; answers {\"reference\": ref}", consumes=(BINARY,), statuses=(413,)),
+    )  # fmt: skip
     _sync_route: ClassVar[Route] = Route(
         "sync",
         ("POST",),
@@ -295,6 +311,15 @@ class Datatype:
 
     async def handle_info(self, req: InstanceRequest) -> web.StreamResponse:
         return json_response(self.info())
+
+    async def handle_get_blob(self, req: InstanceRequest) -> web.StreamResponse:
+        value = await req.small(blobs.get_blob, self.store.engine, req.arg(0, "a blob reference"))
+        return web.Response(body=value, content_type="application/octet-stream")
+
+    async def handle_post_blob(self, req: InstanceRequest) -> web.StreamResponse:
+        blobs.check_size(req.body_length)
+        value = await req.body()
+        return json_response({"reference": await asyncio.to_thread(blobs.put_blob, self.store.engine, value)})
 
     async def handle_get_tags(self, req: InstanceRequest) -> web.StreamResponse:
         return json_response({"Tags": dict(self.meta.tags)})

@@ -34,6 +34,9 @@ GET  /api/load                       Requests per second and handlers in flight 
 GET  /api/server/info                Server information; "DVID Version" is the DVID API
                                      version reproduced (e.g. "v1.0.0").
 GET  /api/server/note                The [server] note of the configuration.
+POST /api/server/reload-metadata     Read the repos, versions and instances again from the
+                                     metadata store, as another server sharing a PostgreSQL
+                                     store may have changed them (admin).
 GET  /api/server/types               {typename: typeURL} for types used by instances.
 GET  /api/server/compiled-types      {typename: typeURL} for every type this server knows.
 
@@ -126,7 +129,12 @@ Data instances
 GET  .../help                        its help text,
 GET  .../info                        {"Base": {...}, "Extended": {...}},
 GET  .../tags, POST .../tags[?replace=true]
-                                     its string tags ({"Tags": {...}} / a JSON object).
+                                     its string tags ({"Tags": {...}} / a JSON object),
+POST .../blobstore                   DVID's blobstore: stores the body (at most 16 MiB) and
+                                     answers {"reference": "<ref>"}, the URL-safe base64 of its
+                                     FNV-128 hash; content-addressed, unversioned, shared by the
+                                     instances of one store, and allowed on committed versions.
+GET  .../blobstore/<ref>             The blob's bytes; 404 if there is none.
 Writes (POST, PUT, DELETE) to a versioned instance at a committed version answer 409, unless
 the server runs with --fullwrite or the request carries the admin token. Unversioned
 instances ("versioned": "false") keep one copy of their data at the repo root, visible and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import os
 import socket
@@ -18,6 +19,7 @@ from dvid.datatype.common.route import TEXT, Param
 from dvid.errors import NotFound
 from dvid.server.help import GENERAL_HELP
 from dvid.server.openapi import get_openapi, get_type_openapi
+from dvid.server.repo_routes import ADMIN_TOKEN, require_admin
 from dvid.server.routing import ApiRoute, PathValues
 from dvid.server.state import state_of
 
@@ -56,6 +58,14 @@ def server_info(request: web.Request) -> dict[str, str]:
 
 async def get_server_info(request: web.Request, path: PathValues) -> web.StreamResponse:
     return json_response(server_info(request))
+
+
+async def reload_metadata(request: web.Request, path: PathValues) -> web.StreamResponse:
+    """Admin only, as in DVID: re-read the repos from the metadata store (another server may share it)."""
+    state = state_of(request)
+    require_admin(state, request, "reload-metadata")
+    await asyncio.to_thread(state.manager.reload_metadata)
+    return web.Response()
 
 
 async def get_server_note(request: web.Request, path: PathValues) -> web.StreamResponse:
@@ -131,6 +141,9 @@ routes = (
              produces=(TEXT,)),
     ApiRoute("/api/load", ("GET", "HEAD"), load, "Requests per second and handlers in flight"),
     ApiRoute("/api/server/info", ("GET", "HEAD"), get_server_info, "Server information"),
+    ApiRoute("/api/server/reload-metadata", ("POST",), reload_metadata,
+             "Read the repos again from the metadata store (admin)", query=(ADMIN_TOKEN,), produces=(),
+             statuses=(403,)),
     ApiRoute("/api/server/note", ("GET", "HEAD"), get_server_note, "The server's configured note",
              produces=(TEXT,)),
     ApiRoute("/api/server/types", ("GET", "HEAD"), get_server_types, "Datatypes used by instances"),

@@ -15,6 +15,7 @@ from dvid.errors import BadRequest
 
 METADATA_PREFIX = b"\x00"
 DATA_PREFIX = b"\x01"
+BLOB_PREFIX = b"\x02"  # content-addressed blobs: 0x02 | FNV-128 of the value (DVID's blobstore)
 
 MARK_DATA = 0x03
 MARK_TOMBSTONE = 0x4F
@@ -108,6 +109,11 @@ def from_portable_key(pk: bytes, instance_id: int, version: int) -> bytes:
     if not pk or pk[-1] not in (MARK_DATA, MARK_TOMBSTONE):
         raise ValueError("key without a valid mark byte")
     return DATA_PREFIX + _U32.pack(instance_id) + pk[:-1] + _SUFFIX.pack(version, 0, pk[-1])
+
+
+def blob_key(digest: bytes) -> bytes:
+    """The key of a blob by its 16-byte FNV-128 digest."""
+    return BLOB_PREFIX + digest
 
 
 def metadata_key(cls: int, payload: bytes = b"") -> bytes:

@@ -43,23 +43,6 @@ MAX_POSTED_MAXLABEL = 2**48
 class LabelMapBodies(LabelMapCore):
     """Counters, mapping and label-index endpoints over :class:`LabelMapCore`."""
 
-    # ---- settings ------------------------------------------------------------------------------
-    async def handle_post_info(self, req: InstanceRequest) -> web.StreamResponse:
-        """Change settings after creation; DVID's labelmap takes MaxDownresLevel."""
-        body = await req.json_object()
-        unknown = sorted(set(body) - {"MaxDownresLevel"})
-        if unknown:
-            raise BadRequest(f"labelmap info POST takes MaxDownresLevel only, not {unknown}")
-        level = body.get("MaxDownresLevel")
-        if isinstance(level, str):
-            level = parse_decimal(level.strip(), signed=False)
-        if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 255:
-            raise BadRequest("MaxDownresLevel must be an integer between 0 and 255")
-        self.settings.MaxDownresLevel = level
-        self.meta.properties["settings"] = self.settings.model_dump(mode="json")
-        self.save()
-        return web.Response()
-
     # ---- label counters ------------------------------------------------------------------------
     def next_label(self, ancestry: Ancestry) -> int:
         """The label ``nextlabel`` hands out next: the one set by ``set-nextlabel``, else one more than

@@ -4,11 +4,16 @@ counters, mapping and label indexes)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import ClassVar
 
+from aiohttp import web
+
 from dvid.datatype.base import Route
+from dvid.datatype.common import jsonio
 from dvid.datatype.common.bounds import BOUNDS_QUERY
+from dvid.datatype.common.request import InstanceRequest, text_response
 from dvid.datatype.common.route import (
     BINARY,
     JSON,
@@ -29,6 +34,7 @@ from dvid.datatype.labelmap.history import LabelMapHistory
 from dvid.datatype.labelmap.sparsevol import LabelMapSparsevol
 from dvid.datatype.labelmap.voxels import BLOCK_STREAM_COMPRESSIONS, LabelMapVoxels
 from dvid.datatype.registry import register
+from dvid.errors import BadRequest
 
 SCALE = query(
     "scale", "integer", "The scale (pyramid level) voxel coordinates are at", minimum=0, maximum=255
@@ -73,6 +79,10 @@ def _inherited_routes() -> tuple[Route, ...]:
     return tuple(out)
 
 
+#: The settings POST info may change (DVID's labelmap ModifyConfig), by lower-cased name.
+_MODIFIABLE = {"maxdownreslevel": "MaxDownresLevel"}
+
+
 @register
 class LabelMap(LabelMapBodySplit, LabelMapSparsevol, LabelMapHistory, LabelMapVoxels):
     type_name = "labelmap"
@@ -82,6 +92,8 @@ class LabelMap(LabelMapBodySplit, LabelMapSparsevol, LabelMapHistory, LabelMapVo
     sync_requires: ClassVar[tuple[type, ...]] = ()
     routes: ClassVar[tuple[Route, ...]] = (
         *_inherited_routes(),
+        Route("info", ("POST",), "handle_post_info", summary="Change settings: {\"MaxDownresLevel\": N}",
+              consumes=(JSON,), produces=(TEXT,)),
         Route("blocks", ("GET",), "handle_label_blocks", mutates=False, heavy=True,
               summary="The blocks of a block-aligned box, framed, in any order",
               args=(SIZE3, OFFSET), query=(BLOCKS_COMPRESSION, SCALE, SUPERVOXELS, THROTTLE_QUERY),
@@ -100,8 +112,6 @@ class LabelMap(LabelMapBodySplit, LabelMapSparsevol, LabelMapHistory, LabelMapVo
                      BLOCKS_COMPRESSION, SCALE, SUPERVOXELS, flag("prefetch", "Read and send nothing"),
                      THROTTLE_QUERY),
               produces=(BINARY,)),
-        Route("info", ("POST",), "handle_post_info", summary="Change MaxDownresLevel",
-              consumes=(JSON,), produces=()),
         Route("maxlabel", ("GET",), "handle_maxlabel", mutates=False,
               summary="The largest label written at this version or its ancestors"),
         Route("maxlabel", ("POST",), "handle_post_maxlabel", summary="Raise the max label",
@@ -220,3 +230,26 @@ class LabelMap(LabelMapBodySplit, LabelMapSparsevol, LabelMapHistory, LabelMapVo
               summary="Split the voxels a sparse volume covers off a body (setting AllowLabelmapSplit)",
               args=(BODY_ARG,), query=EDIT_QUERY, consumes=(BINARY,)),
     )  # fmt: skip
+
+    async def handle_post_info(self, req: InstanceRequest) -> web.StreamResponse:
+        """DVID's ``POST info``: a JSON object of settings to change (keys case-insensitive, values
+        numbers or strings), persisted; today only MaxDownresLevel (new levels fill as voxels are written)."""
+        body = jsonio.loads_object(await req.body())
+        changes: dict[str, int] = {}
+        for key, value in body.items():
+            name = _MODIFIABLE.get(key.lower())
+            if name is None:
+                raise BadRequest(f"POST info can change {sorted(_MODIFIABLE.values())}, not {key!r}")
+            try:
+                level = int(value)
+            except (TypeError, ValueError):
+                raise BadRequest(f"{name} must be an integer, got {value!r}") from None
+            if not 0 <= level <= 255 or isinstance(value, bool | float):
+                raise BadRequest(f"{name} must be an integer from 0 to 255, got {value!r}")
+            changes[name] = level
+        for name, level in changes.items():
+            setattr(self.settings, name, level)
+        self.meta.properties["settings"] = self.settings.model_dump(mode="json")
+        await asyncio.to_thread(self.save)
+        summary = ", ".join(f"{k}={v}" for k, v in changes.items()) or "nothing"
+        return text_response(f"Changed {self.name!r} based on received configuration: {summary}\n")

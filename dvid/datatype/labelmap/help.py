@@ -29,9 +29,10 @@ Voxels
 GET  help, info, metadata     info: Base, Extended (Values [{"DataType": "uint64", "Label":
                               "labelmap"}], BlockSize, VoxelSize, VoxelUnits, MinPoint, MaxPoint,
                               IndexedLabels, CountLabels, MaxDownresLevel, MaxRepoLabel), Extents.
+POST info                     {"MaxDownresLevel": N} (a number or a string, key case-insensitive):
+                              change the pyramid depth; new levels fill as voxels are written.
+                              Other keys answer 400.
 POST extents, resolution      As for uint8blk.
-POST info                     {"MaxDownresLevel": N}: change the pyramid depth (levels added later
-                              fill as voxels are written, or with POST blocks?downres=true).
 GET  raw/<dims>/<size>/<offset>[/<format>][?scale&supervoxels&compression&roi]
                               Bodies (or supervoxels) of a box at any alignment: a 2-D slice as an
                               image, or a volume as raw uint64 (compression: "" raw, lz4 bare block,
