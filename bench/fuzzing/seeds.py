@@ -171,6 +171,9 @@ def _labelmap_seeds() -> tuple[Seed, ...]:
         Seed("GET", f"{lm}/blocks/64_64_64/0_0_0?compression=gzip&scale=1"),
         Seed("GET", f"{lm}/raw/0_1_2/64_64_32/0_0_0?compression=googlegzip&scale=1"),
         Seed("GET", f"{lm}/pseudocolor/xy/64_64/0_0_5"),
-        Seed("POST", f"{lm}/raw/0_1_2/32_32_32/32_0_0?compression=lz4",
-             lz4.block.compress(block.tobytes(), store_size=False)),
+        Seed(
+            "POST",
+            f"{lm}/raw/0_1_2/32_32_32/32_0_0?compression=lz4",
+            lz4.block.compress(block.tobytes(), store_size=False),
+        ),
     )
