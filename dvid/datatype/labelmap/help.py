@@ -63,6 +63,28 @@ POST blocks[?scale&downres=true&noindexing=true]
 POST ingest-supervoxels[?scale]
                               The same stream, blocks only: no index, extents, max label or pyramid.
 
+Building from a labelblk (dvid; the command `dvid labelmap from-labelblk` drives it)
+POST ingest-labelblk?source=<labelblk>[&blocks=N&restart=true]
+                              One step of converting labelblk <labelblk> of the same repo into this
+                              labelmap at this version: its next blocks in key order (z, y, x) become
+                              compressed label Blocks, stored with their label indexes, max labels and
+                              extents in atomic batches (blocks already here are replaced, their
+                              counts moved); once all are stored, scales 1..MaxDownresLevel are
+                              computed row by row of blocks. A step does at most N blocks (default
+                              512, at most 65536) and answers where the conversion stands:
+                              {"source", "phase": "blocks" | "pyramid" | "complete", "scale", "done",
+                              "total" (of this phase: source blocks, or blocks of the scale),
+                              "source_blocks", "max_downres", "complete"}. The labelmap records it, so
+                              the next step continues there, after an interruption or a restart of
+                              the server too; repeat until "complete" is true. A complete conversion
+                              answers at once; restart=true starts over (e.g. at a later version).
+                              The BlockSizes must be equal. Blocks the labelblk gets behind the
+                              conversion's position while it runs are not carried over (convert data
+                              that no longer changes, or restart). 409 while another source's
+                              conversion is unfinished here (finish it, or restart=true) or while
+                              another step runs on this labelmap.
+GET  ingest-labelblk          The same progress, without converting (404 if none was started here).
+
 Labels and counters
 GET  maxlabel                 {"maxlabel": N}: the largest label written at this version or an
                               ancestor (0 if none).
