@@ -237,9 +237,8 @@ class LabelBlk(ImageBlk):
             for i, stored in values:
                 if stored is None:
                     continue
-                block = self.blocks.codec.decode(stored)
                 sel = order[bounds[i] : bounds[i + 1]]
-                out[sel] = block[local[sel, 2], local[sel, 1], local[sel, 0]]
+                out[sel] = self.blocks.codec.values_at(stored, local[sel][:, ::-1])
         return out
 
     # ---- handlers ----------------------------------------------------------------------------

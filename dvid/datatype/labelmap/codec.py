@@ -32,8 +32,10 @@ __all__ = [
     "block_shape",
     "decode_block",
     "encode_block",
+    "google_block",
     "label_counts",
     "label_table",
+    "labels_at",
     "relabel_block",
     "solid_block",
     "with_table",
@@ -435,6 +437,113 @@ def label_counts(
     np.add.at(counts, which, per_entry)
     present = counts > 0
     return distinct[present], counts[present]
+
+
+def labels_at(
+    buf: bytes | bytearray | memoryview, points: np.ndarray, table: np.ndarray | None = None
+) -> np.ndarray:
+    """The labels (uint64) at (n, 3) z, y, x voxel positions inside a Block, read from the palettes and
+    packed indices without building the volume; ``table`` as in ``decode_block``.  Raises ValueError
+    for a position outside the Block, BlockFormatError for an index beyond its sub-block's palette."""
+    blk = _parse(buf)
+    labels = blk.labels if table is None else _check_table(table, blk.labels.size)
+    pts = np.asarray(points, dtype=np.int64).reshape(-1, 3)
+    if pts.size and ((pts < 0).any() or (pts >= np.array(blk.shape)).any()):
+        raise ValueError(f"a position lies outside the block's {blk.shape} (z, y, x) voxels")
+    if blk.solid:
+        return np.full(len(pts), labels[0], _U64)
+    _, gy, gx = blk.grid
+    z, y, x = pts[:, 0], pts[:, 1], pts[:, 2]
+    sub = ((z >> 3) * gy + (y >> 3)) * gx + (x >> 3)
+    width = blk.widths[sub]
+    # the index's first bit in the sub-block's MSB-first bit stream: row (z, y) of 8 b bits, then x
+    bit = blk.value_starts[sub] * 8 + (((z & 7) * SUB + (y & 7)) * SUB + (x & 7)) * width
+    values = np.concatenate((blk.values, np.zeros(2, np.uint8)))  # a 9-bit index spans 2 bytes at most
+    byte = bit >> 3
+    word = (values[byte].astype(np.int64) << 8) | values[byte + 1]
+    index = (word >> (16 - (bit & 7) - width)) & ((1 << width) - 1)
+    counts = blk.counts[sub]
+    if (index >= np.maximum(counts, 1)).any():
+        raise BlockFormatError("block has a packed voxel index beyond its sub-block's palette size")
+    out = np.zeros(len(pts), _U64)
+    held = counts > 0  # Ns == 0: a sub-block of label 0
+    out[held] = labels[blk.palette[blk.palette_starts[sub[held]] + index[held]]]
+    return out
+
+
+#: Neuroglancer's bits per index (0, 1, 2, 4, 8, 16 or 32) for each of DVID's widths 0..9.
+_GOOGLE_WIDTHS = np.array([0, 1, 2, 4, 4, 8, 8, 8, 8, 16], np.int64)
+
+
+def google_block(buf: bytes | bytearray | memoryview, table: np.ndarray | None = None) -> bytes:
+    """The Block's volume in neuroglancer's compressed_segmentation (one channel, 8x8x8 blocks: the
+    same layout as ``dvid.datatype.common.labels.encode_google``), transcoded from its sub-block
+    palettes without building the volume; ``table`` as in ``decode_block``.
+
+    Each sub-block keeps its palette as lookup table (label 0 for an empty one) and its indices,
+    re-packed LSB-first into 32-bit words at neuroglancer's next width.  Lookup tables are not shared
+    between sub-blocks, so the output can be larger than encode_google's; decoded, it is the same."""
+    blk = _parse(buf)
+    labels = blk.labels if table is None else _check_table(table, blk.labels.size)
+    gz, gy, gx = blk.grid
+    nsb = gz * gy * gx
+    if blk.solid:
+        lut = np.full(nsb, labels[0], _U64)
+        lut_sizes = np.ones(nsb, np.int64)
+        widths = np.zeros(nsb, np.int64)
+    else:
+        lut_sizes = np.maximum(blk.counts, 1)
+        lut = np.zeros(int(lut_sizes.sum()), _U64)
+        held = blk.counts > 0
+        lut_starts = np.cumsum(lut_sizes) - lut_sizes
+        shift = np.repeat((lut_starts - blk.palette_starts)[held], blk.counts[held])
+        lut[shift + np.arange(blk.palette.size)] = labels[blk.palette]
+        widths = _GOOGLE_WIDTHS[blk.widths]
+    block_words = 2 * lut_sizes + 16 * widths
+    lut_at = 2 * nsb + np.cumsum(block_words) - block_words  # in words from the channel's start
+    out = np.empty(1 + 2 * nsb + int(block_words.sum()), "<u4")
+    out[0] = 1  # where channel 0 starts, in words
+    channel = out[1:]
+    channel[0 : 2 * nsb : 2] = lut_at | (widths << 24)
+    channel[1 : 2 * nsb : 2] = lut_at + 2 * lut_sizes
+    entry_at = np.repeat(lut_at - 2 * (np.cumsum(lut_sizes) - lut_sizes), lut_sizes) + 2 * np.arange(lut.size)
+    channel[entry_at] = (lut & _U64(0xFFFFFFFF)).astype(np.uint32)
+    channel[entry_at + 1] = (lut >> _U64(32)).astype(np.uint32)
+    if not blk.solid:
+        _put_google_indices(blk, widths, channel, lut_at + 2 * lut_sizes)
+    return out.tobytes()
+
+
+def _put_google_indices(blk: _Layout, widths: np.ndarray, channel: np.ndarray, values_at: np.ndarray) -> None:
+    """Unpack the packed sub-blocks' indices and write them at ``values_at`` at neuroglancer's widths."""
+    packed = np.flatnonzero(blk.widths > 0)
+    if not packed.size:
+        return
+    rows, high = _packed_rows(blk)
+    repeat = functools.partial(np.repeat, repeats=SUB * SUB)
+    index = np.empty((packed.size * SUB * SUB, SUB), np.int64)
+    for x, entries in _row_entries(
+        rows[packed].reshape(-1),
+        None if high is None else high[packed].reshape(-1),
+        repeat(blk.widths[packed]),
+        np.zeros(packed.size * SUB * SUB, np.int64),
+        repeat(np.maximum(blk.counts[packed], 1)),
+    ):
+        index[:, x] = entries
+    index = index.reshape(packed.size, SUB_VOXELS)  # voxel order z, y, x: neuroglancer's too
+    for w in np.unique(widths[packed]).tolist():
+        sel = np.flatnonzero(widths[packed] == w)
+        idx = index[sel]
+        if w == 16:
+            data = idx.astype("<u2").view(np.uint8)
+        else:
+            per_byte = SUB // w
+            data = np.zeros((sel.size, SUB_VOXELS // per_byte), np.int64)
+            for k in range(per_byte):  # voxel i at bit w * (i % per_byte) of byte i // per_byte
+                data |= idx[:, k::per_byte] << (w * k)
+            data = data.astype(np.uint8)
+        words = np.ascontiguousarray(data).view("<u4").reshape(sel.size, 16 * w)
+        channel[values_at[packed[sel]][:, None] + np.arange(16 * w)] = words
 
 
 # ---- encoding -------------------------------------------------------------------------------------------
