@@ -327,7 +327,8 @@ class LabelmapRun(SessionRun):
                              z0 + rnd.integers(0, n_z, n + 1)], axis=1) * 64  # fmt: skip
             return [(int(x), int(y), int(z)) for x, y, z in grid.tolist()]
 
-        chunks = {0: corners(4, 2, 4), 2: corners(2, 0, 2)}  # R2's 64 blocks; scale 2's 8 with data
+        at_scale2 = [(0, 0, 0), (64, 0, 0), (0, 64, 0), (64, 64, 0), (0, 0, 64)]  # its blocks with data
+        chunks = {0: corners(4, 2, 4), 2: [at_scale2[k] for k in rnd.integers(0, len(at_scale2), n + 1)]}
         cube = (64, 64, 64)
         for scale, offsets in chunks.items():
             query = f"compression=googlegzip&scale={scale}"

@@ -240,6 +240,8 @@ class InprocLabelmap:
         ctx = self.ctx(self.seg)
         view = self.seg.view(ctx, scale, False)
         stored = ctx.get(view.blocks.tkey(*(o // BS for o in offset)))
+        if stored is None:
+            return self.googlegzip_decoded(offset, scale)
         return zlib.compress(view.label_codec.google(stored), GOOGLEGZIP_LEVEL, wbits=31)
 
     def googlegzip_decoded(self, offset: tuple[int, int, int], scale: int) -> bytes:
