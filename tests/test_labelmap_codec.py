@@ -638,11 +638,18 @@ def test_dvids_and_hand_built_blocks_read_without_decoding(dvid_block: bytes, st
         build_block((2, 1, 1), [7, U64_MAX, 7], [[2, 1, 0], [1, 0]],
                     [rng.integers(0, 3, 512), rng.integers(0, 2, 512)]),
         build_block((1, 1, 1), list(range(300)), [list(range(300))], [index9]),  # 9 bits
-        build_block((2, 2, 1), list(range(40)), [list(range(17)), list(range(5)), [3], list(range(40))],
-                    [rng.integers(0, 17, 512), rng.integers(0, 5, 512), None, rng.integers(0, 40, 512)]),
+        every_width(rng),
         solid_block(U64_MAX, (16, 8, 24)),
     ):  # fmt: skip
         assert_reads_without_decoding(block)
+
+
+def every_width(rng: np.random.Generator) -> bytes:
+    """A Block whose sub-blocks use every index width, 0 to 9 bits (palettes of 1 to 300 entries)."""
+    sizes = [1, 2, 3, 5, 9, 17, 33, 65, 129, 300, 4, 1]  # widths 0 1 2 3 4 5 6 7 8 9 2 0
+    palettes = [list(range(n)) for n in sizes]
+    indices = [rng.integers(0, n, 512) if n > 1 else None for n in sizes]
+    return build_block((3, 2, 2), list(range(300)), palettes, indices)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -514,9 +514,32 @@ def google_block(buf: bytes | bytearray | memoryview, table: np.ndarray | None =
     return out.tobytes()
 
 
+def _group_reversal(width: int) -> np.ndarray:
+    """Byte -> the byte with its ``8 // width`` groups of ``width`` bits in reverse order: DVID packs
+    indices MSB-first, neuroglancer LSB-first, so at equal widths a byte maps to one byte."""
+    value = np.arange(256)
+    out = np.zeros(256, np.int64)
+    per = SUB // width
+    for k in range(per):
+        out |= ((value >> (SUB - width * (k + 1))) & ((1 << width) - 1)) << (width * k)
+    return out.astype(np.uint8)
+
+
+#: For DVID widths that neuroglancer has too (1, 2, 4 and 8 bits), each packed byte's re-packing.
+_SAME_WIDTH = {w: _group_reversal(w) for w in (1, 2, 4, 8)}
+
+
 def _put_google_indices(blk: _Layout, widths: np.ndarray, channel: np.ndarray, values_at: np.ndarray) -> None:
-    """Unpack the packed sub-blocks' indices and write them at ``values_at`` at neuroglancer's widths."""
-    packed = np.flatnonzero(blk.widths > 0)
+    """Write the packed sub-blocks' indices at ``values_at`` at neuroglancer's widths: byte by byte
+    through a table where the width is the same, else unpacked and re-packed."""
+    starts = blk.value_starts
+    for b, reversal in _SAME_WIDTH.items():
+        sel = np.flatnonzero(blk.widths == b)
+        if sel.size:
+            data = reversal.take(blk.values[starts[sel][:, None] + np.arange(SUB * SUB * b)])
+            words = data.view("<u4")  # (sub-blocks, 16 b): a fresh C-ordered array
+            channel[values_at[sel][:, None] + np.arange(16 * b)] = words
+    packed = np.flatnonzero((blk.widths > 0) & ~np.isin(blk.widths, tuple(_SAME_WIDTH)))
     if not packed.size:
         return
     rows, high = _packed_rows(blk)
@@ -533,15 +556,14 @@ def _put_google_indices(blk: _Layout, widths: np.ndarray, channel: np.ndarray, v
     index = index.reshape(packed.size, SUB_VOXELS)  # voxel order z, y, x: neuroglancer's too
     for w in np.unique(widths[packed]).tolist():
         sel = np.flatnonzero(widths[packed] == w)
-        idx = index[sel]
         if w == 16:
-            data = idx.astype("<u2").view(np.uint8)
-        else:
+            data = index[sel].astype("<u2").view(np.uint8)
+        else:  # 4 or 8 bits: voxel i at bit w * (i % per_byte) of byte i // per_byte
+            idx = index[sel].astype(np.uint8)
             per_byte = SUB // w
-            data = np.zeros((sel.size, SUB_VOXELS // per_byte), np.int64)
-            for k in range(per_byte):  # voxel i at bit w * (i % per_byte) of byte i // per_byte
-                data |= idx[:, k::per_byte] << (w * k)
-            data = data.astype(np.uint8)
+            data = idx[:, ::per_byte].copy()
+            for k in range(1, per_byte):
+                data |= idx[:, k::per_byte] << np.uint8(w * k)
         words = np.ascontiguousarray(data).view("<u4").reshape(sel.size, 16 * w)
         channel[values_at[packed[sel]][:, None] + np.arange(16 * w)] = words
 
