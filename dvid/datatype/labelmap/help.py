@@ -34,7 +34,10 @@ GET  raw/<dims>/<size>/<offset>[/<format>][?scale&supervoxels&compression&roi]
                               Bodies (or supervoxels) of a box at any alignment: a 2-D slice as an
                               image, or a volume as raw uint64 (compression: "" raw, lz4 bare block,
                               gzip, google / googlegzip: neuroglancer compressed_segmentation, the
-                              latter with Content-Encoding: gzip). Missing blocks read as 0.
+                              latter with Content-Encoding: gzip). Missing blocks read as 0. A
+                              google read of exactly one stored block (neuroglancer's chunk when it
+                              is the block size) is transcoded from the stored Block, with a lookup
+                              table per 8x8x8 sub-block.
 GET  isotropic/..., pseudocolor/...   As for labelblk, through the mapping.
 GET  label/<x_y_z>[?scale&supervoxels]   {"Label": N}.
 GET  labels[?scale&supervoxels&hash]     Body [[x,y,z], ...] -> [N, ...].
