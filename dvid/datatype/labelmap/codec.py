@@ -480,9 +480,10 @@ def google_block(buf: bytes | bytearray | memoryview, table: np.ndarray | None =
     same layout as ``dvid.datatype.common.labels.encode_google``), transcoded from its sub-block
     palettes without building the volume; ``table`` as in ``decode_block``.
 
-    Each sub-block keeps its palette as lookup table (label 0 for an empty one) and its indices,
-    re-packed LSB-first into 32-bit words at neuroglancer's next width.  Lookup tables are not shared
-    between sub-blocks, so the output can be larger than encode_google's; decoded, it is the same."""
+    Each sub-block's palette, mapped through the table and with repeats dropped (supervoxels of one
+    body), is its lookup table (label 0 for an empty sub-block); its indices are re-packed LSB-first
+    into 32-bit words at neuroglancer's next width.  Lookup tables are not shared between sub-blocks,
+    so the output can be larger than encode_google's; decoded, it is the same volume."""
     blk = _parse(buf)
     labels = blk.labels if table is None else _check_table(table, blk.labels.size)
     gz, gy, gx = blk.grid
@@ -491,14 +492,10 @@ def google_block(buf: bytes | bytearray | memoryview, table: np.ndarray | None =
         lut = np.full(nsb, labels[0], _U64)
         lut_sizes = np.ones(nsb, np.int64)
         widths = np.zeros(nsb, np.int64)
+        new_index = None
     else:
-        lut_sizes = np.maximum(blk.counts, 1)
-        lut = np.zeros(int(lut_sizes.sum()), _U64)
-        held = blk.counts > 0
-        lut_starts = np.cumsum(lut_sizes) - lut_sizes
-        shift = np.repeat((lut_starts - blk.palette_starts)[held], blk.counts[held])
-        lut[shift + np.arange(blk.palette.size)] = labels[blk.palette]
-        widths = _GOOGLE_WIDTHS[blk.widths]
+        lut, lut_sizes, new_index = _lookup_tables(blk, labels)
+        widths = _GOOGLE_WIDTHS[_bit_widths(lut_sizes)]
     block_words = 2 * lut_sizes + 16 * widths
     lut_at = 2 * nsb + np.cumsum(block_words) - block_words  # in words from the channel's start
     out = np.empty(1 + 2 * nsb + int(block_words.sum()), "<u4")
@@ -509,9 +506,32 @@ def google_block(buf: bytes | bytearray | memoryview, table: np.ndarray | None =
     entry_at = np.repeat(lut_at - 2 * (np.cumsum(lut_sizes) - lut_sizes), lut_sizes) + 2 * np.arange(lut.size)
     channel[entry_at] = (lut & _U64(0xFFFFFFFF)).astype(np.uint32)
     channel[entry_at + 1] = (lut >> _U64(32)).astype(np.uint32)
-    if not blk.solid:
-        _put_google_indices(blk, widths, channel, lut_at + 2 * lut_sizes)
+    if new_index is not None:
+        _put_google_indices(blk, widths, new_index, channel, lut_at + 2 * lut_sizes)
     return out.tobytes()
+
+
+def _lookup_tables(blk: _Layout, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each sub-block's distinct labels in palette order (``[0]`` for a sub-block without data), as one
+    array with the sizes, and each palette entry's index in its sub-block's table."""
+    nsb, total = blk.counts.size, blk.palette.size
+    entry_labels = labels.take(blk.palette)
+    owner = np.repeat(np.arange(nsb), blk.counts)
+    order = np.lexsort((entry_labels, owner))  # stable: the first of equal entries is the earliest
+    owners, values = owner[order], entry_labels[order]
+    first = np.ones(total, bool)
+    first[1:] = (owners[1:] != owners[:-1]) | (values[1:] != values[:-1])
+    kept_entry = np.empty(total, np.int64)  # each entry's earliest twin in its sub-block
+    kept_entry[order] = order[first][np.cumsum(first) - 1]
+    kept = kept_entry == np.arange(total)
+    rank = np.cumsum(kept) - 1
+    sizes = np.bincount(owner[kept], minlength=nsb)
+    new_index = rank[kept_entry] - (np.cumsum(sizes) - sizes)[owner]
+    lut_sizes = np.maximum(sizes, 1)
+    lut = np.zeros(int(lut_sizes.sum()), _U64)
+    lut_starts = np.cumsum(lut_sizes) - lut_sizes
+    lut[lut_starts[owner[kept]] + new_index[kept]] = entry_labels[kept]
+    return lut, lut_sizes, new_index
 
 
 def _group_reversal(width: int) -> np.ndarray:
@@ -525,47 +545,69 @@ def _group_reversal(width: int) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-#: For DVID widths that neuroglancer has too (1, 2, 4 and 8 bits), each packed byte's re-packing.
-_SAME_WIDTH = {w: _group_reversal(w) for w in (1, 2, 4, 8)}
+def _group_max(width: int) -> np.ndarray:
+    """Byte -> the largest of its ``8 // width`` indices of ``width`` bits."""
+    value = np.arange(256)
+    groups = [(value >> (width * k)) & ((1 << width) - 1) for k in range(SUB // width)]
+    return np.max(groups, axis=0).astype(np.uint8)
 
 
-def _put_google_indices(blk: _Layout, widths: np.ndarray, channel: np.ndarray, values_at: np.ndarray) -> None:
-    """Write the packed sub-blocks' indices at ``values_at`` at neuroglancer's widths: byte by byte
-    through a table where the width is the same, else unpacked and re-packed."""
-    starts = blk.value_starts
-    for b, reversal in _SAME_WIDTH.items():
-        sel = np.flatnonzero(blk.widths == b)
-        if sel.size:
-            data = reversal.take(blk.values[starts[sel][:, None] + np.arange(SUB * SUB * b)])
-            words = data.view("<u4")  # (sub-blocks, 16 b): a fresh C-ordered array
-            channel[values_at[sel][:, None] + np.arange(16 * b)] = words
-    packed = np.flatnonzero((blk.widths > 0) & ~np.isin(blk.widths, tuple(_SAME_WIDTH)))
-    if not packed.size:
+#: For DVID widths that neuroglancer has too (1, 2, 4 and 8 bits): each packed byte's re-packing, and
+#: its largest index (to check the indices against the palette sizes).
+_SAME_WIDTH = {w: (_group_reversal(w), _group_max(w)) for w in (1, 2, 4, 8)}
+
+
+def _put_google_indices(
+    blk: _Layout, widths: np.ndarray, new_index: np.ndarray, channel: np.ndarray, values_at: np.ndarray
+) -> None:
+    """Write the packed sub-blocks' indices at ``values_at`` at neuroglancer's ``widths``: byte by
+    byte through a table where the width and the palette stay, else unpacked, mapped to ``new_index``
+    (per palette entry) and re-packed.  Raises BlockFormatError for an index beyond its palette."""
+    starts, counts = blk.value_starts, blk.counts
+    owner = np.repeat(np.arange(counts.size), counts)
+    moved = new_index != np.arange(new_index.size) - blk.palette_starts[owner]
+    same = (widths == blk.widths) & (np.bincount(owner[moved], minlength=counts.size) == 0)
+    for b, (reversal, largest) in _SAME_WIDTH.items():
+        sel = np.flatnonzero(same & (blk.widths == b))
+        if not sel.size:
+            continue
+        data = blk.values[starts[sel][:, None] + np.arange(SUB * SUB * b)]
+        if (largest.take(data).max(axis=1) >= counts[sel]).any():
+            raise BlockFormatError("block has a packed voxel index beyond its sub-block's palette size")
+        words = reversal.take(data).view("<u4")  # (sub-blocks, 16 b): a fresh C-ordered array
+        channel[values_at[sel][:, None] + np.arange(16 * b)] = words
+    rest = np.flatnonzero(~same & (blk.widths > 0))
+    if not rest.size:
         return
     rows, high = _packed_rows(blk)
-    repeat = functools.partial(np.repeat, repeats=SUB * SUB)
-    index = np.empty((packed.size * SUB * SUB, SUB), np.int64)
-    for x, entries in _row_entries(
-        rows[packed].reshape(-1),
-        None if high is None else high[packed].reshape(-1),
-        repeat(blk.widths[packed]),
-        np.zeros(packed.size * SUB * SUB, np.int64),
-        repeat(np.maximum(blk.counts[packed], 1)),
-    ):
-        index[:, x] = entries
-    index = index.reshape(packed.size, SUB_VOXELS)  # voxel order z, y, x: neuroglancer's too
-    for w in np.unique(widths[packed]).tolist():
-        sel = np.flatnonzero(widths[packed] == w)
-        if w == 16:
-            data = index[sel].astype("<u2").view(np.uint8)
-        else:  # 4 or 8 bits: voxel i at bit w * (i % per_byte) of byte i // per_byte
-            idx = index[sel].astype(np.uint8)
-            per_byte = SUB // w
-            data = idx[:, ::per_byte].copy()
-            for k in range(1, per_byte):
-                data |= idx[:, k::per_byte] << np.uint8(w * k)
-        words = np.ascontiguousarray(data).view("<u4").reshape(sel.size, 16 * w)
-        channel[values_at[packed[sel]][:, None] + np.arange(16 * w)] = words
+    for b in np.unique(blk.widths[rest]).tolist():
+        sel = rest[blk.widths[rest] == b]
+        shifts = (b * (SUB - 1 - np.arange(SUB))).astype(_U64)
+        index = (rows[sel][:, :, None] >> shifts) & _WIDTH_MASK[b]  # (sub-blocks, rows, x)
+        if b == MAX_WIDTH and high is not None:  # x = 0 keeps its low bit at bit 63, the rest in high
+            index[:, :, 0] |= high[sel].astype(_U64) << _U64(1)
+        index = index.reshape(sel.size, SUB_VOXELS).view(np.int64)  # voxel order z, y, x
+        if (index.max(axis=1) >= np.maximum(counts[sel], 1)).any():
+            raise BlockFormatError("block has a packed voxel index beyond its sub-block's palette size")
+        index = new_index.take(blk.palette_starts[sel][:, None] + index)
+        for w in np.unique(widths[sel]).tolist():
+            part = np.flatnonzero(widths[sel] == w)
+            if w:
+                words = _pack_lsb_first(index[part], w)
+                channel[values_at[sel[part]][:, None] + np.arange(16 * w)] = words
+
+
+def _pack_lsb_first(index: np.ndarray, width: int) -> np.ndarray:
+    """(n, 512) indices packed LSB-first at ``width`` bits into (n, 16 width) little-endian words."""
+    if width == 16:
+        data = index.astype("<u2")
+    else:
+        small = index.astype(np.uint8)
+        per_byte = SUB // width
+        data = small[:, ::per_byte].copy()
+        for k in range(1, per_byte):  # voxel i at bit width * (i % per_byte) of byte i // per_byte
+            data |= small[:, k::per_byte] << np.uint8(width * k)
+    return np.ascontiguousarray(data).view("<u4")
 
 
 # ---- encoding -------------------------------------------------------------------------------------------
