@@ -615,8 +615,10 @@ def assert_reads_without_decoding(block: bytes) -> None:
     vol = decode_block(block)
     shape = vol.shape
     table = label_table(block)
-    mapped = (table * np.uint64(3)) // np.uint64(2) + np.uint64(1)  # merges some labels, keeps 0 apart
-    for t in (None, mapped):
+    renamed = (table * np.uint64(3)) // np.uint64(2) + np.uint64(1)  # one to one
+    merged = table // np.uint64(3)  # labels 3k..3k+2 become one body: palettes shrink
+    one_body = np.full(table.size, 7, np.uint64)
+    for t in (None, renamed, merged, one_body):
         want = decode_block(block, t)
         everywhere = all_positions(shape)
         np.testing.assert_array_equal(labels_at(block, everywhere, t), want.reshape(-1))
