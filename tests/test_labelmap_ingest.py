@@ -39,7 +39,7 @@ def raw_path(size=BOX_SIZE, offset=BOX_OFFSET) -> str:
 def legacy(server, volume) -> Client:  # noqa: F811
     """A labelblk ``old`` with the data of ``expected_volume`` and a pyramid of 2 levels."""
     uuid = server.new_repo()
-    server.new_instance(uuid, "labelblk", "old")
+    server.new_instance(uuid, "labelblk", "old", VoxelSize="4,4,40", VoxelUnits="nm,nm,nm")
     old = Client(server, uuid, "old")
     old.ok("POST", "raw/0_1_2/128_128_64/0_0_0", data=volume.tobytes())
     old.ok("POST", raw_path((64, 64, 64), EXTRA_OFFSET), data=volume[:, :64, :64].tobytes())
@@ -202,7 +202,9 @@ def test_cli_creates_the_labelmap_and_converts(legacy, volume):  # noqa: F811
     ]
     lm = Client(legacy.server, uuid, "new")
     info = lm.get("info").json()["Extended"]
+    old_info = legacy.get("info").json()["Extended"]
     assert info["BlockSize"] == [64, 64, 64] and info["MaxDownresLevel"] == 2
+    assert (info["VoxelSize"], info["VoxelUnits"]) == (old_info["VoxelSize"], old_info["VoxelUnits"])
     assert_reads_equal_labelblk(lm, legacy, expected_volume(volume))
     again = dvid(url, "labelmap", "from-labelblk", uuid, "old", "new", "-q")
     assert again.exit_code == 0 and again.stdout.startswith("labelmap new built")
