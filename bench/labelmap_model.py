@@ -9,7 +9,7 @@ Data (synthetic supervoxel tilings, deterministic):
   and S: ~10^7 voxels each, formed by one ``merge`` each.
 - **R2**, the volume of the voxel reads and writes: 256^3 at (0, 0, 128), tiled the same way with
   two variants of supervoxel ids (the POSTs alternate them), mapped to bodies of 3x3x3 cells by one
-  ``POST mappings`` before any voxel is written (so reads apply a mapping of ~800 supervoxels).
+  ``POST mappings`` before any voxel is written (27 bodies; reads apply a mapping of 892 supervoxels).
 
 :class:`InprocLabelmap` holds the same instances in a :class:`dvid.repos.RepoManager` on a temporary
 LevelDB store in this process and makes the model calls the HTTP handlers make, so each HTTP figure
@@ -116,9 +116,9 @@ def build_volumes() -> Volumes:
     cx, cy, cz = _cells((R2_EDGE,) * 3, R2_OFFSET)  # type: ignore[arg-type]
     r2 = [_ids(base, cx, cy, cz) for base in R2_BASE]
     ops = MappingOps()
-    for variant in r2:
+    for base, variant in zip(R2_BASE, r2, strict=True):
         svs2 = np.unique(variant)
-        rel = (svs2 - svs2.min()).astype(np.int64)  # the ids' cell digits, relative
+        rel = (svs2 - np.uint64(base)).astype(np.int64)  # the cell digits: ix + 100 (iy + 100 iz)
         gx, gy, gz = (rel % 100) // 3, (rel // 100 % 100) // 3, (rel // 10000) // 3
         bodies = BODY_BASE + gx + 100 * (gy + 100 * gz)
         for body in np.unique(bodies).tolist():
