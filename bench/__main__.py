@@ -17,6 +17,7 @@ from bench import workloads
 from bench.annotations import annotation_workload
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
+from bench.labelmap import labelmap
 from bench.labelmap_codec import labelmap_codec
 from bench.labels import labels
 from bench.labelvol import labelvol
@@ -32,6 +33,7 @@ WORKLOADS["annotations"] = annotation_workload
 WORKLOADS["transfer"] = transfer
 WORKLOADS["soak"] = soak
 WORKLOADS["labelmap-codec"] = labelmap_codec
+WORKLOADS["labelmap"] = labelmap
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -62,6 +62,9 @@ class Options:
     labels_codec_passes: int = 5  # alternating passes per block codec (best reported)
     # labelmap-codec (bench/labelmap_codec.py)
     codec_rounds: int = 100  # interleaved rounds per figure (random-10 encode: a quarter)
+    # labelmap (bench/labelmap.py)
+    labelmap_repeats: int = 15  # rounds of each labelmap read figure (googlegzip: 3x)
+    labelmap_edits: int = 7  # repeats of each labelmap edit and write figure
     # labelvol (bench/labelvol.py)
     labelvol_repeats: int = 5  # timed repeats of each labelvol figure (merge/split: one fresh version each)
     # soak (bench/soak.py)
@@ -86,6 +89,8 @@ class Options:
             labels_codec_passes=2,
             codec_rounds=20,
             labelvol_repeats=2,
+            labelmap_repeats=5,
+            labelmap_edits=3,
         )
 
     def with_overrides(self, **changes: Any) -> Options:

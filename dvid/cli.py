@@ -792,6 +792,73 @@ def pull(
     _transfer(ctx, remote, local or _obj(ctx).server, uuid, data, flatten, new_uuid, quiet)
 
 
+# ---- labelmap ------------------------------------------------------------------------------------
+@cli.group(context_settings=CONTEXT_SETTINGS, no_args_is_help=True)
+def labelmap() -> None:
+    """labelmap tools: build a labelmap from a labelblk."""
+
+
+@labelmap.command("from-labelblk", context_settings=CONTEXT_SETTINGS)
+@click.argument("uuid")
+@click.argument("labelblk")
+@click.argument("labelmap_name", metavar="LABELMAP")
+@click.option(
+    "--max-downres",
+    type=click.IntRange(0, 255),
+    default=None,
+    metavar="N",
+    help="MaxDownresLevel of the labelmap if this creates it [as many levels as LABELBLK's pyramid].",
+)
+@click.option(
+    "--step",
+    type=click.IntRange(1, 1 << 16),
+    default=None,
+    metavar="BLOCKS",
+    help="Blocks the server converts per request [the server's default, 512].",
+)
+@click.option("--restart", is_flag=True, help="Start over instead of continuing a conversion.")
+@_QUIET_OPTION
+@click.pass_context
+def labelmap_from_labelblk(
+    ctx: click.Context,
+    uuid: str,
+    labelblk: str,
+    labelmap_name: str,
+    max_downres: int | None,
+    step: int | None,
+    restart: bool,
+    quiet: bool,
+) -> None:
+    """Build labelmap LABELMAP from labelblk LABELBLK of the same repo at version UUID.
+
+    Every block of LABELBLK becomes a block of LABELMAP, with label indexes, max labels and extents,
+    then the pyramid (scales 1..MaxDownresLevel) is computed. LABELMAP is created if missing, with
+    LABELBLK's BlockSize, VoxelSize and VoxelUnits. The server does the work a step at a time and
+    records where it stands: an interrupted conversion continues when the command is run again.
+    """
+    from dvid.conversion import Bars, ConversionError, convert, prepare
+
+    client = _obj(ctx).client
+    try:
+        target = prepare(client, uuid, labelblk, labelmap_name, max_downres)
+    except ConversionError as exc:
+        fail(str(exc))
+    if target.created:
+        levels = target.max_downres
+        click.echo(f'Data "{labelmap_name}" [labelmap] added to node {uuid} (MaxDownresLevel {levels})')
+    try:
+        done = convert(
+            client, uuid, labelblk, labelmap_name, step=step, restart=restart,
+            bars=Bars(labelmap_name, False if quiet else None),
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        fail("interrupted: run the same command again to continue the conversion")
+    click.echo(
+        f"labelmap {labelmap_name} built from labelblk {labelblk} at {uuid}: {done['source_blocks']} blocks,"
+        f" {done['max_downres']} pyramid scale(s)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="dvid")

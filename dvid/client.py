@@ -277,6 +277,18 @@ class DVIDClient:
         r = self.instance_request("POST", uuid, dataname, "pyramid", params={"levels": str(levels)})
         return int(r.json()["levels"])
 
+    def ingest_labelblk(
+        self, uuid: str, labelmap: str, source: str, *, blocks: int | None = None, restart: bool = False
+    ) -> dict[str, Any]:
+        """One step of building labelmap ``labelmap`` from labelblk ``source`` (at most ``blocks``
+        blocks, the server's default if None); returns the progress (see the labelmap help)."""
+        params = {"source": source}
+        if blocks is not None:
+            params["blocks"] = str(blocks)
+        if restart:
+            params["restart"] = "true"
+        return self._json("POST", "node", uuid, labelmap, "ingest-labelblk", params=params)
+
     # ---- versions (nodes) --------------------------------------------------------------------
     def commit(self, uuid: str, note: str = "", log: list[str] | None = None) -> str:
         """Lock a version; returns its UUID."""

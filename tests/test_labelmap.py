@@ -367,3 +367,39 @@ def test_roi_masks_reads_and_writes(lm, volume):
     assert lm.get("raw/0_1_2/64_64_32/0_0_0", params={"scale": "1", "supervoxels": "true"}).content == (
         downsample_labels_2x(after).tobytes()
     )
+
+
+def test_google_chunks_of_one_block_equal_the_raw_reads(lm, volume):
+    from tests.test_labelmap_codec import google_decode
+
+    a, b = (int(v) for v in np.unique(volume[:, 64:, 64:])[:2])
+    ops = proto.MappingOps()
+    op = ops.mappings.add()
+    op.mapped = a
+    op.original.extend([b])
+    lm.ok("POST", "mappings", data=ops.SerializeToString())
+    cases = [
+        ("64_64_64/64_64_0", {}),  # one block: transcoded from the stored Block
+        ("64_64_64/64_64_0", {"supervoxels": "true"}),
+        ("64_64_64/0_0_0", {"scale": "1"}),
+        ("32_32_32/0_0_0", {"scale": "2"}),
+        ("32_32_32/16_16_16", {}),  # not a block: the volume path
+        ("64_64_64/64_0_0", {"roi": ""}),
+        ("64_64_64/6400_0_0", {}),  # no block stored there
+    ]
+    for path, params in cases:
+        raw = np.frombuffer(lm.ok("GET", f"raw/0_1_2/{path}", params=params).content, "<u8")
+        nx, ny, nz = (int(v) for v in path.split("/")[0].split("_"))
+        raw = raw.reshape(nz, ny, nx)
+        r = requests.get(lm.url(f"raw/0_1_2/{path}"), params={**params, "compression": "googlegzip"},
+                         timeout=TIMEOUT, stream=True)  # fmt: skip
+        assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip", (path, r.text)
+        assert np.array_equal(google_decode(gzip.decompress(r.raw.read()), raw.shape), raw), (path, params)
+        plain = lm.ok("GET", f"raw/0_1_2/{path}", params={**params, "compression": "google"}).content
+        assert np.array_equal(google_decode(plain, raw.shape), raw), (path, params)
+    bodies = np.where(volume == b, a, volume)
+    one = lm.ok("GET", "raw/0_1_2/64_64_64/64_64_0", params={"compression": "google"}).content
+    assert np.array_equal(google_decode(one, (64, 64, 64)), bodies[:, 64:, 64:])
+    assert b in volume[:, 64:, 64:] and b not in google_decode(one, (64, 64, 64))
+    bad_scale = {"compression": "google", "scale": "x"}
+    assert lm.get("raw/0_1_2/64_64_64/0_0_0", params=bad_scale).status_code == 400

@@ -17,8 +17,10 @@ from dvid.datatype.labelmap.codec import (
     block_shape,
     decode_block,
     encode_block,
+    google_block,
     label_counts,
     label_table,
+    labels_at,
     relabel_block,
     solid_block,
     with_table,
@@ -593,34 +595,85 @@ def test_label_hash_collisions_fall_back_to_search(monkeypatch: pytest.MonkeyPat
     np.testing.assert_array_equal(decode_block(block), vol)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# ---- reads without decoding: labels at points, neuroglancer's compressed_segmentation ------------------
+def google_decode(buf: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+    """A compressed_segmentation volume (8x8x8 blocks, one channel) as (z, y, x) uint64, by the
+    reference library (neuroglancer's own encoder's Python port)."""
+    import compressed_segmentation
+
+    nz, ny, nx = shape
+    xyz = compressed_segmentation.decompress(buf, (nx, ny, nz), np.uint64, (8, 8, 8), order="F")
+    return np.ascontiguousarray(np.asarray(xyz).reshape(nx, ny, nz, order="F").T)
+
+
+def all_positions(shape: tuple[int, int, int]) -> np.ndarray:
+    return np.stack(np.unravel_index(np.arange(int(np.prod(shape))), shape), axis=1)
+
+
+def assert_reads_without_decoding(block: bytes) -> None:
+    """labels_at and google_block agree with decode_block, with the stored table and a mapped one."""
+    vol = decode_block(block)
+    shape = vol.shape
+    table = label_table(block)
+    renamed = (table * np.uint64(3)) // np.uint64(2) + np.uint64(1)  # one to one
+    merged = table // np.uint64(3)  # labels 3k..3k+2 become one body: palettes shrink
+    one_body = np.full(table.size, 7, np.uint64)
+    for t in (None, renamed, merged, one_body):
+        want = decode_block(block, t)
+        everywhere = all_positions(shape)
+        np.testing.assert_array_equal(labels_at(block, everywhere, t), want.reshape(-1))
+        np.testing.assert_array_equal(google_decode(google_block(block, t), shape), want)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_real_blocks_read_without_decoding(name: str, samples: dict[str, np.ndarray]) -> None:
+    assert_reads_without_decoding(encode_block(samples[name]))
+
+
+def test_dvids_and_hand_built_blocks_read_without_decoding(dvid_block: bytes, stream_block: bytes) -> None:
+    rng = np.random.default_rng(11)
+    index9 = rng.integers(0, 300, 512)
+    for block in (
+        dvid_block,
+        stream_block,
+        build_block((2, 1, 2), [3, 4], [[], [0, 1], [1], []], [None, np.arange(512) % 2, None, None]),
+        build_block((2, 1, 1), [7, U64_MAX, 7], [[2, 1, 0], [1, 0]],
+                    [rng.integers(0, 3, 512), rng.integers(0, 2, 512)]),
+        build_block((1, 1, 1), list(range(300)), [list(range(300))], [index9]),  # 9 bits
+        every_width(rng),
+        solid_block(U64_MAX, (16, 8, 24)),
+    ):  # fmt: skip
+        assert_reads_without_decoding(block)
+
+
+def every_width(rng: np.random.Generator) -> bytes:
+    """A Block whose sub-blocks use every index width, 0 to 9 bits (palettes of 1 to 300 entries)."""
+    sizes = [1, 2, 3, 5, 9, 17, 33, 65, 129, 300, 4, 1]  # widths 0 1 2 3 4 5 6 7 8 9 2 0
+    palettes = [list(range(n)) for n in sizes]
+    indices = [rng.integers(0, n, 512) if n > 1 else None for n in sizes]
+    return build_block((3, 2, 2), list(range(300)), palettes, indices)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     kind=st.sampled_from(KINDS),
     shape=st.tuples(*(st.sampled_from([8, 16, 32]) for _ in range(3))),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_labels_at_points_read_without_decoding(kind: str, shape: tuple[int, int, int], seed: int) -> None:
-    from dvid.datatype.labelmap.codec import labels_at
-
-    vol = random_volume(kind, shape, seed)
-    block = encode_block(vol)
-    rng = np.random.default_rng(seed)
-    zyx = np.stack([rng.integers(0, n, 200) for n in shape], axis=1)
-    np.testing.assert_array_equal(labels_at(block, zyx), vol[zyx[:, 0], zyx[:, 1], zyx[:, 2]])
-    table = label_table(block)
-    bodies = table[::-1].copy()
-    mapped = bodies[np.searchsorted(table, vol)]
-    np.testing.assert_array_equal(labels_at(block, zyx, bodies), mapped[zyx[:, 0], zyx[:, 1], zyx[:, 2]])
+def test_random_blocks_read_without_decoding(kind: str, shape: tuple[int, int, int], seed: int) -> None:
+    assert_reads_without_decoding(encode_block(random_volume(kind, shape, seed)))
 
 
-def test_labels_at_real_blocks_and_bad_offsets(dvid_block: bytes) -> None:
-    from dvid.datatype.labelmap.codec import labels_at
-
-    block = dvid_block
-    vol = decode_block(block)
-    zyx = np.array([[0, 0, 0], [63, 63, 63], [10, 20, 30], [5, 63, 0]])
-    np.testing.assert_array_equal(labels_at(block, zyx), vol[zyx[:, 0], zyx[:, 1], zyx[:, 2]])
-    with pytest.raises(ValueError, match="inside the block"):
-        labels_at(block, np.array([[64, 0, 0]]))
-    with pytest.raises(ValueError, match="inside the block"):
-        labels_at(block, np.array([[0, -1, 0]]))
+def test_reads_without_decoding_refuse_what_decoding_refuses() -> None:
+    index = np.arange(512) % 5
+    index[77] = 6  # beyond the 5-entry palette (3 bits)
+    bad = build_block((1, 1, 1), list(range(5)), [list(range(5))], [index])
+    for read in (lambda b: labels_at(b, all_positions((8, 8, 8))), google_block):
+        with pytest.raises(BlockFormatError, match="beyond its sub-block's palette size"):
+            read(bad)
+    good = encode_block(np.zeros((8, 8, 16), np.uint64))
+    for outside in ([[0, 0, 16]], [[-1, 0, 0]], [[8, 0, 0]]):
+        with pytest.raises(ValueError, match="outside the block"):
+            labels_at(good, np.array(outside))
+    with pytest.raises(BlockFormatError, match="replacement label table"):
+        google_block(good, np.zeros(2, np.uint64))

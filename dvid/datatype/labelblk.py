@@ -238,13 +238,8 @@ class LabelBlk(ImageBlk):
                 if stored is None:
                     continue
                 sel = order[bounds[i] : bounds[i + 1]]
-                out[sel] = self.stored_labels_at_offsets(stored, local[sel][:, ::-1])
+                out[sel] = self.blocks.codec.values_at(stored, local[sel][:, ::-1])
         return out
-
-    def stored_labels_at_offsets(self, stored: bytes, zyx: np.ndarray) -> np.ndarray:
-        """The labels of a stored block at (n, 3) z, y, x voxel offsets inside it."""
-        block = self.blocks.codec.decode(stored)
-        return block[zyx[:, 0], zyx[:, 1], zyx[:, 2]]
 
     # ---- handlers ----------------------------------------------------------------------------
     def _label_target(self, req: InstanceRequest) -> tuple[LabelBlk, DataContext]:

@@ -83,6 +83,11 @@ class BlockCodec:
             raise ValueError(f"stored block holds {len(raw)} bytes, expected {self.block_nbytes}")
         return np.frombuffer(raw, dtype=self.fmt.dtype).reshape(self.block_shape)
 
+    def values_at(self, stored: bytes, local: np.ndarray) -> np.ndarray:
+        """The voxels of a stored block at (n, 3) z, y, x positions inside it."""
+        block = self.decode(stored)
+        return block[local[:, 0], local[:, 1], local[:, 2]]
+
 
 class _Overlaps:
     """Where a box meets each block it touches, computed once per box per axis.

@@ -68,11 +68,21 @@ class LabelBlockCodec(BlockCodec):
         else:
             out[...] = codec.decode_block(raw, table)
 
-    def labels_at(self, stored: bytes, zyx: np.ndarray) -> np.ndarray:
-        """The labels (mapped if this codec maps) at (n, 3) z, y, x offsets of a stored block."""
+    def values_at(self, stored: bytes, local: np.ndarray) -> np.ndarray:
+        """The labels at (n, 3) z, y, x positions inside a stored block, mapped if this codec maps,
+        read from the compressed Block without decoding it (a few points cost far less than a block)."""
         raw = envelope.deserialize(stored)
-        table = None if self.table_map is None else self.table_map(codec.label_table(raw))
-        return codec.labels_at(raw, zyx, table)
+        if self.table_map is None:
+            return codec.labels_at(raw, local)
+        return codec.labels_at(raw, local, self.table_map(codec.label_table(raw)))
+
+    def google(self, stored: bytes) -> bytes:
+        """A stored block's labels, mapped if this codec maps, in neuroglancer's compressed_segmentation
+        (8x8x8 blocks), transcoded from the compressed Block without decoding it."""
+        raw = envelope.deserialize(stored)
+        if self.table_map is None:
+            return codec.google_block(raw)
+        return codec.google_block(raw, self.table_map(codec.label_table(raw)))
 
     def wire_blocks_payload(self, stored: bytes) -> bytes:
         """A stored block as ``compression=blocks`` sends it: the gzip of the encoded Block, mapped if

@@ -32,8 +32,10 @@ __all__ = [
     "block_shape",
     "decode_block",
     "encode_block",
+    "google_block",
     "label_counts",
     "label_table",
+    "labels_at",
     "relabel_block",
     "solid_block",
     "with_table",
@@ -437,6 +439,177 @@ def label_counts(
     return distinct[present], counts[present]
 
 
+def labels_at(
+    buf: bytes | bytearray | memoryview, points: np.ndarray, table: np.ndarray | None = None
+) -> np.ndarray:
+    """The labels (uint64) at (n, 3) z, y, x voxel positions inside a Block, read from the palettes and
+    packed indices without building the volume; ``table`` as in ``decode_block``.  Raises ValueError
+    for a position outside the Block, BlockFormatError for an index beyond its sub-block's palette."""
+    blk = _parse(buf)
+    labels = blk.labels if table is None else _check_table(table, blk.labels.size)
+    pts = np.asarray(points, dtype=np.int64).reshape(-1, 3)
+    if pts.size and ((pts < 0).any() or (pts >= np.array(blk.shape)).any()):
+        raise ValueError(f"a position lies outside the block's {blk.shape} (z, y, x) voxels")
+    if blk.solid:
+        return np.full(len(pts), labels[0], _U64)
+    _, gy, gx = blk.grid
+    z, y, x = pts[:, 0], pts[:, 1], pts[:, 2]
+    sub = ((z >> 3) * gy + (y >> 3)) * gx + (x >> 3)
+    width = blk.widths[sub]
+    # the index's first bit in the sub-block's MSB-first bit stream: row (z, y) of 8 b bits, then x
+    bit = blk.value_starts[sub] * 8 + (((z & 7) * SUB + (y & 7)) * SUB + (x & 7)) * width
+    values = np.concatenate((blk.values, np.zeros(2, np.uint8)))  # a 9-bit index spans 2 bytes at most
+    byte = bit >> 3
+    word = (values[byte].astype(np.int64) << 8) | values[byte + 1]
+    index = (word >> (16 - (bit & 7) - width)) & ((1 << width) - 1)
+    counts = blk.counts[sub]
+    if (index >= np.maximum(counts, 1)).any():
+        raise BlockFormatError("block has a packed voxel index beyond its sub-block's palette size")
+    out = np.zeros(len(pts), _U64)
+    held = counts > 0  # Ns == 0: a sub-block of label 0
+    out[held] = labels[blk.palette[blk.palette_starts[sub[held]] + index[held]]]
+    return out
+
+
+#: Neuroglancer's bits per index (0, 1, 2, 4, 8, 16 or 32) for each of DVID's widths 0..9.
+_GOOGLE_WIDTHS = np.array([0, 1, 2, 4, 4, 8, 8, 8, 8, 16], np.int64)
+
+
+def google_block(buf: bytes | bytearray | memoryview, table: np.ndarray | None = None) -> bytes:
+    """The Block's volume in neuroglancer's compressed_segmentation (one channel, 8x8x8 blocks: the
+    same layout as ``dvid.datatype.common.labels.encode_google``), transcoded from its sub-block
+    palettes without building the volume; ``table`` as in ``decode_block``.
+
+    Each sub-block's palette, mapped through the table and with repeats dropped (supervoxels of one
+    body), is its lookup table (label 0 for an empty sub-block); its indices are re-packed LSB-first
+    into 32-bit words at neuroglancer's next width.  Lookup tables are not shared between sub-blocks,
+    so the output can be larger than encode_google's; decoded, it is the same volume."""
+    blk = _parse(buf)
+    labels = blk.labels if table is None else _check_table(table, blk.labels.size)
+    gz, gy, gx = blk.grid
+    nsb = gz * gy * gx
+    if blk.solid:
+        lut = np.full(nsb, labels[0], _U64)
+        lut_sizes = np.ones(nsb, np.int64)
+        widths = np.zeros(nsb, np.int64)
+        new_index = None
+    else:
+        lut, lut_sizes, new_index = _lookup_tables(blk, labels)
+        widths = _GOOGLE_WIDTHS[_bit_widths(lut_sizes)]
+    block_words = 2 * lut_sizes + 16 * widths
+    lut_at = 2 * nsb + np.cumsum(block_words) - block_words  # in words from the channel's start
+    out = np.empty(1 + 2 * nsb + int(block_words.sum()), "<u4")
+    out[0] = 1  # where channel 0 starts, in words
+    channel = out[1:]
+    channel[0 : 2 * nsb : 2] = lut_at | (widths << 24)
+    channel[1 : 2 * nsb : 2] = lut_at + 2 * lut_sizes
+    entry_at = np.repeat(lut_at - 2 * (np.cumsum(lut_sizes) - lut_sizes), lut_sizes) + 2 * np.arange(lut.size)
+    channel[entry_at] = (lut & _U64(0xFFFFFFFF)).astype(np.uint32)
+    channel[entry_at + 1] = (lut >> _U64(32)).astype(np.uint32)
+    if new_index is not None:
+        _put_google_indices(blk, widths, new_index, channel, lut_at + 2 * lut_sizes)
+    return out.tobytes()
+
+
+def _lookup_tables(blk: _Layout, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each sub-block's distinct labels in palette order (``[0]`` for a sub-block without data), as one
+    array with the sizes, and each palette entry's index in its sub-block's table."""
+    nsb, total = blk.counts.size, blk.palette.size
+    entry_labels = labels.take(blk.palette)
+    owner = np.repeat(np.arange(nsb), blk.counts)
+    order = np.lexsort((entry_labels, owner))  # stable: the first of equal entries is the earliest
+    owners, values = owner[order], entry_labels[order]
+    first = np.ones(total, bool)
+    first[1:] = (owners[1:] != owners[:-1]) | (values[1:] != values[:-1])
+    kept_entry = np.empty(total, np.int64)  # each entry's earliest twin in its sub-block
+    kept_entry[order] = order[first][np.cumsum(first) - 1]
+    kept = kept_entry == np.arange(total)
+    rank = np.cumsum(kept) - 1
+    sizes = np.bincount(owner[kept], minlength=nsb)
+    new_index = rank[kept_entry] - (np.cumsum(sizes) - sizes)[owner]
+    lut_sizes = np.maximum(sizes, 1)
+    lut = np.zeros(int(lut_sizes.sum()), _U64)
+    lut_starts = np.cumsum(lut_sizes) - lut_sizes
+    lut[lut_starts[owner[kept]] + new_index[kept]] = entry_labels[kept]
+    return lut, lut_sizes, new_index
+
+
+def _group_reversal(width: int) -> np.ndarray:
+    """Byte -> the byte with its ``8 // width`` groups of ``width`` bits in reverse order: DVID packs
+    indices MSB-first, neuroglancer LSB-first, so at equal widths a byte maps to one byte."""
+    value = np.arange(256)
+    out = np.zeros(256, np.int64)
+    per = SUB // width
+    for k in range(per):
+        out |= ((value >> (SUB - width * (k + 1))) & ((1 << width) - 1)) << (width * k)
+    return out.astype(np.uint8)
+
+
+def _group_max(width: int) -> np.ndarray:
+    """Byte -> the largest of its ``8 // width`` indices of ``width`` bits."""
+    value = np.arange(256)
+    groups = [(value >> (width * k)) & ((1 << width) - 1) for k in range(SUB // width)]
+    return np.max(groups, axis=0).astype(np.uint8)
+
+
+#: For DVID widths that neuroglancer has too (1, 2, 4 and 8 bits): each packed byte's re-packing, and
+#: its largest index (to check the indices against the palette sizes).
+_SAME_WIDTH = {w: (_group_reversal(w), _group_max(w)) for w in (1, 2, 4, 8)}
+
+
+def _put_google_indices(
+    blk: _Layout, widths: np.ndarray, new_index: np.ndarray, channel: np.ndarray, values_at: np.ndarray
+) -> None:
+    """Write the packed sub-blocks' indices at ``values_at`` at neuroglancer's ``widths``: byte by
+    byte through a table where the width and the palette stay, else unpacked, mapped to ``new_index``
+    (per palette entry) and re-packed.  Raises BlockFormatError for an index beyond its palette."""
+    starts, counts = blk.value_starts, blk.counts
+    owner = np.repeat(np.arange(counts.size), counts)
+    moved = new_index != np.arange(new_index.size) - blk.palette_starts[owner]
+    same = (widths == blk.widths) & (np.bincount(owner[moved], minlength=counts.size) == 0)
+    for b, (reversal, largest) in _SAME_WIDTH.items():
+        sel = np.flatnonzero(same & (blk.widths == b))
+        if not sel.size:
+            continue
+        data = blk.values[starts[sel][:, None] + np.arange(SUB * SUB * b)]
+        if (largest.take(data).max(axis=1) >= counts[sel]).any():
+            raise BlockFormatError("block has a packed voxel index beyond its sub-block's palette size")
+        words = reversal.take(data).view("<u4")  # (sub-blocks, 16 b): a fresh C-ordered array
+        channel[values_at[sel][:, None] + np.arange(16 * b)] = words
+    rest = np.flatnonzero(~same & (blk.widths > 0))
+    if not rest.size:
+        return
+    rows, high = _packed_rows(blk)
+    for b in np.unique(blk.widths[rest]).tolist():
+        sel = rest[blk.widths[rest] == b]
+        shifts = (b * (SUB - 1 - np.arange(SUB))).astype(_U64)
+        index = (rows[sel][:, :, None] >> shifts) & _WIDTH_MASK[b]  # (sub-blocks, rows, x)
+        if b == MAX_WIDTH and high is not None:  # x = 0 keeps its low bit at bit 63, the rest in high
+            index[:, :, 0] |= high[sel].astype(_U64) << _U64(1)
+        index = index.reshape(sel.size, SUB_VOXELS).view(np.int64)  # voxel order z, y, x
+        if (index.max(axis=1) >= np.maximum(counts[sel], 1)).any():
+            raise BlockFormatError("block has a packed voxel index beyond its sub-block's palette size")
+        index = new_index.take(blk.palette_starts[sel][:, None] + index)
+        for w in np.unique(widths[sel]).tolist():
+            part = np.flatnonzero(widths[sel] == w)
+            if w:
+                words = _pack_lsb_first(index[part], w)
+                channel[values_at[sel[part]][:, None] + np.arange(16 * w)] = words
+
+
+def _pack_lsb_first(index: np.ndarray, width: int) -> np.ndarray:
+    """(n, 512) indices packed LSB-first at ``width`` bits into (n, 16 width) little-endian words."""
+    if width == 16:
+        data = index.astype("<u2")
+    else:
+        small = index.astype(np.uint8)
+        per_byte = SUB // width
+        data = small[:, ::per_byte].copy()
+        for k in range(1, per_byte):  # voxel i at bit width * (i % per_byte) of byte i // per_byte
+            data |= small[:, k::per_byte] << np.uint8(width * k)
+    return np.ascontiguousarray(data).view("<u4")
+
+
 # ---- encoding -------------------------------------------------------------------------------------------
 def _check_volume(vol: np.ndarray) -> np.ndarray:
     arr = np.asarray(vol)
@@ -621,42 +794,3 @@ def encode_block(vol: np.ndarray) -> bytes:
             values.tobytes(),
         )
     )
-
-
-def labels_at(
-    buf: bytes | bytearray | memoryview, offsets: np.ndarray, table: np.ndarray | None = None
-) -> np.ndarray:
-    """The labels at voxel offsets (an (n, 3) array of z, y, x inside the block) of an encoded Block,
-    read without expanding it: each voxel's palette index is taken from its sub-block's packed bits.
-    ``table`` stands in for the label table as in :func:`decode_block`."""
-    blk = _parse(buf)
-    labels = blk.labels if table is None else _check_table(table, blk.labels.size)
-    zyx = np.asarray(offsets, dtype=np.int64).reshape(-1, 3)
-    nz, ny, nx = blk.shape
-    if len(zyx) and (zyx.min() < 0 or np.any(zyx.max(axis=0) >= (nz, ny, nx))):
-        raise ValueError(f"voxel offsets must lie inside the block's {nz}x{ny}x{nx} voxels")
-    out = np.empty(len(zyx), _U64)
-    if blk.solid:
-        out[:] = labels[0]
-        return out
-    _, gy, gx = blk.grid
-    z, y, x = zyx[:, 0], zyx[:, 1], zyx[:, 2]
-    sub = ((z // SUB) * gy + y // SUB) * gx + x // SUB
-    local = ((z % SUB) * SUB + y % SUB) * SUB + x % SUB
-    width = blk.widths[sub]
-    bit = local * width
-    start = blk.value_starts[sub] + bit // 8
-    padded = np.concatenate(
-        [blk.values, np.zeros(3, np.uint8)]
-    )  # an index may span 3 bytes; 0-bit ones sit at the end
-    word = padded[start].astype(np.int64) << 16 | padded[start + 1].astype(np.int64) << 8 | padded[start + 2]
-    index = (word >> (24 - (bit % 8) - width)) & ((1 << width) - 1)
-    counts = blk.counts[sub]
-    entry = blk.palette_starts[sub] + index
-    if np.any((counts > 1) & (index >= counts)):
-        raise BlockFormatError("a packed voxel index points past its sub-block's palette")
-    found = np.zeros(len(zyx), _U64)
-    has = counts > 0
-    found[has] = labels[blk.palette[entry[has]]]
-    out[:] = found
-    return out

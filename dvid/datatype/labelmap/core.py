@@ -114,9 +114,6 @@ class LabelMapCore(LabelBlk):
             labels = self.mapping.lookup(ctx, labels)
         return labels
 
-    def stored_labels_at_offsets(self, stored: bytes, zyx: np.ndarray) -> np.ndarray:
-        return self.label_codec.labels_at(stored, zyx)
-
     def stored_labels_at(self, ctx: DataContext, points: np.ndarray) -> np.ndarray:
         """The supervoxels at (n, 3) x, y, z points of scale 0."""
         return self.view(ctx, 0, supervoxels=True).labels_at(ctx, points)

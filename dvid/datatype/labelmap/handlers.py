@@ -31,6 +31,7 @@ from dvid.datatype.labelblk import LabelBlk
 from dvid.datatype.labelmap.bodysplit import LabelMapBodySplit
 from dvid.datatype.labelmap.help import HELP
 from dvid.datatype.labelmap.history import LabelMapHistory
+from dvid.datatype.labelmap.ingest import MAX_STEP_BLOCKS, LabelMapIngest
 from dvid.datatype.labelmap.sparsevol import LabelMapSparsevol
 from dvid.datatype.labelmap.voxels import BLOCK_STREAM_COMPRESSIONS, LabelMapVoxels
 from dvid.datatype.registry import register
@@ -84,7 +85,7 @@ _MODIFIABLE = {"maxdownreslevel": "MaxDownresLevel"}
 
 
 @register
-class LabelMap(LabelMapBodySplit, LabelMapSparsevol, LabelMapHistory, LabelMapVoxels):
+class LabelMap(LabelMapBodySplit, LabelMapSparsevol, LabelMapHistory, LabelMapIngest, LabelMapVoxels):
     type_name = "labelmap"
     type_url = "github.com/janelia-flyem/dvid/datatype/labelmap"
     type_version = "0.1"
@@ -106,6 +107,14 @@ class LabelMap(LabelMapBodySplit, LabelMapSparsevol, LabelMapHistory, LabelMapVo
         Route("ingest-supervoxels", ("POST",), "handle_ingest_supervoxels", heavy=True,
               summary="Store a framed stream of gzip'd Blocks as they are (no index, extents or max label)",
               query=(SCALE,), consumes=(BINARY,), produces=()),
+        Route("ingest-labelblk", ("POST",), "handle_ingest_labelblk", heavy=True,
+              summary="Convert the next blocks of a labelblk of the repo into this labelmap (resumable)",
+              query=(query("source", description="The labelblk instance to convert"),
+                     query("blocks", "integer", "At most this many blocks in this step (default 512)",
+                           minimum=1, maximum=MAX_STEP_BLOCKS),
+                     flag("restart", "Start the conversion over"), THROTTLE_QUERY)),
+        Route("ingest-labelblk", ("GET",), "handle_get_ingest_labelblk", mutates=False,
+              summary="Where the conversion from a labelblk stands at this version", statuses=(404,)),
         Route("specificblocks", ("GET",), "handle_specificblocks", mutates=False, heavy=True,
               summary="The listed blocks, framed",
               query=(query("blocks", description="Block coordinates x1,y1,z1,x2,y2,z2,..."),

@@ -37,7 +37,10 @@ GET  raw/<dims>/<size>/<offset>[/<format>][?scale&supervoxels&compression&roi]
                               Bodies (or supervoxels) of a box at any alignment: a 2-D slice as an
                               image, or a volume as raw uint64 (compression: "" raw, lz4 bare block,
                               gzip, google / googlegzip: neuroglancer compressed_segmentation, the
-                              latter with Content-Encoding: gzip). Missing blocks read as 0.
+                              latter with Content-Encoding: gzip). Missing blocks read as 0. A
+                              google read of exactly one stored block (neuroglancer's chunk when it
+                              is the block size) is transcoded from the stored Block, with a lookup
+                              table per 8x8x8 sub-block.
 GET  isotropic/..., pseudocolor/...   As for labelblk, through the mapping.
 GET  label/<x_y_z>[?scale&supervoxels]   {"Label": N}.
 GET  labels[?scale&supervoxels&hash]     Body [[x,y,z], ...] -> [N, ...].
@@ -65,6 +68,28 @@ POST blocks[?scale&downres=true&noindexing=true]
                               recomputes the pyramid above the blocks.
 POST ingest-supervoxels[?scale]
                               The same stream, blocks only: no index, extents, max label or pyramid.
+
+Building from a labelblk (dvid; the command `dvid labelmap from-labelblk` drives it)
+POST ingest-labelblk?source=<labelblk>[&blocks=N&restart=true]
+                              One step of converting labelblk <labelblk> of the same repo into this
+                              labelmap at this version: its next blocks in key order (z, y, x) become
+                              compressed label Blocks, stored with their label indexes, max labels and
+                              extents in atomic batches (blocks already here are replaced, their
+                              counts moved); once all are stored, scales 1..MaxDownresLevel are
+                              computed row by row of blocks. A step does at most N blocks (default
+                              512, at most 65536) and answers where the conversion stands:
+                              {"source", "phase": "blocks" | "pyramid" | "complete", "scale", "done",
+                              "total" (of this phase: source blocks, or blocks of the scale),
+                              "source_blocks", "max_downres", "complete"}. The labelmap records it, so
+                              the next step continues there, after an interruption or a restart of
+                              the server too; repeat until "complete" is true. A complete conversion
+                              answers at once; restart=true starts over (e.g. at a later version).
+                              The BlockSizes must be equal. Blocks the labelblk gets behind the
+                              conversion's position while it runs are not carried over (convert data
+                              that no longer changes, or restart). 409 while another source's
+                              conversion is unfinished here (finish it, or restart=true) or while
+                              another step runs on this labelmap.
+GET  ingest-labelblk          The same progress, without converting (404 if none was started here).
 
 Labels and counters
 GET  maxlabel                 {"maxlabel": N}: the largest label written at this version or an

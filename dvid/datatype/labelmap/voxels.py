@@ -7,6 +7,7 @@ import asyncio
 import copy
 import gzip
 import struct
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -14,7 +15,8 @@ import lz4.block
 from aiohttp import web
 
 from dvid.datatype.common.blockstore import frame_block
-from dvid.datatype.common.geometry import Point, parse_block_list
+from dvid.datatype.common.geometry import Point, parse_block_list, parse_subvolume
+from dvid.datatype.common.labels import GOOGLEGZIP_LEVEL
 from dvid.datatype.common.request import InstanceRequest
 from dvid.datatype.common.streaming import stream_pieces
 from dvid.datatype.labelmap.blocks import MAX_BLOCK_BYTES
@@ -52,6 +54,38 @@ class LabelMapVoxels(LabelMapCore):
         masked = copy.copy(inst)
         masked.blocks = roi.masked_store(inst.blocks)
         return masked
+
+    # ---- raw GET: neuroglancer's chunk of one block, transcoded -----------------------------------
+    async def handle_get_raw(self, req: InstanceRequest) -> web.StreamResponse:
+        """As the image types' raw GET, except that a google/googlegzip read of exactly one stored
+        block (neuroglancer's chunk, when its chunk size is the block size) is transcoded from the
+        compressed Block's palettes, never decoded into voxels."""
+        one = self._one_block_google(req)
+        if one is not None:
+            inst, ctx, coord, wire = one
+            stored = await req.small(ctx.get, inst.blocks.tkey(*coord))
+            if stored is not None:
+                body = await asyncio.to_thread(_google_body, inst.label_codec, stored, wire)
+                headers = {"Content-Encoding": "gzip"} if wire == "googlegzip" else None
+                return web.Response(body=body, content_type="application/octet-stream", headers=headers)
+        return await super().handle_get_raw(req)
+
+    def _one_block_google(self, req: InstanceRequest) -> tuple[Any, DataContext, Point, str] | None:
+        """(view, context, block, wire) when ``req`` reads one whole block as google or googlegzip
+        without an roi; None otherwise (the general path then answers, errors included)."""
+        wire = req.query.get("compression", "")
+        if wire not in ("google", "googlegzip") or len(req.args) != 3 or "roi" in req.query:
+            return None
+        try:
+            sub = parse_subvolume(req.args[0], req.args[1], req.args[2])
+            inst, ctx = self._target(req)
+        except BadRequest:
+            return None
+        bs = inst.block_size
+        if not sub.is_3d or tuple(sub.box.size) != tuple(bs) or not sub.box.is_aligned(bs):
+            return None
+        coord = (sub.box.offset[0] // bs[0], sub.box.offset[1] // bs[1], sub.box.offset[2] // bs[2])
+        return inst, ctx, coord, wire
 
     # ---- raw POST: one mutation id per request --------------------------------------------------
     async def handle_post_raw(self, req: InstanceRequest) -> web.StreamResponse:
@@ -145,6 +179,11 @@ class LabelMapVoxels(LabelMapCore):
             raise BadRequest("POST blocks needs at least one block in its body")
         if downres and written:
             await asyncio.to_thread(self.update_pyramid_blocks, req.ctx, written)
+
+
+def _google_body(label_codec: Any, stored: bytes, wire: str) -> bytes:
+    body = label_codec.google(stored)
+    return zlib.compress(body, GOOGLEGZIP_LEVEL, wbits=31) if wire == "googlegzip" else body
 
 
 async def _frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[Point, bytes]]:
