@@ -23,6 +23,7 @@ from dvid.datatype.common import envelope
 from dvid.datatype.labelmap import indexwire
 from dvid.datatype.labelmap.proto import LabelIndexMsg
 from dvid.datatype.labelmap.proto import LabelIndices as LabelIndicesMsg
+from dvid.datatype.labelmap.tkeys import INDEX_CLASS
 from dvid.errors import BadRequest
 from dvid.storage import keys
 from dvid.storage.versioned import DataContext, VersionedBatch
@@ -506,8 +507,6 @@ def _checked_rows(blocks: np.ndarray, svs: np.ndarray, counts: np.ndarray) -> _R
 
 # ---- storage -----------------------------------------------------------------------------------------
 
-#: tkey class of label indices (DVID's labelmap ``keyLabelIndex``).
-INDEX_CLASS = 187
 _LABEL = struct.Struct(">Q")
 _LZ4 = envelope.Compression(envelope.LZ4)
 

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from dvid.datatype.labelmap.tkeys import MAPPING_CLASS, MAPPING_EPOCH_CLASS
 from dvid.errors import VersionConflict
 from dvid.storage import keys
 from dvid.storage.versioned import DataContext, VersionedBatch
@@ -60,11 +61,9 @@ __all__ = [
     "mapping_tkey",
 ]
 
-#: tkey class of one supervoxel's assignment (sv u64 BE -> body u64 LE).
-MAPPING_CLASS = 190
-#: tkey class of a version's mapping epoch (version UUID -> 8 random bytes, rewritten by every
-#: mapping write).
-EPOCH_CLASS = 192
+#: tkey classes (see tkeys.py): one supervoxel's assignment (sv u64 BE -> body u64 LE), and a
+#: version's mapping epoch (version UUID -> 8 random bytes, rewritten by every mapping write).
+EPOCH_CLASS = MAPPING_EPOCH_CLASS
 
 _SV = struct.Struct(">Q")
 _BODY = struct.Struct("<Q")
