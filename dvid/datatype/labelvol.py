@@ -30,6 +30,7 @@ from dvid.datatype.common import rle, sync
 from dvid.datatype.common.blockstore import BLOCK_CLASS, block_coord
 from dvid.datatype.common.bounds import BOUNDS_QUERY, Bounds
 from dvid.datatype.common.geometry import Box, Point, parse_ints
+from dvid.datatype.common.maxlabels import raise_max_labels, stored_u64
 from dvid.datatype.common.request import InstanceRequest, json_response, octet_response
 from dvid.datatype.common.route import (
     BINARY,
@@ -208,10 +209,6 @@ def parse_label(text: str) -> int:
     return label
 
 
-def _u64(value: bytes | None) -> int:
-    return struct.unpack("<Q", value)[0] if value and len(value) == 8 else 0
-
-
 @register
 class LabelVol(Datatype):
     type_name = "labelvol"
@@ -270,7 +267,7 @@ class LabelVol(Datatype):
         s = self.settings
         repo_max = 0
         if self.repo_access is not None:
-            repo_max = _u64(self.context(self.repo_access.root_ancestry()).get(REPO_MAXLABEL_TKEY))
+            repo_max = stored_u64(self.context(self.repo_access.root_ancestry()).get(REPO_MAXLABEL_TKEY))
         return {
             "BlockSize": list(s.BlockSize),
             "VoxelSize": list(s.VoxelSize),
@@ -348,19 +345,15 @@ class LabelVol(Datatype):
         instance), which holds the max label lock until it is committed or abandoned (so use it in
         a ``with``): the labels a write brings and the counters that keep ``nextlabel`` above them
         are stored together."""
-        value = struct.pack("<Q", label)
         batch.hold(self.maxlabel_lock)
         ctx, root = self.context_at(ancestry), self.root_context(ancestry)
-        if label > _u64(ctx.get(MAXLABEL_TKEY)):
-            batch.for_context(ctx).put(MAXLABEL_TKEY, value)
-        if label > _u64(root.get(REPO_MAXLABEL_TKEY)):
-            batch.for_context(root).put(REPO_MAXLABEL_TKEY, value)
+        raise_max_labels(batch, ctx, root, MAXLABEL_TKEY, REPO_MAXLABEL_TKEY, label)
 
     def reserve_labels(self, ancestry: Ancestry, count: int) -> tuple[int, int]:
         """Hand out ``count`` labels above every label written or reserved so far (persisted)."""
         with self.maxlabel_lock:
             root = self.root_context(ancestry)
-            start = _u64(root.get(REPO_MAXLABEL_TKEY)) + 1
+            start = stored_u64(root.get(REPO_MAXLABEL_TKEY)) + 1
             end = start + count - 1
             if end > MAX_LABEL:
                 raise BadRequest(f"cannot reserve {count} labels: the labels above {start - 1} run out")
@@ -634,10 +627,12 @@ class LabelVol(Datatype):
         return octet_response(rle.encode_sparsevol_coarse(coords))
 
     async def handle_maxlabel(self, req: InstanceRequest) -> web.StreamResponse:
-        return json_response({"maxlabel": _u64(await req.small(req.ctx.get, MAXLABEL_TKEY))})
+        return json_response({"maxlabel": stored_u64(await req.small(req.ctx.get, MAXLABEL_TKEY))})
 
     async def handle_get_nextlabel(self, req: InstanceRequest) -> web.StreamResponse:
-        return json_response({"nextlabel": _u64(self.root_context(req.ancestry).get(REPO_MAXLABEL_TKEY)) + 1})
+        return json_response(
+            {"nextlabel": stored_u64(self.root_context(req.ancestry).get(REPO_MAXLABEL_TKEY)) + 1}
+        )
 
     async def handle_post_nextlabel(self, req: InstanceRequest) -> web.StreamResponse:
         text = req.arg(0, "the number of labels to reserve")

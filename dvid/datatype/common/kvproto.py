@@ -65,7 +65,13 @@ Keys: Any = message_factory.GetMessageClass(POOL.FindMessageTypeByName("proto.Ke
 KeyValues: Any = message_factory.GetMessageClass(POOL.FindMessageTypeByName("proto.KeyValues"))
 
 
-def _varint(n: int) -> bytes:
+_ONE_BYTE = [bytes((i,)) for i in range(0x80)]
+
+
+def varint(n: int) -> bytes:
+    """A protobuf varint of a non-negative integer."""
+    if n < 0x80:
+        return _ONE_BYTE[n]
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -81,11 +87,11 @@ def encode_kvs_entry(key: str, value: bytes) -> tuple[bytes, ...]:
     message; the value is passed through without being copied into a message object.
     """
     kb = key.encode("utf-8")
-    inner = b"\x0a" + _varint(len(kb)) + kb
+    inner = b"\x0a" + varint(len(kb)) + kb
     if not value:  # proto3 omits empty bytes
-        return (b"\x0a" + _varint(len(inner)) + inner,)
-    vhead = b"\x12" + _varint(len(value))
-    return (b"\x0a" + _varint(len(inner) + len(vhead) + len(value)) + inner + vhead, value)
+        return (b"\x0a" + varint(len(inner)) + inner,)
+    vhead = b"\x12" + varint(len(value))
+    return (b"\x0a" + varint(len(inner) + len(vhead) + len(value)) + inner + vhead, value)
 
 
 __all__ = ["KeyRange", "KeyValue", "KeyValues", "Keys", "encode_kvs_entry"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import struct
 import threading
 from typing import Any
 
@@ -23,6 +22,8 @@ from dvid.datatype.base import InstanceMeta
 from dvid.datatype.common import envelope, sync
 from dvid.datatype.common.blockstore import EXTENTS_TKEY, BlockStore, WritePlan
 from dvid.datatype.common.geometry import Box, Point
+from dvid.datatype.common.maxlabels import raise_max_labels
+from dvid.datatype.common.maxlabels import stored_u64 as u64
 from dvid.datatype.common.sync import BlockChange
 from dvid.datatype.imageblk.settings import _extents_value, _grow
 from dvid.datatype.labelblk import LabelBlk
@@ -39,11 +40,6 @@ log = logging.getLogger("dvid.labelmap")
 
 #: Largest scale a request may name (the key holds one byte).
 MAX_SCALE = 255
-
-
-def u64(value: bytes | None) -> int:
-    """A stored little-endian u64 counter (0 when absent)."""
-    return struct.unpack("<Q", value)[0] if value else 0
 
 
 class LabelMapCore(LabelBlk):
@@ -168,13 +164,9 @@ class LabelMapCore(LabelBlk):
     def raise_maxlabel(self, batch: VersionedBatch, ancestry: Ancestry, label: int) -> None:
         """Raise the version's and the repo's max label to ``label`` in ``batch``, which holds the
         label lock until it is committed or abandoned."""
-        value = struct.pack("<Q", label)
         batch.hold(self.label_lock)
         ctx, root = self.context_at(ancestry), self.root_context(ancestry)
-        if label > u64(ctx.get(MAXLABEL_TKEY)):
-            batch.for_context(ctx).put(MAXLABEL_TKEY, value)
-        if label > u64(root.get(REPO_MAXLABEL_TKEY)):
-            batch.for_context(root).put(REPO_MAXLABEL_TKEY, value)
+        raise_max_labels(batch, ctx, root, MAXLABEL_TKEY, REPO_MAXLABEL_TKEY, label)
 
     def raise_written_maxlabel(
         self, batch: VersionedBatch, ctx: DataContext, written: list[BlockChange]

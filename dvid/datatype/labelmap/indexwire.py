@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from dvid.datatype.common.kvproto import varint
+
 _U64 = np.uint64
 _U8 = np.uint8
 
@@ -38,8 +40,6 @@ _VALUE = 0x10  # CountsEntry.value (field 2, varint); SVCount.surface_mutid (fie
 SMALL_ROWS = 128
 SMALL_BYTES = 8192
 
-_ONE_BYTE = [bytes((i,)) for i in range(0x80)]
-
 
 class BlockRows(NamedTuple):
     """The rows of a ``blocks`` map: one per (block, supervoxel) entry, plus the blocks with a non-zero
@@ -53,18 +53,6 @@ class BlockRows(NamedTuple):
 
 
 # ---- varints ------------------------------------------------------------------------------------
-
-
-def varint(n: int) -> bytes:
-    """One varint."""
-    if n < 0x80:
-        return _ONE_BYTE[n]
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def varint_sizes(values: np.ndarray) -> np.ndarray:
