@@ -868,9 +868,6 @@ class _RepoAccess:
         parents = self._repo.dag.nodes[version].parents
         return parents[0] if parents else None
 
-    def has_children(self, version: int) -> bool:
-        return bool(self._repo.dag.nodes[version].children)
-
     def version_ancestry(self, uuid_prefix: str) -> Ancestry:
         dag = self._repo.dag
         prefix = uuid_prefix.strip().lower()

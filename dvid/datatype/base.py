@@ -86,10 +86,6 @@ class RepoAccess(Protocol):
         """A version's first parent (None for the root)."""
         ...
 
-    def has_children(self, version: int) -> bool:
-        """Whether a version has child versions (writes to it then reach them: --fullwrite)."""
-        ...
-
 
 class NoSettings(BaseModel):
     """Datatypes without creation settings of their own."""
