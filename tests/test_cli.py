@@ -15,7 +15,8 @@ import pytest
 import requests
 from click.testing import CliRunner, Result
 
-from dvid.cli import cli, format_dag, split_settings
+from dvid.cli import cli, split_settings
+from dvid.cli_format import format_dag
 from dvid.client import DVIDClient, DVIDClientError
 from tests.serverutil import free_port
 
