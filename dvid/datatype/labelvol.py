@@ -14,13 +14,11 @@ read through the version's ancestry); class 229 at the root version = the repo-w
 from __future__ import annotations
 
 import asyncio
-import gzip
 import struct
 import threading
 from collections.abc import Callable
 from typing import Any
 
-import lz4.block
 import numpy as np
 from aiohttp import web
 
@@ -45,6 +43,7 @@ from dvid.datatype.common.route import (
     query,
 )
 from dvid.datatype.common.sync import BlockChange, Decode, LabelSource
+from dvid.datatype.common.wire import compress_wire
 from dvid.datatype.imageblk import ImageSettings
 from dvid.datatype.registry import register
 from dvid.errors import BadRequest, NotFound, PayloadTooLarge
@@ -592,11 +591,7 @@ class LabelVol(Datatype):
             if not len(runs):
                 return None
             body = rle.encode_sparsevol(runs)
-            if compression == "lz4":
-                return lz4.block.compress(body, store_size=False)
-            if compression == "gzip":
-                return gzip.compress(body, compresslevel=1)
-            return body
+            return compress_wire(memoryview(body), compression) if compression else body
 
         body = await asyncio.to_thread(build)
         if body is None:

@@ -5,11 +5,9 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
 import struct
 from collections.abc import Iterator
 
-import lz4.block
 import numpy as np
 from aiohttp import web
 
@@ -19,6 +17,7 @@ from dvid.datatype.common.geometry import parse_ints
 from dvid.datatype.common.numbers import parse_label
 from dvid.datatype.common.request import InstanceRequest, json_bytes_response, json_response, octet_response
 from dvid.datatype.common.streaming import stream_pieces
+from dvid.datatype.common.wire import compress_wire
 from dvid.datatype.labelmap.bodies import LabelMapBodies
 from dvid.datatype.labelmap.labelindex import LabelIndex, unpack_block_keys
 from dvid.errors import BadRequest, NotFound
@@ -115,11 +114,7 @@ class LabelMapSparsevol(LabelMapBodies):
             if exact and bounds.any:
                 runs = rle.clip_runs(runs, **bounds.values)
             body = rle.encode_sparsevol(runs) if fmt == "rles" else runs.astype("<i4").tobytes()
-            if compression == "lz4":
-                return lz4.block.compress(body, store_size=False)
-            if compression == "gzip":
-                return gzip.compress(body, compresslevel=1)
-            return body
+            return compress_wire(memoryview(body), compression) if compression else body
 
         body = await asyncio.to_thread(build)
         return octet_response(body)

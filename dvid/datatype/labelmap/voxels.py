@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import gzip
 import struct
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import lz4.block
 from aiohttp import web
 
 from dvid.datatype.common.blockstore import frame_block
@@ -19,6 +17,7 @@ from dvid.datatype.common.geometry import Point, parse_block_list, parse_subvolu
 from dvid.datatype.common.labels import GOOGLEGZIP_LEVEL
 from dvid.datatype.common.request import InstanceRequest
 from dvid.datatype.common.streaming import stream_pieces
+from dvid.datatype.common.wire import compress_wire
 from dvid.datatype.labelmap.blocks import MAX_BLOCK_BYTES
 from dvid.datatype.labelmap.core import LabelMapCore
 from dvid.errors import BadRequest
@@ -111,9 +110,7 @@ class LabelMapVoxels(LabelMapCore):
         voxels = label_codec.decode(stored)
         if compression == "uncompressed":
             return voxels.tobytes()
-        if compression == "gzip":
-            return gzip.compress(voxels, compresslevel=1)
-        return lz4.block.compress(voxels, store_size=False)
+        return compress_wire(memoryview(voxels).cast("B"), compression)
 
     async def handle_label_blocks(self, req: InstanceRequest) -> web.StreamResponse:
         box = self.aligned_box(req)
