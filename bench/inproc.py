@@ -28,7 +28,8 @@ from typing import TypeVar
 from bench.harness import new_runner
 from bench.report import InprocFigure
 from dvid.datatype import keyvalue
-from dvid.repos import Repo, RepoManager
+from dvid.repo import Repo
+from dvid.repos import RepoManager
 from dvid.storage import keys
 from dvid.storage.leveldb import LevelDBEngine
 from dvid.storage.stores import Stores

@@ -12,7 +12,7 @@ from dvid.datatype.common import jsonio
 from dvid.datatype.common.request import InstanceRequest, json_response, parse_bool
 from dvid.datatype.common.route import JSON, Param
 from dvid.errors import Conflict, MethodNotAllowed, NotFound
-from dvid.repos import Repo
+from dvid.repo import Repo
 from dvid.server.repo_routes import DATANAME, UUID, _string_field, _string_list
 from dvid.server.routing import ANY_METHOD, ApiRoute, PathValues
 from dvid.server.state import ServerState, body_of, state_of

@@ -12,7 +12,7 @@ from dvid.datatype.common import jsonio
 from dvid.datatype.common.request import json_response, parse_bool, text_response
 from dvid.datatype.common.route import JSON, TEXT, Param, flag, query
 from dvid.errors import BadRequest, Conflict, Forbidden
-from dvid.repos import Repo
+from dvid.repo import Repo
 from dvid.server.routing import ApiRoute, PathValues
 from dvid.server.state import ServerState, body_of, state_of
 

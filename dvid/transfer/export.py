@@ -16,7 +16,8 @@ from typing import Any
 
 from dvid.dag.dag import Node
 from dvid.datatype.base import Datatype
-from dvid.repos import Repo, RepoManager
+from dvid.repo import Repo
+from dvid.repos import RepoManager
 from dvid.storage import keys
 from dvid.transfer import stream
 

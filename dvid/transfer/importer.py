@@ -24,7 +24,8 @@ from dvid.dag.dag import Node, log_entry
 from dvid.datatype import registry
 from dvid.datatype.base import Datatype, InstanceMeta
 from dvid.errors import BadRequest, Conflict
-from dvid.repos import Repo, RepoManager
+from dvid.repo import Repo
+from dvid.repos import RepoManager
 from dvid.transfer import stream
 
 log = logging.getLogger("dvid.transfer")
