@@ -11,6 +11,7 @@ from dvid.dag.ancestry import Ancestry
 from dvid.dag.dag import VersionDAG, now_rfc3339
 from dvid.datatype.base import Datatype
 from dvid.errors import BadRequest, NotFound
+from dvid.jobs import JobRegistry
 
 if TYPE_CHECKING:
     from dvid.repos import RepoManager
@@ -127,6 +128,10 @@ class InstanceRepoAccess:
     def first_parent(self, version: int) -> int | None:
         parents = self._repo.dag.nodes[version].parents
         return parents[0] if parents else None
+
+    @property
+    def jobs(self) -> JobRegistry:
+        return self._manager.jobs
 
     def version_ancestry(self, uuid_prefix: str) -> Ancestry:
         dag = self._repo.dag

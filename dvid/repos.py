@@ -45,6 +45,7 @@ from dvid.datatype.common.envelope import Compression
 from dvid.datatype.common.numbers import parse_decimal
 from dvid.datatype.common.request import parse_bool
 from dvid.errors import BadRequest, Conflict, DVIDError, NotFound
+from dvid.jobs import JobRegistry
 from dvid.repo import InstanceRepoAccess, Repo, new_uuid, validate_assigned_uuid
 from dvid.storage import keys
 from dvid.storage.stores import Stores
@@ -97,6 +98,7 @@ class RepoManager:
         self._next_version = 1
         self._next_instance = max(1, instance_id_start)
         self._deleters: list[threading.Thread] = []
+        self.jobs = JobRegistry()
         self._load()
 
     # ---- persistence -------------------------------------------------------------------------
@@ -596,7 +598,11 @@ class RepoManager:
         names = [store_name] if store_name in self.stores.engines else list(self.stores.engines)
 
         def run() -> None:
-            removed = sum(self.stores.versioned(n).delete_instance(instance_id) for n in names)
+            with self.jobs.run(
+                "delete-instance", f"deleting the data of instance id {instance_id}", "keys"
+            ) as job:
+                removed = sum(self.stores.versioned(n).delete_instance(instance_id) for n in names)
+                job.advance(removed)
             self.engine.delete(keys.metadata_key(PENDING_DELETE_CLASS, keys.u32be(instance_id)))
             log.info("deleted %d keys of instance id %d", removed, instance_id)
 

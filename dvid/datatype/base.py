@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid as uuidlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -24,6 +25,7 @@ from dvid.datatype.common.envelope import Compression
 from dvid.datatype.common.request import InstanceRequest, json_response, text_response
 from dvid.datatype.common.route import BINARY, JSON, TEXT, Param, Route, flag
 from dvid.errors import BadRequest
+from dvid.jobs import Job, JobRegistry
 from dvid.storage.versioned import DataContext, VersionedStore
 
 
@@ -85,6 +87,15 @@ class RepoAccess(Protocol):
     def first_parent(self, version: int) -> int | None:
         """A version's first parent (None for the root)."""
         ...
+
+    @property
+    def jobs(self) -> JobRegistry:
+        """The server's registry of long-running jobs (listed at ``GET /api/server/jobs``)."""
+        ...
+
+
+#: Where the jobs of an instance outside any repo (tools, tests) are kept: listed nowhere.
+_UNLISTED_JOBS = JobRegistry()
 
 
 class NoSettings(BaseModel):
@@ -246,6 +257,13 @@ class Datatype:
     def save(self) -> None:
         """Persist this instance's metadata (with its repo's record)."""
         self._save()
+
+    def job(
+        self, kind: str, description: str, unit: str = "", total: int | None = None
+    ) -> AbstractContextManager[Job]:
+        """A long-running job of this instance, listed at ``GET /api/server/jobs`` while it runs."""
+        registry = self.repo_access.jobs if self.repo_access is not None else _UNLISTED_JOBS
+        return registry.run(kind, f"{self.name}: {description}", unit, total)
 
     def context(self, ancestry: Ancestry) -> DataContext:
         """The data of this instance seen at a version."""

@@ -59,6 +59,7 @@ def create_app(config: Config, engine: Engine | None = None, *, close_engine: bo
     router = api_router()
     app[ROUTER_KEY] = router
     app[OPENAPI_CACHE_KEY] = DocumentCache()
+    app.router.add_get("/metrics", server_routes.get_metrics)
     app.router.add_route("*", "/api", router.dispatch)
     app.router.add_route("*", "/api/{tail:.*}", router.dispatch)
     transfer_routes.setup(app)

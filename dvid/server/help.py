@@ -39,6 +39,22 @@ POST /api/server/reload-metadata     Read the repos, versions and instances agai
                                      store may have changed them (admin).
 GET  /api/server/types               {typename: typeURL} for types used by instances.
 GET  /api/server/compiled-types      {typename: typeURL} for every type this server knows.
+GET  /api/server/activity?window=10  The last {window} seconds (1-60): requests,
+                                     requests_per_second, p50_ms and p99_ms latency,
+                                     errors_4xx, errors_5xx, in_flight, uptime_seconds.
+GET  /api/server/jobs                Long-running work (pyramid builds, labelblk ingest steps,
+                                     push and pull, instance deletions): running ones and those
+                                     finished in the last 10 minutes, each {id, kind,
+                                     description, state (running|done|failed), unit, done,
+                                     total (null if unknown), fraction, started, finished,
+                                     seconds, error}.
+GET  /metrics                        Prometheus metrics (text exposition format): requests by
+                                     method, route and status (dvid_http_requests_total), their
+                                     latency (dvid_http_request_duration_seconds) and response
+                                     bytes, requests in flight, uptime, repos, instances,
+                                     running jobs, and the process's CPU, memory and open files.
+                                     The route label is the matched path template, or
+                                     <type>/<endpoint> for a data instance (labelmap/raw).
 
 Repos
 -----

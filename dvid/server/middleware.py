@@ -16,6 +16,7 @@ from aiohttp import web
 
 from dvid.datatype.common.body import ACCEPTED_ENCODINGS, body_encoding
 from dvid.errors import DVIDError, MethodNotAllowed, RangeNotSatisfiable, UnsupportedMediaType
+from dvid.server.metrics import route_label
 from dvid.server.state import ServerState, state_of
 
 log = logging.getLogger("dvid.server")
@@ -178,11 +179,17 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         state.load.active -= 1
         state.load.add("GET requests" if request.method in ("GET", "HEAD") else "PUT requests")
+        status, size = (0, 0) if response is None else (response.status, _body_size(response))
+        seconds = time.perf_counter() - start
+        state.metrics.observe(request.method, route_label(request), status, seconds, size)
         if state.access_log is not None:
-            status, size = (0, 0) if response is None else (response.status, _body_size(response))
-            ms = (time.perf_counter() - start) * 1000
             state.access_log.record(
-                request.method, logged_target(request), status, size, ms, request.query.get("u", "")
+                request.method,
+                logged_target(request),
+                status,
+                size,
+                seconds * 1000,
+                request.query.get("u", ""),
             )
 
 

@@ -13,6 +13,7 @@ from dvid.datatype.common.request import InstanceRequest, json_response, parse_b
 from dvid.datatype.common.route import JSON, Param
 from dvid.errors import Conflict, MethodNotAllowed, NotFound
 from dvid.repo import Repo
+from dvid.server.metrics import set_route_label
 from dvid.server.repo_routes import DATANAME, UUID, _string_field, _string_list
 from dvid.server.routing import ANY_METHOD, ApiRoute, PathValues
 from dvid.server.state import ServerState, body_of, state_of
@@ -130,6 +131,7 @@ async def instance_dispatch(request: web.Request, path: PathValues) -> web.Strea
             allowed=tuple(sorted(found)),
         )
     route = found
+    set_route_label(request, f"{instance.type_name}/{route.endpoint}")
     locked = instance.versioned and node.locked
     if locked and route.is_mutation(request.method) and not _may_write_locked(state, request):
         raise Conflict(f'Cannot do {request.method} on endpoint "{endpoint}" of locked node {node.uuid}')

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from dvid.datatype.common.route import JSON, Param
 from dvid.errors import BadRequest, MethodNotAllowed, NotFound
+from dvid.server.metrics import set_route_label
 
 #: In ``ApiRoute.methods``: the handler takes every method and answers 405 itself.
 ANY_METHOD = "*"
@@ -159,4 +160,5 @@ class Router:
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp handler of every path this router owns."""
         route, values = self.resolve(request.method, split_path(request.raw_path))
+        set_route_label(request, route.path)
         return await route.handler(request, values)

@@ -14,9 +14,10 @@ from aiohttp import web
 
 from dvid import DVID_API_VERSION, __version__
 from dvid.datatype import registry
+from dvid.datatype.common.numbers import parse_decimal
 from dvid.datatype.common.request import json_response, text_response
-from dvid.datatype.common.route import TEXT, Param
-from dvid.errors import NotFound
+from dvid.datatype.common.route import TEXT, Param, query
+from dvid.errors import BadRequest, NotFound
 from dvid.server.help import GENERAL_HELP
 from dvid.server.openapi import get_openapi, get_type_openapi
 from dvid.server.repo_routes import ADMIN_TOKEN, require_admin
@@ -105,6 +106,32 @@ async def load(request: web.Request, path: PathValues) -> web.StreamResponse:
     )
 
 
+async def get_activity(request: web.Request, path: PathValues) -> web.StreamResponse:
+    """The live request rate and latency over the last ``window`` seconds (default 10, at most 60)."""
+    state = state_of(request)
+    text = request.query.get("window", "10")
+    window = parse_decimal(text, signed=False)
+    if window is None or not 1 <= window <= 60:
+        raise BadRequest(f"window must be a whole number of seconds from 1 to 60, got {text!r}")
+    summary = state.metrics.recent.summary(float(window))
+    return json_response(
+        {**summary, "in_flight": state.load.active, "uptime_seconds": round(time.time() - state.started, 1)}
+    )
+
+
+async def get_jobs(request: web.Request, path: PathValues) -> web.StreamResponse:
+    """Running long jobs (pyramid builds, ingests, push and pull, deletions) and recently finished ones."""
+    return json_response(state_of(request).manager.jobs.listing())
+
+
+async def get_metrics(request: web.Request) -> web.StreamResponse:
+    """``/metrics``: the server's metrics in Prometheus' text exposition format."""
+    body, content_type = state_of(request).metrics.exposition(request.headers.get("Accept", ""))
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
+
+
 async def general_help(request: web.Request, path: PathValues) -> web.StreamResponse:
     items = "\n".join(
         f'<li><a href="/api/help/{html.escape(name)}">{html.escape(name)}</a></li>'
@@ -147,6 +174,11 @@ routes = (
     ApiRoute("/api/server/note", ("GET", "HEAD"), get_server_note, "The server's configured note",
              produces=(TEXT,)),
     ApiRoute("/api/server/types", ("GET", "HEAD"), get_server_types, "Datatypes used by instances"),
+    ApiRoute("/api/server/activity", ("GET", "HEAD"), get_activity,
+             "Requests per second, latency p50/p99 (ms), errors and requests in flight, over a recent window",
+             query=(query("window", "integer", "Seconds to summarise, 1-60 (default 10)"),)),
+    ApiRoute("/api/server/jobs", ("GET", "HEAD"), get_jobs,
+             "Long-running jobs (pyramid builds, ingests, push and pull, deletions) with their progress"),
     ApiRoute("/api/server/compiled-types", ("GET", "HEAD"), get_compiled_types,
              "Every datatype this server knows"),
 )  # fmt: skip

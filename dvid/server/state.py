@@ -16,6 +16,7 @@ from dvid.datatype.common.request import RequestLimits
 from dvid.errors import ServiceUnavailable
 from dvid.repos import RepoManager
 from dvid.server.access_log import AccessLog
+from dvid.server.metrics import ServerMetrics
 from dvid.server.routing import Router
 
 
@@ -49,6 +50,22 @@ class ServerState:
     load: LoadStats = field(default_factory=LoadStats)
     access_log: AccessLog | None = None
     throttled: int = 0
+    metrics: ServerMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = ServerMetrics(self._gauges)
+
+    def _gauges(self) -> list[tuple[str, str, float]]:
+        """What ``/metrics`` reads at each scrape besides the request counters."""
+        repos = list(self.manager.iter_repos())
+        return [
+            ("dvid_uptime_seconds", "Seconds since the server started", time.time() - self.started),
+            ("dvid_http_requests_in_flight", "Requests being served", float(self.load.active)),
+            ("dvid_repos", "Repos on the server", float(len(repos))),
+            ("dvid_instances", "Data instances on the server", float(sum(len(r.instances) for r in repos))),
+            ("dvid_jobs_running", "Long-running jobs in progress (GET /api/server/jobs)",
+             float(self.manager.jobs.running())),
+        ]  # fmt: skip
 
     @property
     def limits(self) -> RequestLimits:

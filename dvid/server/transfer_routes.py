@@ -59,13 +59,15 @@ async def export(request: web.Request, path: PathValues) -> web.StreamResponse:
     chunks = export_stream(plan)
     pending: asyncio.Future | None = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
     try:
-        while pending is not None:
-            chunk = await pending
-            pending = None
-            if chunk is None:
-                break
-            pending = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
-            await response.write(chunk)
+        with manager.jobs.run("export", f"sending version {path['uuid'][:8]} (push or pull)", "bytes") as job:
+            while pending is not None:
+                chunk = await pending
+                pending = None
+                if chunk is None:
+                    break
+                pending = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+                await response.write(chunk)
+                job.advance(len(chunk))
     finally:
         if pending is not None:
             with contextlib.suppress(Exception):
@@ -133,12 +135,17 @@ async def import_stream(request: web.Request, path: PathValues) -> web.StreamRes
             raise stream.StreamError(f"unknown record type {rtype}")
 
     pending: asyncio.Future | None = None
+    job = manager.jobs.start(
+        "import", f"receiving version {path['uuid'][:8]} (push or pull)", "bytes", request.content_length
+    )
+    job.advance(received)
     try:
         await asyncio.to_thread(importer.reserve)
         try:
             while True:
                 head, rtype, payload = await _read_record(content, limit)
                 received += len(head) + len(payload)
+                job.advance(len(head) + len(payload))
                 if pending is not None:
                     fut, pending = pending, None
                     await fut
@@ -161,12 +168,14 @@ async def import_stream(request: web.Request, path: PathValues) -> web.StreamRes
         except BadRequest as exc:  # StreamError too: a malformed record
             raise BadRequest(f"{exc.message}: nothing was imported") from None
         result = await asyncio.to_thread(importer.commit)
-    except BaseException:
+    except BaseException as exc:
+        manager.jobs.finish(job, f"{type(exc).__name__}: {exc}")
         if pending is not None:
             with contextlib.suppress(BaseException):
                 await pending
         await asyncio.shield(asyncio.to_thread(importer.abort))
         raise
+    manager.jobs.finish(job)
     result["bytes"] = received
     return json_response(result)
 

@@ -315,7 +315,8 @@ class ImageBlk(ImageWrites):
         levels = req.query_int("levels")
         if levels is None or not 1 <= levels <= 16:
             raise BadRequest("pyramid needs ?levels=N with N between 1 and 16")
-        await asyncio.to_thread(self.build_pyramid, req.context_for, levels, req.uuid)
+        with self.job("pyramid", f"pyramid levels 1-{levels} at {req.uuid[:8]}", "levels", levels) as job:
+            await asyncio.to_thread(self.build_pyramid, req.context_for, levels, req.uuid, None, job)
         self.meta.properties["pyramid_levels"] = max(levels, self.pyramid_levels)
         self.save()
         return json_response({"levels": self.pyramid_levels})

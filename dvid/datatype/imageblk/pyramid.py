@@ -13,6 +13,7 @@ from dvid.datatype.common.geometry import Box, Point
 from dvid.datatype.imageblk.read import ImageReads
 from dvid.datatype.imageblk.settings import _compression_setting
 from dvid.errors import BadRequest, NotFound
+from dvid.jobs import Job
 from dvid.storage.versioned import DataContext
 
 
@@ -34,10 +35,13 @@ class ImagePyramid(ImageReads):
             raise BadRequest(f"instance {inst.name!r} is not an image volume")
         return inst
 
-    def build_pyramid(self, ctx_for: Any, levels: int, node_uuid: str, box: Box | None = None) -> None:
+    def build_pyramid(
+        self, ctx_for: Any, levels: int, node_uuid: str, box: Box | None = None, job: Job | None = None
+    ) -> None:
         """Create (if needed) and fill levels 1..levels from this volume: over ``box`` (just written),
         else above every block stored at this version. Never over the extents' box: extents may
-        span billions of empty blocks (a build over them never ended and took all memory)."""
+        span billions of empty blocks (a build over them never ended and took all memory). ``job``,
+        if given, advances by one per level built."""
         src: ImagePyramid = self
         src_ctx = ctx_for(self)
         if box is None:
@@ -45,7 +49,7 @@ class ImagePyramid(ImageReads):
             if len(coords):
                 for level in range(1, levels + 1):
                     self._ensure_level(level, node_uuid)
-                self._downsample_blocks(ctx_for, coords, levels)
+                self._downsample_blocks(ctx_for, coords, levels, job)
             return
         region = box
         for level in range(1, levels + 1):
@@ -65,6 +69,8 @@ class ImagePyramid(ImageReads):
             )
             for dst_box in _tiles(lo, hi, bs):
                 dst.downsample_from(src, src_ctx, dst_ctx, dst_box)
+            if job is not None:
+                job.advance()
             src, src_ctx, region = (
                 dst,
                 dst_ctx,
@@ -128,7 +134,9 @@ class ImagePyramid(ImageReads):
                 self._sibling_ctx_factory(ctx), np.asarray(coords, dtype=np.int64), levels
             )
 
-    def _downsample_blocks(self, ctx_for: Any, coords: np.ndarray, levels: int) -> None:
+    def _downsample_blocks(
+        self, ctx_for: Any, coords: np.ndarray, levels: int, job: Job | None = None
+    ) -> None:
         """Recompute, at every level 1..levels, the blocks above the level-0 blocks ``coords``."""
         src: ImagePyramid = self
         src_ctx = ctx_for(self)
@@ -139,6 +147,8 @@ class ImagePyramid(ImageReads):
             current = np.unique(np.floor_divide(current, 2), axis=0)
             for dst_box in _block_row_boxes(current, dst.block_size):
                 dst.downsample_from(src, src_ctx, dst_ctx, dst_box)
+            if job is not None:
+                job.advance()
             src, src_ctx = dst, dst_ctx
 
     def _sibling_ctx_factory(self, ctx: DataContext) -> Any:

@@ -132,7 +132,10 @@ class LabelMapIngest(LabelMapCore):
             raise BadRequest(f"blocks must be between 1 and {MAX_STEP_BLOCKS}, got {budget}")
         restart = req.query_bool("restart")
         self.new_mutation_id()
-        state = await asyncio.to_thread(self.ingest_labelblk, req.ctx, name, budget, restart)
+        with self.job("ingest-labelblk", f"a step of the conversion of labelblk {name!r}", "blocks") as job:
+            state = await asyncio.to_thread(self.ingest_labelblk, req.ctx, name, budget, restart)
+            job.set_total(state.total)
+            job.done = state.done
         return json_response(self.ingest_progress(state))
 
     async def handle_get_ingest_labelblk(self, req: InstanceRequest) -> web.StreamResponse:
