@@ -850,3 +850,29 @@ def test_reads_match_dvid_find_match_with_merges(engine, ops):
     repo, model = Repo(engine), Model()
     run_ops(repo, model, ops)
     check_reads(repo, model, linear=False)
+
+
+@PROPERTY_SETTINGS
+@given(ops=st.lists(ops_strategy(LINEAR_KINDS), max_size=40), pick=st.tuples(st.integers(0), st.integers(0)))
+def test_differences_list_exactly_the_keys_read_differently(engine, ops, pick):
+    """``differences`` between two versions names every key whose reads differ, and only keys
+    whose visible stored version differs (a rewrite with the same bytes counts, as documented)."""
+    engine.delete_range(b"", None)
+    repo, model = Repo(engine), Model()
+    run_ops(repo, model, ops)
+    versions = sorted(repo.dag.nodes)
+    a, b = versions[pick[0] % len(versions)], versions[pick[1] % len(versions)]
+    here = repo.ctx(b)
+    diffs = list(here.differences(repo.dag.ancestry(a)))
+    listed = {t: (old, new) for t, old, new in diffs}
+    assert [t for t, _, _ in diffs] == sorted(listed)  # tkey order, each once
+    for k in KEY_NAMES:
+        read_a, read_b = model.read_linear(a, k), model.read_linear(b, k)
+        if read_a != read_b:
+            assert tk(k) in listed, (a, b, k)
+        if tk(k) in listed:
+            old, new = listed[tk(k)]
+            assert (old is None) == (read_a is None) and (new is None) == (read_b is None)
+            assert (engine.get(old) if old else None) == read_a
+            assert (engine.get(new) if new else None) == read_b
+    assert list(repo.ctx(a).differences(repo.dag.ancestry(a))) == []

@@ -19,11 +19,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from dvid.dag.ancestry import Ancestry
-from dvid.datatype.common import blobs
+from dvid.datatype.common import blobs, diff
 from dvid.datatype.common import sync as sync_mod
 from dvid.datatype.common.envelope import Compression
 from dvid.datatype.common.request import InstanceRequest, json_response, text_response
-from dvid.datatype.common.route import BINARY, JSON, TEXT, Param, Route, flag
+from dvid.datatype.common.route import BINARY, JSON, TEXT, Param, Route, flag, query
 from dvid.errors import BadRequest
 from dvid.jobs import Job, JobRegistry
 from dvid.storage.versioned import DataContext, VersionedStore
@@ -160,6 +160,13 @@ class Datatype:
             consumes=(JSON,),
             produces=(),
         ),
+        Route("diff", ("GET", "HEAD"), "handle_diff", mutates=False,
+              summary="What changed from another version of the repo to this one",
+              args=(Param("since", description="The earlier (or any other) version: a UUID or unique prefix",
+                          pattern="[0-9a-fA-F]{1,32}", example="0123"),),
+              query=(query("limit", "integer", f"Changes listed at most (default {diff.DEFAULT_LIMIT},"
+                           f" at most {diff.MAX_LIMIT}); the counts cover all", minimum=0,
+                           maximum=diff.MAX_LIMIT),)),
         Route("blobstore", ("GET", "HEAD"), "handle_get_blob", mutates=False,
               summary="A blob of the blobstore by its reference", args=(BLOB_REF,), produces=(BINARY,),
               statuses=(404,)),
@@ -334,6 +341,32 @@ class Datatype:
         blobs.check_size(req.body_length)
         value = await req.body()
         return json_response({"reference": await asyncio.to_thread(blobs.put_blob, self.store.engine, value)})
+
+    #: Whether ``diff`` reads both values of a key written again and drops byte-identical ones
+    #: (block types do not: a block written again is listed as touched).
+    diff_compares_values: ClassVar[bool] = True
+
+    def describe_change(
+        self, tk: bytes, change: str, old: bytes | None, new: bytes | None
+    ) -> list[dict[str, Any]]:
+        """``diff``'s entries for one changed key (none for keys that only derive from others);
+        subclasses name their keys (a key, a block, an element)."""
+        return [{"change": change, "tkey": tk.hex()}]
+
+    async def handle_diff(self, req: InstanceRequest) -> web.StreamResponse:
+        limit = req.query_int("limit", diff.DEFAULT_LIMIT)
+        if limit is None or not 0 <= limit <= diff.MAX_LIMIT:
+            raise BadRequest(f"limit must be 0 to {diff.MAX_LIMIT}, got {req.query.get('limit')!r}")
+        if self.repo_access is None:
+            raise BadRequest("diff needs the repo of this instance")
+        prefix = req.arg(0, "the version to compare with (a UUID)")
+        other = self.repo_access.version_ancestry(prefix)
+        since_uuid = self.repo_access.version_uuid(other.version)
+        since = self.context_at(other).ancestry  # the root's for an unversioned instance
+        with self.job("diff", f"changes {since_uuid[:8]} -> {req.uuid[:8]}", "keys"):
+            result = await asyncio.to_thread(diff.instance_diff, self, req.ctx, since, limit)
+        return json_response({"from": since_uuid, "to": req.uuid, "instance": self.name,
+                              "type": self.type_name, **result})  # fmt: skip
 
     async def handle_get_tags(self, req: InstanceRequest) -> web.StreamResponse:
         return json_response({"Tags": dict(self.meta.tags)})

@@ -18,6 +18,7 @@ import logging
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from google.protobuf.message import DecodeError
@@ -520,6 +521,16 @@ class KeyValue(Datatype):
     )  # fmt: skip
 
     # ---- model: single keys ------------------------------------------------------------------
+    def describe_change(
+        self, tk: bytes, change: str, old: bytes | None, new: bytes | None
+    ) -> list[dict[str, Any]]:
+        """A key by its name, with the sizes of its old and new values."""
+        if len(tk) < 3 or tk[0] != KEY_CLASS:
+            return super().describe_change(tk, change, old, new)
+        return [{"change": change, "key": decode_key(tk),
+                 "old_bytes": None if old is None else envelope.payload_length(old),
+                 "new_bytes": None if new is None else envelope.payload_length(new)}]  # fmt: skip
+
     def get_value(self, ctx: DataContext, key: str) -> bytes | None:
         """The value of ``key`` at the context's version, or None if absent."""
         return self._read(ctx, encode_key(key))

@@ -151,6 +151,20 @@ POST .../blobstore                   DVID's blobstore: stores the body (at most 
                                      FNV-128 hash; content-addressed, unversioned, shared by the
                                      instances of one store, and allowed on committed versions.
 GET  .../blobstore/<ref>             The blob's bytes; 404 if there is none.
+GET  .../diff/<uuid>[?limit=1000]    What changed in the instance from version <uuid> (any
+                                     version of the repo, a unique prefix will do) to this one:
+                                     {"from", "to", "instance", "type", "added", "changed",
+                                     "deleted", "truncated", "changes": [...]}. The counts cover
+                                     every change, the list its first <limit> (at most 100000)
+                                     in key order. Entries name what changed by type: keyvalue
+                                     {"change", "key", "old_bytes", "new_bytes"}; image and
+                                     label volumes {"change", "block": [bx, by, bz]} (blocks
+                                     written since, even with the same voxels); labelmap also
+                                     "scale", and {"change", "body"} (label index) and
+                                     {"change", "supervoxel"} (mapping); annotation {"change",
+                                     "pos", "element"}; other types {"change", "tkey": hex}.
+                                     One key-only scan of the instance; unversioned instances
+                                     have no changes.
 Writes (POST, PUT, DELETE) to a versioned instance at a committed version answer 409, unless
 the server runs with --fullwrite or the request carries the admin token. Unversioned
 instances ("versioned": "false") keep one copy of their data at the repo root, visible and

@@ -227,6 +227,18 @@ class DataContext:
             if v is not None:
                 yield found[v][1]
 
+    def differences(self, other: Ancestry) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
+        """``(tkey, stored key visible at other, stored key visible here)`` for every tkey whose
+        visible value comes from a different stored version at ``other`` than here (None: absent
+        or deleted there), in tkey order. One key-only scan of the instance; values are not read
+        (a key rewritten with the same bytes is listed: compare the values to tell). A key whose
+        value is in conflict below a merge at either end raises VersionConflict."""
+        for tk, found in _group_versions(self._all_keys()):
+            there = resolve(found, other)
+            here = resolve(found, self.ancestry)
+            if there != here:
+                yield tk, there, here
+
     def keys(self, begin: bytes, end: bytes) -> Iterator[bytes]:
         """Visible tkeys with ``begin <= tkey <= end``, in order."""
         for tk, _ in self.range(begin, end, keys_only=True):

@@ -60,6 +60,26 @@ class AnnotationReads(Datatype):
         src = self.label_source()
         return tuple(src.block_size) if src is not None else DEFAULT_BLOCK_SIZE  # type: ignore[return-value]
 
+    # ---- diffs -------------------------------------------------------------------------------
+    def describe_change(
+        self, tk: bytes, change: str, old: bytes | None, new: bytes | None
+    ) -> list[dict[str, Any]]:
+        """Elements added, changed (kind, tags, properties or relationships) or deleted, from the
+        block index; the label and tag indexes only derive from it and are not listed."""
+        if tk[0] != BLOCK_CLASS or len(tk) != BLOCK_TKEY_LEN:
+            return []
+        where = f"block {block_of_tkey(tk)}"
+        before = {tuple(e["Pos"]): e for e in el.loads_list(old, where) if isinstance(e, dict) and "Pos" in e}
+        after = {tuple(e["Pos"]): e for e in el.loads_list(new, where) if isinstance(e, dict) and "Pos" in e}
+        entries = []
+        for pos in sorted(before.keys() | after.keys(), key=lambda p: (p[2], p[1], p[0])):
+            was, now = before.get(pos), after.get(pos)
+            if was == now:
+                continue
+            kind = "added" if was is None else "deleted" if now is None else "changed"
+            entries.append({"change": kind, "pos": list(pos), "element": now if now is not None else was})
+        return entries
+
     # ---- reads -------------------------------------------------------------------------------
     def label_kind_counts(self, ctx: DataContext) -> dict[tuple[str, int], int]:
         """The number of elements of each (Kind, label) at a version, label 0 (not indexed, or no

@@ -59,6 +59,17 @@ class ImageCore(Datatype):
     def block_size(self) -> Point:
         return self.blocks.block_size
 
+    diff_compares_values = False  # a block written again is "touched"; blocks are not read twice
+
+    def describe_change(
+        self, tk: bytes, change: str, old: bytes | None, new: bytes | None
+    ) -> list[dict[str, Any]]:
+        """A block by its coordinate; the extents and other bookkeeping keys are not listed."""
+        prefix = self.blocks.tkey_prefix
+        if tk.startswith(prefix) and len(tk) == len(prefix) + 12:
+            return [{"change": change, "block": list(self.blocks.coord_of(tk))}]
+        return []
+
     # ---- info --------------------------------------------------------------------------------
     def values_info(self) -> list[dict[str, str]]:
         if self.fmt.channels == 4:

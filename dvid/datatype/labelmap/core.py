@@ -27,13 +27,14 @@ from dvid.datatype.common.maxlabels import stored_u64 as u64
 from dvid.datatype.common.sync import BlockChange
 from dvid.datatype.imageblk.settings import _extents_value, _grow
 from dvid.datatype.labelblk import LabelBlk
-from dvid.datatype.labelmap import codec
+from dvid.datatype.labelmap import codec, tkeys
 from dvid.datatype.labelmap.blocks import LabelBlockCodec, TableMap, gunzip_block, scale_store
 from dvid.datatype.labelmap.labelindex import IndexStore, LabelIndex, pack_block_coords
 from dvid.datatype.labelmap.mapping import Mapping, local_uuid
 from dvid.datatype.labelmap.settings import LabelMapSettings
 from dvid.datatype.labelmap.tkeys import MAXLABEL_TKEY, REPO_MAXLABEL_TKEY
 from dvid.errors import BadRequest
+from dvid.storage import keys
 from dvid.storage.versioned import DataContext, VersionedBatch
 
 log = logging.getLogger("dvid.labelmap")
@@ -91,6 +92,19 @@ class LabelMapCore(LabelBlk):
         twin.body_labels_at = False
         twin.blocks = scale_store(self.block_size, self.compression, scale, table_map)
         return twin
+
+    def describe_change(
+        self, tk: bytes, change: str, old: bytes | None, new: bytes | None
+    ) -> list[dict[str, Any]]:
+        """Supervoxel blocks (with their scale), bodies whose label index changed, and supervoxels
+        whose body changed; counters, logs and snapshots are not listed."""
+        if tk[0] == tkeys.BLOCK_CLASS and len(tk) == 15:
+            return [{"change": change, "scale": tk[2], "block": list(keys.zyx_from_bytes(tk, 3))}]
+        if tk[0] == tkeys.INDEX_CLASS and len(tk) == 10:
+            return [{"change": change, "body": int.from_bytes(tk[2:], "big")}]
+        if tk[0] == tkeys.MAPPING_CLASS and len(tk) == 10:
+            return [{"change": change, "supervoxel": int.from_bytes(tk[2:], "big")}]
+        return []
 
     def version_uuid(self, version: int) -> str:
         """The UUID of a version of this instance's repo (a stand-in outside a repo)."""
