@@ -15,6 +15,7 @@ from typing import Any
 
 from bench import workloads
 from bench.annotations import annotation_workload
+from bench.console import console
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
 from bench.labelmap import labelmap
@@ -34,6 +35,7 @@ WORKLOADS["transfer"] = transfer
 WORKLOADS["soak"] = soak
 WORKLOADS["labelmap-codec"] = labelmap_codec
 WORKLOADS["labelmap"] = labelmap
+WORKLOADS["console"] = console
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

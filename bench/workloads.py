@@ -72,6 +72,9 @@ class Options:
     soak_memory_debug: bool = False  # the server serves GET /bench/memory; a breakdown line per report
     soak_tracemalloc: int = 0  # frames the server's tracemalloc keeps (0: off)
     max_open_files: int | None = None  # dvid's LevelDB MaxOpenFiles (None: dvid's default)
+    # console (bench/console.py)
+    console_planes: int = 40  # plane changes timed in the browser
+    console_scroll_seconds: float = 5.0  # seconds of wheel events for the scroll rate
 
     @classmethod
     def quick(cls) -> Options:
@@ -91,6 +94,8 @@ class Options:
             labelvol_repeats=2,
             labelmap_repeats=5,
             labelmap_edits=3,
+            console_planes=10,
+            console_scroll_seconds=1.5,
         )
 
     def with_overrides(self, **changes: Any) -> Options:

@@ -95,6 +95,10 @@ class ServerSettings(BaseModel):
     malloc_trim_seconds: float = Field(60.0, ge=0)
     #: serve labelmap's ``split`` of a body by a sparse volume (off by default, as in DVID)
     allow_labelmap_split: bool = Field(False, alias="AllowLabelmapSplit")
+    #: the neuroglancer the console's "open in neuroglancer" links go to (labs host their own)
+    neuroglancer_url: str = Field("https://neuroglancer-demo.appspot.com/", alias="neuroglancerURL")
+    #: serve the web console at / and /console/
+    console: bool = True
 
     @model_validator(mode="after")
     def _split_http_address(self) -> ServerSettings:

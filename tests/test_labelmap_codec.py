@@ -16,6 +16,7 @@ from dvid.datatype.labelmap.codec import (
     BlockFormatError,
     block_shape,
     decode_block,
+    decode_region,
     encode_block,
     google_block,
     label_counts,
@@ -677,3 +678,39 @@ def test_reads_without_decoding_refuse_what_decoding_refuses() -> None:
             labels_at(good, np.array(outside))
     with pytest.raises(BlockFormatError, match="replacement label table"):
         google_block(good, np.zeros(2, np.uint64))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(KINDS), seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_decode_region_equals_decoding_the_block_then_slicing(
+    kind: str, seed: int, data: st.DataObject
+) -> None:
+    """decode_region decodes only the sub-blocks a box meets; the voxels are those of a full decode,
+    with or without a replacement table, for planes, thin slabs, whole blocks and empty boxes."""
+    shape = tuple(data.draw(st.sampled_from([8, 16, 32, 64])) for _ in range(3))
+    vol = random_volume(kind, shape, seed)
+    buf = encode_block(vol)
+    region = []
+    for n in shape:
+        start = data.draw(st.integers(0, n))
+        stop = data.draw(st.integers(start, n))
+        region.append(slice(start, stop))
+    table = None
+    if data.draw(st.booleans()):
+        table = np.random.default_rng(seed).integers(0, 2**64 - 1, label_table(buf).size, dtype=np.uint64)
+    box = tuple(region)
+    assert np.array_equal(decode_region(buf, box, table), decode_block(buf, table)[box])
+
+
+def test_decode_region_of_real_block_planes(samples: dict[str, np.ndarray]) -> None:
+    for vol in samples.values():
+        buf = encode_block(vol)
+        every = slice(None)
+        boxes = ((slice(17, 18), every, every), (every, slice(40, 41), every), (every, every, slice(63, 64)),
+                 (slice(3, 9), slice(5, 60), slice(0, 64)))  # fmt: skip
+        for box in boxes:
+            assert np.array_equal(decode_region(buf, box), vol[box])
+    with pytest.raises(ValueError, match="step 1"):
+        decode_region(
+            encode_block(np.zeros((8, 8, 8), np.uint64)), (slice(0, 8, 2), slice(None), slice(None))
+        )

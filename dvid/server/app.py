@@ -13,6 +13,7 @@ from aiohttp import web
 
 import dvid.datatype  # noqa: F401  (registers the datatypes)
 from dvid.config import Config
+from dvid.console import routes as console_routes
 from dvid.repos import RepoManager
 from dvid.server import node_routes, repo_routes, server_routes, transfer_routes
 from dvid.server.access_log import AccessLog
@@ -60,6 +61,8 @@ def create_app(config: Config, engine: Engine | None = None, *, close_engine: bo
     app[ROUTER_KEY] = router
     app[OPENAPI_CACHE_KEY] = DocumentCache()
     app.router.add_get("/metrics", server_routes.get_metrics)
+    if server.console:
+        console_routes.setup(app)
     app.router.add_route("*", "/api", router.dispatch)
     app.router.add_route("*", "/api/{tail:.*}", router.dispatch)
     transfer_routes.setup(app)
@@ -80,7 +83,15 @@ def create_app(config: Config, engine: Engine | None = None, *, close_engine: bo
 
 def api_router() -> Router:
     """Every endpoint under /api: server, repo (transfers included) and node tables."""
-    return Router((*server_routes.routes, *repo_routes.routes, *transfer_routes.routes, *node_routes.routes))
+    return Router(
+        (
+            *server_routes.routes,
+            *console_routes.routes,
+            *repo_routes.routes,
+            *transfer_routes.routes,
+            *node_routes.routes,
+        )
+    )
 
 
 def _heap_trimming(seconds: float) -> Callable[[web.Application], AsyncIterator[None]]:

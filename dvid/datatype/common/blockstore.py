@@ -72,6 +72,10 @@ class BlockCodec:
         """Decode a stored value into ``out`` (a view of the block's shape into a larger array)."""
         out[...] = self.decode(stored)
 
+    def decode_part(self, stored: bytes, region: tuple[slice, ...]) -> np.ndarray:
+        """``decode(stored)[region]``: codecs that can decode less than a whole block override it."""
+        return self.decode(stored)[region]
+
     def decode(self, stored: bytes) -> np.ndarray:
         """The block array of a stored value (read-only)."""
         if stored and envelope.read_header(stored).format == envelope.JPEG:
@@ -172,7 +176,7 @@ class BlockStore:
         """Fill ``out`` (the box's array) from the stored blocks; missing blocks give background."""
         overlaps = _Overlaps(box, self.block_size)
         first, last = overlaps.first, overlaps.last
-        decode = self.codec.decode
+        decode_part = self.codec.decode_part
         rows = list(iter_block_rows(first, last))
         stored_rows = ctx.ranges(
             [(self.tkey(first[0], by, bz), self.tkey(last[0], by, bz)) for by, bz in rows]
@@ -187,7 +191,7 @@ class BlockStore:
                 elif _covers_block(src, self.block_size):
                     self.codec.decode_into(stored, out[dst])
                 else:
-                    out[dst] = decode(stored)[src]
+                    out[dst] = decode_part(stored, src)
 
     def new_array(self, box: Box) -> np.ndarray:
         return np.empty(self.codec.fmt.array_shape(box.shape), dtype=self.codec.fmt.dtype)

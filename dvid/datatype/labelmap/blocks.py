@@ -60,6 +60,13 @@ class LabelBlockCodec(BlockCodec):
             return codec.decode_block(raw)
         return codec.decode_block(raw, self.table_map(codec.label_table(raw)))
 
+    def decode_part(self, stored: bytes, region: tuple[slice, ...]) -> np.ndarray:
+        """The box ``region`` of a stored block, mapped if this codec maps, decoding only the
+        sub-blocks it meets (a plane through a block costs an eighth of the block)."""
+        raw = envelope.deserialize(stored)
+        table = None if self.table_map is None else self.table_map(codec.label_table(raw))
+        return codec.decode_region(raw, region, table)  # type: ignore[arg-type]
+
     def decode_into(self, stored: bytes, out: np.ndarray) -> None:
         raw = envelope.deserialize(stored)
         table = None if self.table_map is None else self.table_map(codec.label_table(raw))
