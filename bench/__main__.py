@@ -17,6 +17,7 @@ from bench import workloads
 from bench.annotations import annotation_workload
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
+from bench.labelgraph import labelgraph
 from bench.labelmap import labelmap
 from bench.labelmap_codec import labelmap_codec
 from bench.labels import labels
@@ -34,6 +35,7 @@ WORKLOADS["transfer"] = transfer
 WORKLOADS["soak"] = soak
 WORKLOADS["labelmap-codec"] = labelmap_codec
 WORKLOADS["labelmap"] = labelmap
+WORKLOADS["labelgraph"] = labelgraph
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

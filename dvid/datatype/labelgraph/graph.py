@@ -338,7 +338,9 @@ def delete_property(edit: GraphEdit, ids: tuple[int, ...], name: str) -> None:
 
 
 def property_tkey(ids: tuple[int, ...], name: str) -> bytes:
-    return rec.vertex_property_tkey(ids[0], name) if len(ids) == 1 else rec.edge_property_tkey(*ids, name)
+    if len(ids) == 1:
+        return rec.vertex_property_tkey(ids[0], name)
+    return rec.edge_property_tkey(ids[0], ids[1], name)
 
 
 def get_properties(ctx: DataContext, ids_list: Sequence[tuple[int, ...]], name: str) -> list[bytes]:

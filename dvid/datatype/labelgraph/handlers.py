@@ -133,7 +133,7 @@ class LabelGraph(BodySync, Datatype):
         return {"Base": self.base_info()}
 
     # ---- model ---------------------------------------------------------------------------------
-    def edit(self, ctx: DataContext, change: Callable[[graph.GraphEdit], None]) -> None:
+    def edit(self, ctx: DataContext, change: Callable[[graph.GraphEdit], object]) -> None:
         """Apply ``change`` to the graph at ``ctx``'s version and store it in one batch."""
         with self.write_lock:
             edit = graph.GraphEdit(ctx, self.compression)
