@@ -18,6 +18,7 @@ from bench.annotations import annotation_workload
 from bench.console import console
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
+from bench.labelgraph import labelgraph
 from bench.labelmap import labelmap
 from bench.labelmap_codec import labelmap_codec
 from bench.labels import labels
@@ -36,6 +37,7 @@ WORKLOADS["soak"] = soak
 WORKLOADS["labelmap-codec"] = labelmap_codec
 WORKLOADS["labelmap"] = labelmap
 WORKLOADS["console"] = console
+WORKLOADS["labelgraph"] = labelgraph
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

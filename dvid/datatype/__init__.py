@@ -5,6 +5,7 @@ from dvid.datatype import (  # noqa: F401
     imageblk,
     keyvalue,
     labelblk,
+    labelgraph,
     labelmap,
     labelsz,
     labelvol,
