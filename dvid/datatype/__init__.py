@@ -9,4 +9,5 @@ from dvid.datatype import (  # noqa: F401
     labelsz,
     labelvol,
     roi,
+    tarsupervoxels,
 )
