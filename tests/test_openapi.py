@@ -29,6 +29,8 @@ NAMES = {t: f"my-{t}" for t in registry.all_types()}
 LABELS, BODIES, SYNAPSES, COUNTS, ROI = (
     NAMES["labelblk"], NAMES["labelvol"], NAMES["annotation"], NAMES["labelsz"], NAMES["roi"]
 )  # fmt: skip
+#: Creation settings a type requires.
+SETTINGS: dict[str, dict[str, str]] = {"tarsupervoxels": {"Extension": "drc"}}
 
 
 def _post(server: ServerThread, path: str, **kwargs) -> requests.Response:
@@ -41,12 +43,14 @@ def populate(server: ServerThread) -> str:
     """A repo with an instance of every datatype, synced where types sync, each holding a little data."""
     uuid = server.new_repo("openapi")
     for type_name, name in NAMES.items():
-        server.new_instance(uuid, type_name, name)
+        server.new_instance(uuid, type_name, name, **SETTINGS.get(type_name, {}))
     node = f"node/{uuid}"
     _post(server, f"{node}/{BODIES}/sync", json={"sync": LABELS})
     _post(server, f"{node}/{LABELS}/sync", json={"sync": BODIES})
     _post(server, f"{node}/{SYNAPSES}/sync", json={"sync": LABELS})
     _post(server, f"{node}/{COUNTS}/sync", json={"sync": SYNAPSES})
+    _post(server, f"{node}/{NAMES['tarsupervoxels']}/sync", json={"sync": NAMES["labelmap"]})
+    _post(server, f"{node}/{NAMES['tarsupervoxels']}/supervoxel/7", data=b"mesh")
     for key, value in (("a", b"1"), ("b", b'{"x": 2}'), ("c/d", b"")):
         _post(server, f"{node}/{NAMES['keyvalue']}/key/{requests.utils.quote(key, safe='')}", data=value)
     for type_name, cls in registry.all_types().items():

@@ -396,8 +396,11 @@ def test_exists_hash_and_bad_bodies(blobs):
 
 def test_wrong_methods_and_unknown_endpoints(blobs):
     b = blobs
-    for method, tail in (("PUT", "supervoxel/5"), ("POST", "tarfile/30"), ("DELETE", "tarfile/30"),
-                         ("GET", "load"), ("POST", "exists"), ("POST", "missing/30"), ("GET", "sync")):  # fmt: skip
+    wrong = (
+        ("PUT", "supervoxel/5"), ("POST", "tarfile/30"), ("DELETE", "tarfile/30"), ("GET", "load"),
+        ("POST", "exists"), ("POST", "missing/30"), ("GET", "sync"),
+    )  # fmt: skip
+    for method, tail in wrong:
         assert_error(b.call(method, tail), 405, "does not support")
     assert_error(b.call("GET", "nosuch/1"), 404, "no endpoint 'nosuch'")
 

@@ -110,7 +110,7 @@ class TarSupervoxels(Datatype):
               summary="Whether each supervoxel the body lists ([sv, ...]) has a blob", query=(HASH,),
               consumes=(JSON,)),
         Route("load", ("POST",), "handle_load", heavy=True,
-              summary="Store the files of a tar archive of <sv>.<extension> files", consumes=(TAR,),
+              summary="Store the files of the tar archive sent, named <sv>.<extension>", consumes=(BINARY,),
               produces=()),
     )  # fmt: skip
 
