@@ -529,3 +529,36 @@ def test_body_membership_is_read_at_the_url_version(blobs, server):
     assert ("60.dat", text_of(60)) not in b.tarfile(30, root)
     assert b.head(60, child) == 400 and b.head(60, root) == 200  # 60 was merged away in the child
     assert b.ok("GET", "missing/30", child).json() == [15]
+
+
+# ---- what neuclease calls ------------------------------------------------------------------------
+
+
+def test_neuclease_tarsupervoxels_calls(server):
+    from tests.neuclease_client import Neuclease
+
+    nc = Neuclease(server.url)
+    uuid = nc.create_repo("meshes", "neuclease")
+    nc.create_labelmap_instance(uuid, "segmentation")
+    nc.ok("POST", nc.n(uuid, "segmentation", "raw/0_1_2/64_64_64/64_64_64"), data=stripes_volume())
+    nc.ok("POST", nc.n(uuid, "segmentation", "merge"), data=json.dumps(MERGED))
+    nc.create_tarsupervoxel_instance(uuid, "segmentation_sv_meshes", "segmentation", ".drc")
+    inst = "segmentation_sv_meshes"
+    assert nc.fetch_instance_info(uuid, inst)["Extended"]["Extension"] == "drc"
+    nc.post_load(uuid, inst, make_tar({f"{sv}.drc": text_of(sv) for sv in (10, 15, 18, 19, 20, 21)}))
+    nc.post_supervoxel(uuid, inst, 30, text_of(30))
+    assert nc.fetch_supervoxel(uuid, inst, 30) == text_of(30)
+    assert nc.fetch_tarfile(uuid, inst, 30, check_head=True) is False
+    assert nc.fetch_missing(uuid, inst, 30).tolist() == [64]
+    assert nc.fetch_exists(uuid, inst, [64, 10, 1]) == {64: False, 10: True, 1: False}
+    nc.post_supervoxel(uuid, inst, 64, b"")
+    assert nc.fetch_tarfile(uuid, inst, 30, check_head=True) is True
+    out = io.BytesIO()
+    nc.fetch_tarfile(uuid, inst, 30, out)
+    assert out.getvalue() == nc.fetch_tarfile(uuid, inst, 30)
+    assert [n for n, _ in entries(out.getvalue())] == [f"{sv}.drc" for sv in sorted(MERGED)]
+    nc.delete_supervoxel(uuid, inst, 64)
+    assert nc.fetch_missing(uuid, inst, 30).dtype == np.uint64
+    assert nc.fetch_missing(uuid, inst, 30).tolist() == [64]
+    with pytest.raises(requests.HTTPError, match="404"):
+        nc.fetch_supervoxel(uuid, inst, 64)
