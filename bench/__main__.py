@@ -24,6 +24,7 @@ from bench.labelvol import labelvol
 from bench.report import WorkloadReport, render, write_json
 from bench.rois import rois
 from bench.soak import soak
+from bench.tarsupervoxels import tarsupervoxels
 from bench.transfer import transfer
 from bench.workloads import DEFAULT_WORKLOADS, Env, Options, summary
 
@@ -34,6 +35,7 @@ WORKLOADS["transfer"] = transfer
 WORKLOADS["soak"] = soak
 WORKLOADS["labelmap-codec"] = labelmap_codec
 WORKLOADS["labelmap"] = labelmap
+WORKLOADS["tarsupervoxels"] = tarsupervoxels
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -135,12 +135,11 @@ async def in_own_thread(fn: Callable[..., T], *args: Any) -> T:
             future.set_result(value) if ok else future.set_exception(value)
 
     def run() -> None:
+        outcome: tuple[bool, Any]
         try:
-            result = fn(*args)
+            outcome = (True, fn(*args))
         except BaseException as exc:  # handed to the awaiting handler
             outcome = (False, exc)
-        else:
-            outcome = (True, result)
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits any more
             loop.call_soon_threadsafe(settle, *outcome)
 
