@@ -22,15 +22,13 @@ from dvid.datatype.imageblk import ImageBlk
 from dvid.server.app import api_router
 from dvid.server.openapi import route_arities
 from dvid.server.routing import ANY_METHOD
-from tests.serverutil import ServerThread
+from tests.serverutil import REQUIRED_SETTINGS, ServerThread
 
 #: Instance name of each datatype on the test server (a name per type, so every type is described).
 NAMES = {t: f"my-{t}" for t in registry.all_types()}
 LABELS, BODIES, SYNAPSES, COUNTS, ROI = (
     NAMES["labelblk"], NAMES["labelvol"], NAMES["annotation"], NAMES["labelsz"], NAMES["roi"]
 )  # fmt: skip
-#: Creation settings a type requires.
-SETTINGS: dict[str, dict[str, str]] = {"tarsupervoxels": {"Extension": "drc"}}
 
 
 def _post(server: ServerThread, path: str, **kwargs) -> requests.Response:
@@ -43,7 +41,7 @@ def populate(server: ServerThread) -> str:
     """A repo with an instance of every datatype, synced where types sync, each holding a little data."""
     uuid = server.new_repo("openapi")
     for type_name, name in NAMES.items():
-        server.new_instance(uuid, type_name, name, **SETTINGS.get(type_name, {}))
+        server.new_instance(uuid, type_name, name, **REQUIRED_SETTINGS.get(type_name, {}))
     node = f"node/{uuid}"
     _post(server, f"{node}/{BODIES}/sync", json={"sync": LABELS})
     _post(server, f"{node}/{LABELS}/sync", json={"sync": BODIES})
