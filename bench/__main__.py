@@ -26,6 +26,7 @@ from bench.labelvol import labelvol
 from bench.report import WorkloadReport, render, write_json
 from bench.rois import rois
 from bench.soak import soak
+from bench.tarsupervoxels import tarsupervoxels
 from bench.transfer import transfer
 from bench.workloads import DEFAULT_WORKLOADS, Env, Options, summary
 
@@ -38,6 +39,7 @@ WORKLOADS["labelmap-codec"] = labelmap_codec
 WORKLOADS["labelmap"] = labelmap
 WORKLOADS["console"] = console
 WORKLOADS["labelgraph"] = labelgraph
+WORKLOADS["tarsupervoxels"] = tarsupervoxels
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

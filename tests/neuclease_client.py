@@ -763,3 +763,54 @@ class Neuclease:
         for k, v in keyvalues.items():
             kvs.kvs.add(key=k, value=v)
         self.ok("POST", self.n(uuid, instance, "keyvalues"), data=kvs.SerializeToString())
+
+    # tarsupervoxels.py
+    def create_tarsupervoxel_instance(self, uuid, instance, sync_instance, extension, tags=(),
+                                      disable_versioning=False) -> None:  # fmt: skip
+        if extension.startswith("."):
+            extension = extension[1:]
+        self.create_instance(uuid, instance, "tarsupervoxels", versioned=not disable_versioning, tags=tags,
+                             type_specific_settings={"Extension": extension})  # fmt: skip
+        self.post_tarsupervoxel_sync(uuid, instance, sync_instance)
+
+    def post_tarsupervoxel_sync(self, uuid, instance, sync_instance, replace=False) -> None:
+        params = {"replace": str(bool(replace)).lower()}
+        self.ok("POST", self.n(uuid, instance, "sync"), params=params, json={"sync": sync_instance})
+
+    def fetch_tarfile(self, uuid, instance, body_id, output=None, *, check_head=False) -> Any:
+        """The tar's bytes, or written to the file object ``output``; with check_head, whether every
+        supervoxel has a blob (HEAD: 200 yes, 400 no)."""
+        url = self._url(self.n(uuid, instance, f"tarfile/{body_id}"))
+        if check_head:
+            r = self.session.head(url, timeout=TIMEOUT)
+            if r.status_code in (200, 400):
+                return r.status_code == 200
+            r.raise_for_status()
+        with self.session.get(url, stream=True, timeout=TIMEOUT) as r:
+            r.raise_for_status()
+            if output is None:
+                return r.content
+            for chunk in r.iter_content(chunk_size=1 << 20):
+                output.write(chunk)
+            return None
+
+    def post_load(self, uuid, instance, tar: bytes) -> None:
+        self.ok("POST", self.n(uuid, instance, "load"), data=tar)
+
+    def fetch_exists(self, uuid, instance, supervoxels) -> dict[int, bool]:
+        """neuclease answers a pandas Series indexed by supervoxel; a dict here."""
+        supervoxels = [int(sv) for sv in supervoxels]
+        flags = self.ok("GET", self.n(uuid, instance, "exists"), json=supervoxels).json()
+        return dict(zip(supervoxels, flags, strict=True))
+
+    def fetch_missing(self, uuid, instance, body_id) -> np.ndarray:
+        return np.array(self.ok("GET", self.n(uuid, instance, f"missing/{body_id}")).json(), np.uint64)
+
+    def fetch_supervoxel(self, uuid, instance, supervoxel_id) -> bytes:
+        return self.ok("GET", self.n(uuid, instance, f"supervoxel/{supervoxel_id}")).content
+
+    def post_supervoxel(self, uuid, instance, supervoxel_id, data: bytes) -> None:
+        self.ok("POST", self.n(uuid, instance, f"supervoxel/{supervoxel_id}"), data=data)
+
+    def delete_supervoxel(self, uuid, instance, supervoxel_id) -> None:
+        self.ok("DELETE", self.n(uuid, instance, f"supervoxel/{supervoxel_id}"))

@@ -18,6 +18,9 @@ from dvid.server.app import RUNNER_OPTIONS
 from dvid.server.state import STATE_KEY
 from dvid.storage.engine import Engine
 
+#: Creation settings a datatype requires, for tests that create an instance of every type.
+REQUIRED_SETTINGS: dict[str, dict[str, str]] = {"tarsupervoxels": {"Extension": "drc"}}
+
 
 def free_port() -> int:
     with socket.socket() as s:

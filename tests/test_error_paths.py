@@ -21,6 +21,7 @@ from dvid.datatype.common.route import HTTP_METHODS
 from dvid.server.app import api_router
 from dvid.server.routing import ANY_METHOD, ApiRoute
 from tests.rawhttp import ask, parse_response, request_bytes, send_raw
+from tests.serverutil import REQUIRED_SETTINGS
 
 TIMEOUT = 10
 #: Methods tried on every path: every method a table can serve, plus ones none serves.
@@ -41,7 +42,7 @@ def populated(server):
     """A repo with one instance of every datatype (named after its type) at an open version."""
     uuid = server.new_repo("errors")
     for typename in registry.all_types():
-        server.new_instance(uuid, typename, f"i_{typename}")
+        server.new_instance(uuid, typename, f"i_{typename}", **REQUIRED_SETTINGS.get(typename, {}))
     return server, uuid
 
 

@@ -22,7 +22,7 @@ from dvid.datatype.imageblk import ImageBlk
 from dvid.server.app import api_router
 from dvid.server.openapi import route_arities
 from dvid.server.routing import ANY_METHOD
-from tests.serverutil import ServerThread
+from tests.serverutil import REQUIRED_SETTINGS, ServerThread
 
 #: Instance name of each datatype on the test server (a name per type, so every type is described).
 NAMES = {t: f"my-{t}" for t in registry.all_types()}
@@ -41,12 +41,14 @@ def populate(server: ServerThread) -> str:
     """A repo with an instance of every datatype, synced where types sync, each holding a little data."""
     uuid = server.new_repo("openapi")
     for type_name, name in NAMES.items():
-        server.new_instance(uuid, type_name, name)
+        server.new_instance(uuid, type_name, name, **REQUIRED_SETTINGS.get(type_name, {}))
     node = f"node/{uuid}"
     _post(server, f"{node}/{BODIES}/sync", json={"sync": LABELS})
     _post(server, f"{node}/{LABELS}/sync", json={"sync": BODIES})
     _post(server, f"{node}/{SYNAPSES}/sync", json={"sync": LABELS})
     _post(server, f"{node}/{COUNTS}/sync", json={"sync": SYNAPSES})
+    _post(server, f"{node}/{NAMES['tarsupervoxels']}/sync", json={"sync": NAMES["labelmap"]})
+    _post(server, f"{node}/{NAMES['tarsupervoxels']}/supervoxel/7", data=b"mesh")
     for key, value in (("a", b"1"), ("b", b'{"x": 2}'), ("c/d", b"")):
         _post(server, f"{node}/{NAMES['keyvalue']}/key/{requests.utils.quote(key, safe='')}", data=value)
     for type_name, cls in registry.all_types().items():

@@ -10,4 +10,5 @@ from dvid.datatype import (  # noqa: F401
     labelsz,
     labelvol,
     roi,
+    tarsupervoxels,
 )

@@ -93,13 +93,15 @@ class Engine(abc.ABC):
         With ``keys_only`` the values are ``b""``. The iterator reads a consistent snapshot.
         """
 
-    def scan_ranges(self, ranges: list[tuple[bytes, bytes]]) -> Iterator[list[tuple[bytes, bytes]]]:
+    def scan_ranges(
+        self, ranges: list[tuple[bytes, bytes]], *, keys_only: bool = False
+    ) -> Iterator[list[tuple[bytes, bytes]]]:
         """The pairs of several bounded ranges ``[start, stop)``, one list per range in key order:
         for reads whose size the caller has already bounded (a box of blocks). Here each range is
         scanned when the caller reaches it; engines with a round trip per query (postgres) override
-        this with one query for all."""
+        this with one query for all. With ``keys_only`` the values are ``b""``."""
         for start, stop in ranges:
-            yield list(self.scan(start, stop))
+            yield list(self.scan(start, stop, keys_only=keys_only))
 
     @abc.abstractmethod
     def batch(self) -> WriteBatch:

@@ -150,14 +150,15 @@ class PostgresEngine(Engine):
             .format(t)
             .as_string()
         )
-        self._q_scan_ranges = (
+        self._q_scan_ranges, self._q_scan_ranges_keys = (
             sql.SQL(
                 "SELECT r.i, t.k, t.v FROM unnest(%b::bytea[], %b::bytea[]) WITH ORDINALITY AS r(lo, hi, i)"
-                " CROSS JOIN LATERAL (SELECT k, v FROM {} WHERE k >= r.lo AND k < r.hi) AS t"
+                " CROSS JOIN LATERAL (SELECT k, {} AS v FROM {} WHERE k >= r.lo AND k < r.hi) AS t"
                 " ORDER BY r.i, t.k"
             )
-            .format(t)
+            .format(sql.SQL(column), t)
             .as_string()
+            for column in ("v", "''::bytea")
         )
         self._q_delete = sql.SQL("DELETE FROM {} WHERE k = %b").format(t).as_string()
         self._q_delete_many = sql.SQL("DELETE FROM {} WHERE k = ANY(%b)").format(t).as_string()
@@ -262,7 +263,9 @@ class PostgresEngine(Engine):
         found = self._run(run, "get")
         return [found.get(k) for k in wanted]
 
-    def scan_ranges(self, ranges: list[tuple[bytes, bytes]]) -> Iterator[list[tuple[bytes, bytes]]]:
+    def scan_ranges(
+        self, ranges: list[tuple[bytes, bytes]], *, keys_only: bool = False
+    ) -> Iterator[list[tuple[bytes, bytes]]]:
         """Every range in one statement (a lateral join over the ranges, each an index range scan)."""
         out: list[list[tuple[bytes, bytes]]] = [[] for _ in ranges]
         if not ranges:
@@ -271,7 +274,8 @@ class PostgresEngine(Engine):
         highs = [bytes(hi) for _, hi in ranges]
 
         def run(conn: psycopg.Connection) -> list[tuple[int, bytes, bytes]]:
-            return conn.cursor(binary=True).execute(self._q_scan_ranges, (lows, highs)).fetchall()
+            query = self._q_scan_ranges_keys if keys_only else self._q_scan_ranges
+            return conn.cursor(binary=True).execute(query, (lows, highs)).fetchall()
 
         for i, k, v in self._run(run, "scan"):
             out[i - 1].append((k, v))

@@ -177,7 +177,13 @@ class DataContext:
         return self.get(tk) is not None
 
     def get_many(self, tks: Iterable[bytes]) -> list[bytes | None]:
-        return [self.get(tk) for tk in tks]
+        """The values of several tkeys visible here, in order (None where absent or deleted), in one
+        batched engine read (:meth:`ranges`: one query on postgres). The caller bounds the batch."""
+        return [rows[0][1] if rows else None for rows in self.ranges([(tk, tk) for tk in tks])]
+
+    def exist_many(self, tks: Iterable[bytes]) -> list[bool]:
+        """Whether each tkey has a value visible here (an empty value counts), values unread."""
+        return [bool(rows) for rows in self.ranges([(tk, tk) for tk in tks], keys_only=True)]
 
     def range(self, begin: bytes, end: bytes, *, keys_only: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """Visible ``(tkey, value)`` pairs with ``begin <= tkey <= end``, in tkey order.
@@ -188,12 +194,15 @@ class DataContext:
         start, stop = keys.min_version_key(iid, begin), keys.versions_stop(iid, end)
         yield from self._visible(self.engine.scan(start, stop, keys_only=keys_only), end)
 
-    def ranges(self, bounds: list[tuple[bytes, bytes]]) -> Iterator[list[tuple[bytes, bytes]]]:
+    def ranges(
+        self, bounds: list[tuple[bytes, bytes]], *, keys_only: bool = False
+    ) -> Iterator[list[tuple[bytes, bytes]]]:
         """:meth:`range` for several ``(begin, end)`` tkey ranges, one list per range (one query for
         all on engines that charge a round trip per query; see ``Engine.scan_ranges``)."""
         iid = self.instance_id
         scans = self.engine.scan_ranges(
-            [(keys.min_version_key(iid, begin), keys.versions_stop(iid, end)) for begin, end in bounds]
+            [(keys.min_version_key(iid, begin), keys.versions_stop(iid, end)) for begin, end in bounds],
+            keys_only=keys_only,
         )
         for rows, (_, end) in zip(scans, bounds, strict=True):
             yield list(self._visible(iter(rows), end))

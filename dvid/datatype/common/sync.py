@@ -131,6 +131,17 @@ class LabelEditor(Protocol):
 
 
 @runtime_checkable
+class SupervoxelSource(Protocol):
+    """Knows which supervoxels make up each body at a version (labelmap, from its label indexes)."""
+
+    def context_at(self, ancestry: Ancestry) -> DataContext: ...
+
+    def body_supervoxels(self, ctx: DataContext, body: int) -> np.ndarray:
+        """The body's supervoxels, ascending and unique (uint64; empty if it has none)."""
+        ...
+
+
+@runtime_checkable
 class CountSource(Protocol):
     """Elements with kinds at labelled positions (annotation)."""
 
@@ -145,6 +156,7 @@ ROLES: dict[type, str] = {
     LabelProvider: "a label volume or sparse volumes (labelblk, labelvol)",
     LabelEditor: "sparse volumes (labelvol)",
     CountSource: "an annotation",
+    SupervoxelSource: "a labelmap",
 }
 
 

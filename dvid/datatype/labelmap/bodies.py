@@ -196,6 +196,12 @@ class LabelMapBodies(LabelMapCore):
                 index = index.restricted(np.array([label], dtype=np.uint64))
         return None if index is None or index.is_empty else index
 
+    def body_supervoxels(self, ctx: DataContext, body: int) -> np.ndarray:
+        """The supervoxels of ``body`` per its label index, ascending (empty if it has no voxels):
+        what a ``SupervoxelSource`` answers (tarsupervoxels)."""
+        index = self.body_index(ctx, body)
+        return np.empty(0, dtype=np.uint64) if index is None else index.supervoxels()
+
     def _indexed_body(self, req: InstanceRequest, what: str) -> tuple[int, LabelIndex]:
         self.check_indexed(what)
         label = parse_label(req.arg(0, "a label"))
