@@ -176,3 +176,28 @@ def test_annotation_elements_added_changed_deleted(server):
     ]
     assert got["changes"][0]["element"]["Tags"] == ["b"]
     assert (got["added"], got["changed"], got["deleted"]) == (1, 1, 1)
+
+
+def test_tarsupervoxels_files_and_labelgraph_vertices_edges(server):
+    root = server.new_repo()
+    server.new_instance(root, "labelmap", "seg")
+    server.new_instance(root, "tarsupervoxels", "meshes", Extension="drc")
+    server.new_instance(root, "labelgraph", "graph")
+    ok("POST", url(server, root, "meshes", "supervoxel/5"), data=b"abc")
+    graph = {"Vertices": [{"Id": 1, "Weight": 1}, {"Id": 2, "Weight": 2}], "Edges": []}
+    ok("POST", url(server, root, "graph", "subgraph"), data=json.dumps(graph))
+    server.commit(root)
+    child = server.newversion(root)
+    ok("POST", url(server, child, "meshes", "supervoxel/5"), data=b"abcd")
+    ok("POST", url(server, child, "meshes", "supervoxel/6"), data=b"x")
+    edge = {"Vertices": [], "Edges": [{"Id1": 1, "Id2": 2, "Weight": 3}]}
+    ok("POST", url(server, child, "graph", "subgraph"), data=json.dumps(edge))
+    ok("POST", url(server, child, "graph", "property/1/2/kind"), data=b"touching")
+    assert diff(server, child, "meshes", root)["changes"] == [
+        {"change": "changed", "file": "5.drc", "old_bytes": 3, "new_bytes": 4},
+        {"change": "added", "file": "6.drc", "old_bytes": None, "new_bytes": 1},
+    ]
+    got = diff(server, child, "graph", root)["changes"]
+    assert {"change": "added", "edge": [1, 2]} in got
+    assert {"change": "added", "edge": [1, 2], "property": "kind"} in got
+    assert {"change": "changed", "vertex": 1} in got  # its adjacency list gained 2

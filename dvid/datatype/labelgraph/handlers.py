@@ -21,7 +21,7 @@ from dvid.datatype.common.numbers import parse_decimal
 from dvid.datatype.common.request import InstanceRequest, json_bytes_response, octet_response
 from dvid.datatype.common.route import BINARY, JSON, Param, Route, flag
 from dvid.datatype.common.streaming import stream_pieces
-from dvid.datatype.labelgraph import graph
+from dvid.datatype.labelgraph import graph, records
 from dvid.datatype.labelgraph.bodysync import BodyEditSource, BodySync
 from dvid.datatype.labelgraph.help import HELP
 from dvid.datatype.labelgraph.records import MAX_ID, check_property_name
@@ -86,6 +86,14 @@ class LabelGraph(BodySync, Datatype):
     Settings = LabelGraphSettings
     sync_requires = (BodyEditSource,)
     listens = (sync.BodyListener,)
+
+    def describe_change(
+        self, tk: bytes, change: str, old: bytes | None, new: bytes | None
+    ) -> list[dict[str, Any]]:
+        """A vertex, an edge, or a property of one (transaction ids are not listed)."""
+        what = records.describe_tkey(tk)
+        return [] if what is None else [{"change": change, **what}]
+
     routes = (
         Route("subgraph", ("GET",), "handle_get_subgraph", mutates=False,
               summary="The whole graph, or the body's vertices with their edges", query=(UNSAFE,),

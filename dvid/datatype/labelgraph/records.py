@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 from dvid.datatype.common import envelope
 from dvid.errors import BadRequest
@@ -191,3 +192,18 @@ def decode_edge(value: bytes) -> Edge:
 
 def edge_weight(value: bytes) -> float:
     return _WEIGHT.unpack_from(_record(value), 16)[0]
+
+
+def describe_tkey(tk: bytes) -> dict[str, Any] | None:
+    """What a graph tkey names, for diffs: a vertex, an edge or a property of either (None: not a
+    graph key)."""
+    kind, body = tk[:1], tk[1:]
+    if kind == b"\x00" and len(body) == 8:
+        return {"vertex": _U64BE.unpack(body)[0]}
+    if kind == b"\x01" and len(body) == 16:
+        return {"edge": list(_PAIR_BE.unpack(body))}
+    if kind == b"\x02" and len(body) > 8:
+        return {"vertex": _U64BE.unpack(body[:8])[0], "property": body[8:].decode("utf-8", "replace")}
+    if kind == b"\x03" and len(body) > 16:
+        return {"edge": list(_PAIR_BE.unpack(body[:16])), "property": body[16:].decode("utf-8", "replace")}
+    return None

@@ -31,7 +31,7 @@ from dvid.datatype.registry import register
 from dvid.datatype.tarsupervoxels import settings as tsv_settings
 from dvid.datatype.tarsupervoxels.help import HELP_TEXT
 from dvid.datatype.tarsupervoxels.load import BodyReader, in_own_thread, load_archive
-from dvid.datatype.tarsupervoxels.settings import TarSupervoxelsSettings, blob_tkey
+from dvid.datatype.tarsupervoxels.settings import KEY_CLASS, TarSupervoxelsSettings, blob_tkey
 from dvid.datatype.tarsupervoxels.tarstream import body_archive
 from dvid.errors import BadRequest, NotFound
 from dvid.storage.versioned import DataContext
@@ -123,6 +123,16 @@ class TarSupervoxels(Datatype):
     @property
     def extension(self) -> str:
         return self.settings.Extension
+
+    def describe_change(
+        self, tk: bytes, change: str, old: bytes | None, new: bytes | None
+    ) -> list[dict[str, Any]]:
+        """A blob by its file name (``<supervoxel>.<extension>``) and sizes."""
+        if tk[0] != KEY_CLASS or len(tk) < 3:
+            return super().describe_change(tk, change, old, new)
+        return [{"change": change, "file": tk[2:].decode("ascii", "replace"),
+                 "old_bytes": None if old is None else len(old),
+                 "new_bytes": None if new is None else len(new)}]  # fmt: skip
 
     def extended_info(self) -> dict[str, Any]:
         return {"Extension": self.extension}
