@@ -8,5 +8,6 @@ from dvid.datatype import (  # noqa: F401
     labelmap,
     labelsz,
     labelvol,
+    neuronjson,
     roi,
 )
