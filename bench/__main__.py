@@ -21,6 +21,7 @@ from bench.labelmap import labelmap
 from bench.labelmap_codec import labelmap_codec
 from bench.labels import labels
 from bench.labelvol import labelvol
+from bench.neuronjson import neuronjson
 from bench.report import WorkloadReport, render, write_json
 from bench.rois import rois
 from bench.soak import soak
@@ -34,6 +35,7 @@ WORKLOADS["transfer"] = transfer
 WORKLOADS["soak"] = soak
 WORKLOADS["labelmap-codec"] = labelmap_codec
 WORKLOADS["labelmap"] = labelmap
+WORKLOADS["neuronjson"] = neuronjson
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
