@@ -23,6 +23,7 @@ from bench.labelmap import labelmap
 from bench.labelmap_codec import labelmap_codec
 from bench.labels import labels
 from bench.labelvol import labelvol
+from bench.neuronjson import neuronjson
 from bench.report import WorkloadReport, render, write_json
 from bench.rois import rois
 from bench.soak import soak
@@ -40,6 +41,7 @@ WORKLOADS["labelmap"] = labelmap
 WORKLOADS["console"] = console
 WORKLOADS["labelgraph"] = labelgraph
 WORKLOADS["tarsupervoxels"] = tarsupervoxels
+WORKLOADS["neuronjson"] = neuronjson
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

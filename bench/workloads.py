@@ -67,6 +67,9 @@ class Options:
     labelmap_edits: int = 7  # repeats of each labelmap edit and write figure
     # labelvol (bench/labelvol.py)
     labelvol_repeats: int = 5  # timed repeats of each labelvol figure (merge/split: one fresh version each)
+    # neuronjson (bench/neuronjson.py)
+    neuronjson_records: int = 100_000  # annotations loaded before the queries
+    neuronjson_repeats: int = 15  # timed repeats of each query (HTTP and in process, alternating)
     # soak (bench/soak.py)
     soak_minutes: float = 10.0
     soak_memory_debug: bool = False  # the server serves GET /bench/memory; a breakdown line per report
@@ -96,6 +99,8 @@ class Options:
             labelmap_edits=3,
             console_planes=10,
             console_scroll_seconds=1.5,
+            neuronjson_records=20_000,
+            neuronjson_repeats=5,
         )
 
     def with_overrides(self, **changes: Any) -> Options:

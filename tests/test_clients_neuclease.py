@@ -640,3 +640,28 @@ def test_blobstore_is_not_lock_checked_but_post_info_is(server):
     assert neu.fetch_maxlabel(repo, "seg") == 0  # nothing written: 0, no "No maximum label" error
     bad = neu.get(f"node/{repo}/seg/blobstore/not-a-reference")
     assert bad.status_code == 400 and "FNV-128" in bad.text
+
+
+def test_neuronjson_through_the_keyvalue_calls(scenario):
+    """neuclease reads and writes body annotations (a Clio ``segmentation_annotations`` instance) with
+    its keyvalue calls; its session sends ``u=`` with every request, which neuronjson writes need."""
+    neu = scenario.neu
+    uuid = scenario.child("neuronjson")
+    neu.create_instance(uuid, "segmentation_annotations", "neuronjson")
+    neu.post_key(uuid, "segmentation_annotations", "1000", json={"bodyid": 1000, "status": "Traced"})
+    big = 2**63 + 5
+    neu.post_keyvalues(uuid, "segmentation_annotations", {str(big): b'{"bodyid": %d, "type": "LC10"}' % big})
+    assert neu.fetch_keys(uuid, "segmentation_annotations") == ["1000", str(big)]
+    assert neu.fetch_keyrange(uuid, "segmentation_annotations") == ["1000", str(big)]  # ' ' .. '\x7f'
+    assert neu.fetch_key_exists(uuid, "segmentation_annotations", "1000")
+    assert not neu.fetch_key_exists(uuid, "segmentation_annotations", "7")
+    assert neu.fetch_key(uuid, "segmentation_annotations", "1000") == b'{"bodyid":1000,"status":"Traced"}'
+    got = neu.fetch_keyvalues(uuid, "segmentation_annotations", ["1000", str(big)], fmt="json")
+    assert got == {"1000": {"bodyid": 1000, "status": "Traced"}, str(big): {"bodyid": big, "type": "LC10"}}
+    protobuf = neu.fetch_keyvalues(uuid, "segmentation_annotations", ["1000", "7"])
+    assert protobuf == {"1000": b'{"bodyid":1000,"status":"Traced"}', "7": b""}
+    assert neu.fetch_keyrangevalues(uuid, "segmentation_annotations", "0", "5000", fmt="json") == {
+        "1000": {"bodyid": 1000, "status": "Traced"}
+    }
+    neu.delete_key(uuid, "segmentation_annotations", "1000")
+    assert neu.fetch_keys(uuid, "segmentation_annotations") == [str(big)]

@@ -9,6 +9,7 @@ from dvid.datatype import (  # noqa: F401
     labelmap,
     labelsz,
     labelvol,
+    neuronjson,
     roi,
     tarsupervoxels,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -61,20 +61,25 @@ def _close_quietly(pieces: Iterator[bytes]) -> None:
 
 
 async def stream_pieces(
-    req: InstanceRequest, content_type: str, pieces: Iterator[bytes], chunk: int = STREAM_CHUNK
+    req: InstanceRequest,
+    content_type: str,
+    pieces: Iterator[bytes],
+    chunk: int = STREAM_CHUNK,
+    headers: Mapping[str, str] | None = None,
 ) -> web.StreamResponse:
     """Answer with the bytes a synchronous generator yields, produced off the event loop.
 
     The first chunk is produced before anything is sent, so errors found early (bad ranges,
     unresolved merges) get their proper status; an answer that fits in one chunk goes out as a
     plain response with Content-Length. Later failures close the connection mid-body, so the
-    client sees an incomplete transfer rather than a well-formed but short answer.
+    client sees an incomplete transfer rather than a well-formed but short answer. ``headers`` are
+    added to the response (e.g. ``Content-Encoding`` of pieces already compressed).
     """
     try:
         parts, done = await asyncio.to_thread(_take, pieces, chunk)
         if done:
-            return web.Response(body=b"".join(parts), content_type=content_type)
-        resp = BodyStream()
+            return web.Response(body=b"".join(parts), content_type=content_type, headers=headers)
+        resp = BodyStream(headers=headers)
         resp.content_type = content_type
         await resp.prepare(req.request)
         if resp.headers_only:

@@ -36,7 +36,6 @@ rebuild there (DVID has no cross-server locking of label edits either).
 
 from __future__ import annotations
 
-import os
 import struct
 import threading
 import time
@@ -46,8 +45,9 @@ from typing import Any
 
 import numpy as np
 
+from dvid.datatype.common import epoch
+from dvid.datatype.common.epoch import Epochs, local_uuid, with_epoch
 from dvid.datatype.labelmap.tkeys import MAPPING_CLASS, MAPPING_EPOCH_CLASS
-from dvid.errors import VersionConflict
 from dvid.storage import keys
 from dvid.storage.versioned import DataContext, VersionedBatch
 
@@ -76,44 +76,14 @@ _FIRST, _LAST = keys.tkey(MAPPING_CLASS, _SV.pack(0)), keys.tkey(MAPPING_CLASS, 
 _OVERLAY_MIN = 4096
 
 
-#: The epochs seen at a version, in tkey order: ``((epoch tkey, 8 random bytes), ...)``.
-Epochs = tuple[tuple[bytes, bytes], ...]
-
-
 def epoch_tkey(version_uuid: str) -> bytes:
     """``192 | 0x01 | UUID (16 bytes)``: the epoch written by mapping writes at the version."""
-    try:
-        raw = bytes.fromhex(version_uuid)
-    except ValueError:
-        raw = b""
-    if len(raw) != 16:
-        raise ValueError(f"a version UUID is 32 hexadecimal digits, not {version_uuid!r}")
-    return keys.tkey(EPOCH_CLASS, raw)
-
-
-def local_uuid(version: int) -> str:
-    """The stand-in UUID of a version of a mapping used outside a repo (tests, benchmarks)."""
-    return f"{version:032x}"
-
-
-_EPOCH_FIRST, _EPOCH_LAST = keys.min_tkey(EPOCH_CLASS), keys.max_tkey(EPOCH_CLASS)
+    return epoch.epoch_tkey(EPOCH_CLASS, version_uuid)
 
 
 def _epochs(ctx: DataContext) -> Epochs | None:
-    """The epochs visible at ``ctx``: one per version of its ancestry that wrote the mapping (one keys
-    scan). None if two differ under a merge, which distinct version UUIDs rule out (a store edited
-    by hand, say): then nothing is cached."""
-    try:
-        return tuple(ctx.range(_EPOCH_FIRST, _EPOCH_LAST))
-    except VersionConflict:
-        return None
-
-
-def _with_epoch(epochs: Epochs | None, tk: bytes, epoch: bytes) -> Epochs | None:
-    """``epochs`` after a write of ``epoch`` at ``tk``."""
-    if epochs is None:
-        return None
-    return tuple(sorted({**dict(epochs), tk: epoch}.items()))
+    """The mapping epochs visible at ``ctx`` (see :func:`dvid.datatype.common.epoch.read_epochs`)."""
+    return epoch.read_epochs(ctx, EPOCH_CLASS)
 
 
 def mapping_tkey(sv: int) -> bytes:
@@ -338,7 +308,7 @@ class Mapping:
             raise ValueError("one mapping write per batch: pass every assignment to one set()")
         s, b = _last_wins(s, b)
         pending = _Pending(
-            ctx, epoch_tkey(self.version_uuid(ctx.version)), _frozen(s), _frozen(b), os.urandom(8)
+            ctx, epoch_tkey(self.version_uuid(ctx.version)), _frozen(s), _frozen(b), epoch.new_epoch()
         )
         items = [
             (mapping_tkey(sv), _BODY.pack(body)) for sv, body in zip(s.tolist(), b.tolist(), strict=True)
@@ -358,7 +328,7 @@ class Mapping:
             after = _epochs(ctx)
         except Exception:
             return
-        expected = _with_epoch(pending.base, pending.epoch_key, pending.epoch)
+        expected = with_epoch(pending.base, pending.epoch_key, pending.epoch)
         if after is None or after != expected:  # not stored, or another server wrote too
             return
         with self._lock:
