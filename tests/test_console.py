@@ -108,9 +108,12 @@ def console_server(tmp_path_factory):
         ("annotation", "syn", {}),
         ("roi", "cells", {}),
         ("keyvalue", "kv", {}),
+        ("labelblk", "legacy", {}),
+        ("labelvol", "bodies", {}),
     ):
         server.new_instance(root, typename, name, **settings)
     ok("POST", api(f"node/{root}/syn/sync"), json={"sync": "seg"})
+    ok("POST", api(f"node/{root}/bodies/sync"), json={"sync": "legacy"})
     rng = np.random.default_rng(11)
     grey = rng.integers(0, 256, GREY_SHAPE, dtype=np.uint8)
     ok("POST", api(f"node/{root}/grey/raw/0_1_2/256_256_64/0_0_0"), data=grey.tobytes())
@@ -119,6 +122,7 @@ def console_server(tmp_path_factory):
     labels[:, :64, 64:] = 2**40 + 7  # above 2^32: the viewer must read both words
     labels[:, 64:, 64:] = 300
     ok("POST", api(f"node/{root}/seg/raw/0_1_2/128_128_64/0_0_0"), data=labels.tobytes())
+    ok("POST", api(f"node/{root}/legacy/raw/0_1_2/128_128_64/0_0_0"), data=labels.tobytes())
     elements = [
         {"Kind": "PreSyn", "Pos": [20, 30, 10], "Tags": ["t1"]},
         {"Kind": "PostSyn", "Pos": [90, 30, 10], "Tags": ["t1"]},
@@ -261,7 +265,7 @@ def test_version_page_lists_instances_and_links_to_neuroglancer(tab, console_ser
     _, data = console_server
     tab.goto(f"/node/{data['main']}", "#instances-table")
     names = tab.page.eval_on_selector_all(".instance-link", "els => els.map(e => e.textContent)")
-    assert sorted(names) == ["cells", "grey", "kv", "seg", "syn"]
+    assert sorted(names) == ["bodies", "cells", "grey", "kv", "legacy", "seg", "syn"]
     link = tab.page.get_attribute("#neuroglancer-link", "href")
     state = json.loads(requests.utils.unquote(link.split("#!", 1)[1]))
     sources = {layer["name"]: (layer["type"], layer["source"]) for layer in state["layers"]}
@@ -269,6 +273,7 @@ def test_version_page_lists_instances_and_links_to_neuroglancer(tab, console_ser
     assert sources == {
         "grey": ("image", f"dvid://{base}/{data['main']}/grey"),
         "seg": ("segmentation", f"dvid://{base}/{data['main']}/seg"),
+        "legacy": ("segmentation", f"dvid://{base}/{data['main']}/legacy"),
     }
     assert link.startswith("https://neuroglancer-demo.appspot.com/#!")
     tab.shot("version")
@@ -306,6 +311,39 @@ def test_slice_viewer_pixels_equal_the_stored_voxels(tab, console_server):
     tab.assert_clean()
 
 
+def test_zoom_pan_and_scale_controls(tab, console_server):
+    _, data = console_server
+    grey = data["grey"]
+    tab.goto(
+        f"/node/{data['root']}/grey?w=256&h=256&x=128&y=128&z=30&zoom=1&labels=",
+        "#slice-canvas[data-plane='30']",
+    )
+    tab.page.click("#zoom-in")
+    tab.page.wait_for_function("() => window.dvidViewer.state.zoom === 2 && !window.dvidViewer.inFlight")
+    px = canvas_pixels(tab.page, 256, 256)[:, :, 0]
+    # zoom 2 centred on (128, 128): canvas (x, y) shows voxel (64 + x // 2, 64 + y // 2)
+    assert np.array_equal(px[::2, ::2], grey[30, 64:192, 64:192]) and np.array_equal(
+        px[1::2, 1::2], px[::2, ::2]
+    )
+    box = tab.page.query_selector("#slice-canvas").bounding_box()
+    tab.page.mouse.move(box["x"] + 100, box["y"] + 100)
+    tab.page.mouse.down()
+    tab.page.mouse.move(box["x"] + 140, box["y"] + 80, steps=4)
+    tab.page.mouse.up()
+    tab.page.wait_for_function(
+        "() => window.dvidViewer.state.center[0] === 108 && !window.dvidViewer.inFlight"
+    )
+    assert tab.page.evaluate("window.dvidViewer.state.center") == [108, 138, 30]  # dragged 40 px right, 20 up
+    assert "x=108" in tab.page.url and "y=138" in tab.page.url  # the address keeps the view
+    tab.page.click("#zoom-out")
+    tab.page.click("#zoom-out")
+    tab.page.click("#zoom-out")  # clamped at 1/2
+    tab.page.wait_for_function("() => window.dvidViewer.state.zoom === 0.5 && !window.dvidViewer.inFlight")
+    scales = tab.page.eval_on_selector_all("#scale option", "els => els.map(e => e.value)")
+    assert scales == ["0"]  # grey has no pyramid levels
+    tab.assert_clean()
+
+
 def test_labels_over_grey_readout_and_body_lookup(tab, console_server):
     _, data = console_server
     main = data["main"]
@@ -336,7 +374,31 @@ def test_labels_over_grey_readout_and_body_lookup(tab, console_server):
     assert "merge" in tab.page.inner_text("#body-info")
     tab.page.wait_for_function("() => window.dvidViewer && window.dvidViewer.state.highlight === '100'")
     tab.shot("viewer-labels")
+    # labelmap's scale 1 (MaxDownresLevel 1): the plane of z = 31 is 15 there
+    tab.page.select_option("#scale", "1")
+    tab.page.wait_for_selector("#slice-canvas[data-plane='15']")
     tab.assert_clean()
+
+
+def test_labelblk_lookup_uses_its_labelvol(tab, console_server):
+    _, data = console_server
+    tab.goto(f"/node/{data['root']}/legacy?w=256&h=256&x=64&y=64&z=5&gray=", "#slice-canvas[data-plane='5']")
+    px = canvas_pixels(tab.page, 256, 256)
+    # canvas (x, y) shows voxel (x - 64, y - 64): label 100 at x < 64, 2^40 + 7 at x >= 64, y < 64
+    assert tuple(px[100, 100]) != tuple(px[100, 180]) and px[100, 100, 3] == px[100, 180, 3] == 255
+    assert tuple(px[10, 10]) == (0, 0, 0, 0)  # outside the volume: no label, no grey
+    tab.page.fill("#body-label", str(2**40 + 7))
+    tab.page.click("#body-form button")
+    tab.page.wait_for_selector("#body-table")
+    info = tab.page.inner_text("#body-table")
+    assert f"Voxels\t{64 * 64 * 64}" in info and "64, 0, 0 – 127, 63, 63" in info
+    tab.shot("labelblk")
+    tab.assert_clean()
+    tab.expected_failures.add(404)  # the server's answer for a label without voxels
+    tab.page.fill("#body-label", "123456")
+    tab.page.click("#body-form button")
+    tab.page.wait_for_selector("#body-missing:has-text('Label 123456 has no voxels')")
+    assert tab.failed == []
 
 
 def _canvas_point(page, x: int, y: int) -> tuple[float, float]:

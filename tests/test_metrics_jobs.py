@@ -193,3 +193,16 @@ def test_job_registry_failure_ordering_and_forgetting(monkeypatch):
     monkeypatch.setattr(jobs_mod, "KEEP_SECONDS", 0.0)
     time.sleep(0.01)
     assert [j["description"] for j in reg.listing()] == ["still going"]
+
+
+def test_resyncs_and_reloads_are_jobs(server):
+    uuid = server.new_repo()
+    for typename, name in (("labelblk", "lb"), ("labelvol", "lv"), ("annotation", "syn"), ("labelsz", "sz")):
+        server.new_instance(uuid, typename, name)
+    for name, target in (("lv", "lb"), ("syn", "lb"), ("sz", "syn")):
+        r = requests.post(server.api(f"node/{uuid}/{name}/sync"), json={"sync": target}, timeout=10)
+        assert r.status_code == 200, r.text
+    for path in ("lv/resync", "syn/reload", "sz/reload"):
+        assert requests.post(server.api(f"node/{uuid}/{path}"), timeout=30).status_code == 200, path
+    kinds = [(j["kind"], j["description"].split(":")[0], j["state"]) for j in jobs_of(server)]
+    assert sorted(kinds) == [("reload", "syn", "done"), ("reload", "sz", "done"), ("resync", "lv", "done")]

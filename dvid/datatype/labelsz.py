@@ -350,6 +350,7 @@ class LabelSz(Datatype):
     async def handle_reload(self, req: InstanceRequest) -> web.StreamResponse:
         annotation = self.synced_annotation()
         actx = req.context_for(annotation)
-        counts = await asyncio.to_thread(annotation.label_kind_counts, actx)
-        await asyncio.to_thread(self.reload, req.ctx, counts)
+        with self.job("reload", f"recounting the annotations by label at {req.uuid[:8]}"):
+            counts = await asyncio.to_thread(annotation.label_kind_counts, actx)
+            await asyncio.to_thread(self.reload, req.ctx, counts)
         return web.Response()

@@ -707,5 +707,6 @@ class LabelVol(Datatype):
 
     async def handle_resync(self, req: InstanceRequest) -> web.StreamResponse:
         self.synced_labelblk()  # 400 before any work
-        blocks, labels = await asyncio.to_thread(self.resync, req.ancestry)
+        with self.job("resync", f"rebuilding the sparse volumes from labelblk at {req.uuid[:8]}"):
+            blocks, labels = await asyncio.to_thread(self.resync, req.ancestry)
         return json_response({"blocks": blocks, "labels": labels})

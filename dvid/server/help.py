@@ -43,7 +43,8 @@ GET  /api/server/activity?window=10  The last {window} seconds (1-60): requests,
                                      requests_per_second, p50_ms and p99_ms latency,
                                      errors_4xx, errors_5xx, in_flight, uptime_seconds.
 GET  /api/server/jobs                Long-running work (pyramid builds, labelblk ingest steps,
-                                     push and pull, instance deletions): running ones and those
+                                     labelvol resyncs, annotation and labelsz reloads, push and
+                                     pull, instance deletions, diffs): running ones and those
                                      finished in the last 10 minutes, each {id, kind,
                                      description, state (running|done|failed), unit, done,
                                      total (null if unknown), fraction, started, finished,

@@ -319,5 +319,6 @@ class Annotation(AnnotationModel):
         self._check_not_bulk(req)
         req.query_bool("check")
         req.query_bool("inmemory", True)
-        result = await asyncio.to_thread(self.reload, req.ctx, req.ancestry)
+        with self.job("reload", f"relabelling the elements from the synced labels at {req.uuid[:8]}"):
+            result = await asyncio.to_thread(self.reload, req.ctx, req.ancestry)
         return json_response(result)

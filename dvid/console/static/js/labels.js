@@ -40,9 +40,8 @@ async function labelmapBody(uuid, name, label, root) {
 async function labelvolFor(uuid, name, type) {
   if (type === "labelvol") return name;
   const { info } = await repoOf(uuid);
-  const me = info.DataInstances[name];
   const found = Object.entries(info.DataInstances).find(([, inst]) =>
-    inst.Base.TypeName === "labelvol" && (inst.Base.Syncs || []).includes(me.Base.DataUUID));
+    inst.Base.TypeName === "labelvol" && (inst.Base.Syncs || []).includes(name));
   return found ? found[0] : null;
 }
 
@@ -75,7 +74,8 @@ export function bodyLookup(uuid, name, type, root, onGo) {
         body.history && body.history.length ? h("details", { open: true }, h("summary", {}, `Edits (${body.history.length})`), jsonBlock(body.history)) : null);
       onGo(label, center);
     } catch (err) {
-      mount(out, h("pre", { class: "error" }, `${err.status ? err.status + ": " : ""}${err.message}`));
+      if (err.status === 404) mount(out, h("p", { id: "body-missing" }, `Label ${label} has no voxels at this version.`));
+      else mount(out, h("pre", { class: "error" }, `${err.status ? err.status + ": " : ""}${err.message}`));
     }
   }
   return h("div", { class: "card" }, h("h3", {}, "Look up a body"),

@@ -5,6 +5,10 @@
 import { getBytes, getJSON } from "./api.js";
 import { h, mount } from "./ui.js";
 
+/** Zoom limits: below 1/2 a plane would read 4x the canvas's voxels (use a coarser scale instead). */
+export const MIN_ZOOM = 0.5;
+export const MAX_ZOOM = 32;
+
 export const AXES = {
   // screen x, screen y, plane: indices into [x, y, z]
   xy: [0, 1, 2],
@@ -68,7 +72,7 @@ export class SliceViewer {
     this.state = {
       axis: state.axis in AXES ? state.axis : "xy",
       center: ["x", "y", "z"].map((k, i) => (state[k] !== undefined ? Number(state[k]) : mid[i])),
-      zoom: Number(state.zoom) || 1,
+      zoom: Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, Number(state.zoom) || 1)),
       scale: Number(state.scale) || 0,
       opacity: state.opacity !== undefined ? Number(state.opacity) : 0.5,
       highlight: state.highlight || "",
@@ -143,9 +147,11 @@ export class SliceViewer {
     const reg = this.region();
     const { scale } = this.state;
     const plane = this.plane;
+    // a layer without this scale (no pyramid level) is left out of the plane
+    const has = (layer) => layer && scale <= layer.maxScale;
     const reads = [
-      gray ? gray.read(reg.offset, reg.size, scale) : null,
-      labels ? labels.read(reg.offset, reg.size, scale) : null,
+      has(gray) ? gray.read(reg.offset, reg.size, scale) : null,
+      has(labels) ? labels.read(reg.offset, reg.size, scale) : null,
       this.layers.annotation ? this._annotations(reg) : null,
     ];
     let grayBytes, labelBytes, points;
@@ -159,8 +165,8 @@ export class SliceViewer {
     this.buffers = { reg, gray: grayBytes && this._typed(gray, grayBytes), labels: labelBytes && new Uint32Array(labelBytes) };
     const image = new ImageData(reg.w, reg.h);
     const px = new Uint32Array(image.data.buffer);
-    if (gray) this._paintGray(px, gray, this.buffers.gray);
-    if (labels) this._paintLabels(px, this.buffers.labels, !gray);
+    if (grayBytes) this._paintGray(px, gray, this.buffers.gray);
+    if (labelBytes) this._paintLabels(px, this.buffers.labels, !grayBytes);
     this._present(image, reg, points);
     await new Promise((resolve) => requestAnimationFrame(resolve));
     const ms = performance.now() - t0;
@@ -322,7 +328,7 @@ export class SliceViewer {
     const c = this.canvas;
     c.addEventListener("wheel", (e) => {
       e.preventDefault();
-      if (e.ctrlKey || e.metaKey) this.setState({ zoom: Math.min(32, Math.max(0.125, this.state.zoom * (e.deltaY < 0 ? 2 : 0.5))) });
+      if (e.ctrlKey || e.metaKey) this.setState({ zoom: Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, this.state.zoom * (e.deltaY < 0 ? 2 : 0.5))) });
       else this.movePlane((e.deltaY > 0 ? 1 : -1) * (e.shiftKey ? 10 : 1));
     }, { passive: false });
     c.addEventListener("keydown", (e) => {
@@ -332,10 +338,12 @@ export class SliceViewer {
     });
     let drag = null;
     c.addEventListener("mousedown", (e) => { drag = { x: e.offsetX, y: e.offsetY, center: [...this.state.center] }; });
-    window.addEventListener("mouseup", () => {
+    const endDrag = () => {
       if (drag && drag.moved) this.setState({});
       drag = null;
-    });
+    };
+    c.addEventListener("mouseup", endDrag);
+    c.addEventListener("mouseleave", endDrag);
     c.addEventListener("mousemove", (e) => {
       if (drag && (Math.abs(e.offsetX - drag.x) > 2 || Math.abs(e.offsetY - drag.y) > 2)) {
         const [sx, sy] = AXES[this.state.axis];
@@ -360,7 +368,7 @@ export class SliceViewer {
     if (col < 0 || row < 0 || col >= b.reg.w || row >= b.reg.h) return;
     const i = row * b.reg.w + col;
     const parts = [h("span", { class: "coord" }, `x ${full[0]}, y ${full[1]}, z ${full[2]}`)];
-    if (b.gray) parts.push(` · value ${this.layers.gray.dtype === "rgba8" ? (b.gray[i] >>> 0).toString(16) : b.gray[i]}`);
+    if (b.gray && this.layers.gray) parts.push(` · value ${this.layers.gray.dtype === "rgba8" ? (b.gray[i] >>> 0).toString(16) : b.gray[i]}`);
     let label = null;
     if (b.labels) {
       label = u64String(b.labels[2 * i], b.labels[2 * i + 1]);
@@ -387,13 +395,13 @@ export class SliceViewer {
       Object.keys(AXES).map((a) => h("option", { value: a, selected: a === s.axis }, a.toUpperCase())));
     const plane = h("input", { type: "number", id: "plane", value: this.plane,
       onchange: (e) => this.movePlane(Number(e.target.value) - this.plane) });
-    const maxScale = Math.max(...[this.layers.gray, this.layers.labels].filter(Boolean).map((l) => l.maxScale || 0), this.layers.pyramidLevels || 0);
+    const maxScale = Math.max(0, ...[this.layers.gray, this.layers.labels].filter(Boolean).map((l) => l.maxScale));
     const scale = h("select", { id: "scale", onchange: (e) => this.setState({ scale: Number(e.target.value) }) },
       Array.from({ length: maxScale + 1 }, (_, i) => h("option", { value: i, selected: i === s.scale }, `scale ${i}`)));
     const zoom = h("span", {},
-      h("button", { id: "zoom-out", onclick: () => this.setState({ zoom: Math.max(0.125, s.zoom / 2) }) }, "−"),
+      h("button", { id: "zoom-out", onclick: () => this.setState({ zoom: Math.max(MIN_ZOOM, s.zoom / 2) }) }, "−"),
       ` ${s.zoom}× `,
-      h("button", { id: "zoom-in", onclick: () => this.setState({ zoom: Math.min(32, s.zoom * 2) }) }, "+"));
+      h("button", { id: "zoom-in", onclick: () => this.setState({ zoom: Math.min(MAX_ZOOM, s.zoom * 2) }) }, "+"));
     const opacity = this.layers.labels
       ? h("label", {}, " labels ", h("input", { type: "range", id: "opacity", min: 0, max: 1, step: 0.05, value: s.opacity,
           oninput: (e) => this.setState({ opacity: Number(e.target.value) }) }))

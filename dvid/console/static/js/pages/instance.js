@@ -41,10 +41,11 @@ async function viewerPanel(uuid, repo, name, type, query) {
   async function build() {
     const source = async (n) => (n ? new VolumeSource(uuid, n, await getJSON(`node/${uuid}/${n}/info`)) : null);
     const [gray, labels] = await Promise.all([source(choice.gray), source(choice.labels)]);
-    const levels = choice.gray ? Object.keys(instances).filter((n) => n.startsWith(`${choice.gray}_`) && /^\d+$/.test(n.slice(choice.gray.length + 1))).length : 0;
+    const levels = (n) => Object.keys(instances).filter((m) => m.startsWith(`${n}_`) && /^\d+$/.test(m.slice(n.length + 1))).length;
+    for (const layer of [gray, labels]) if (layer && layer.type !== "labelmap") layer.maxScale = levels(layer.name);
     const current = currentRoute()[1];
     viewer = new SliceViewer({ uuid, width, height,
-      layers: { gray, labels, roi: choice.roi || null, annotation: choice.annotation || null, pyramidLevels: levels },
+      layers: { gray, labels, roi: choice.roi || null, annotation: choice.annotation || null },
       state: current,
       onState: (s) => persist(s) });
     window.dvidViewer = viewer;
