@@ -20,6 +20,7 @@ from dvid.datatype.common.envelope import Compression
 from dvid.datatype.common.geometry import Point
 from dvid.datatype.common.voxels import VOXEL_FORMATS
 from dvid.datatype.labelmap import codec
+from dvid.datatype.labelmap.slabcache import SLABS, SUB, Region, thin_axis
 from dvid.datatype.labelmap.tkeys import block_prefix
 from dvid.errors import BadRequest
 
@@ -61,11 +62,22 @@ class LabelBlockCodec(BlockCodec):
         return codec.decode_block(raw, self.table_map(codec.label_table(raw)))
 
     def decode_part(self, stored: bytes, region: tuple[slice, ...]) -> np.ndarray:
-        """The box ``region`` of a stored block, mapped if this codec maps, decoding only the
-        sub-blocks it meets (a plane through a block costs an eighth of the block)."""
-        raw = envelope.deserialize(stored)
-        table = None if self.table_map is None else self.table_map(codec.label_table(raw))
-        return codec.decode_region(raw, region, table)  # type: ignore[arg-type]
+        """The box ``region`` of a stored block, mapped if this codec maps. A box inside one layer
+        of 8^3 sub-blocks (a plane) is cut from that layer, decoded once and kept for the next
+        planes (``slabcache``); other boxes decode only the sub-blocks they meet."""
+        box: Region = region  # type: ignore[assignment]
+        axis = thin_axis(box, self.block_size[::-1])
+        if axis is None:
+            raw = envelope.deserialize(stored)
+            table = None if self.table_map is None else self.table_map(codec.label_table(raw))
+            return codec.decode_region(raw, box, table)
+        start, stop, _ = box[axis].indices(self.block_size[::-1][axis])
+        index = start // SUB
+        labels, indices = SLABS.layer(stored, lambda: envelope.deserialize(stored), axis, index)
+        local = list(box)
+        local[axis] = slice(start - index * SUB, stop - index * SUB)
+        table = labels if self.table_map is None else self.table_map(labels)
+        return np.asarray(table, dtype=np.uint64)[indices[tuple(local)]]
 
     def decode_into(self, stored: bytes, out: np.ndarray) -> None:
         raw = envelope.deserialize(stored)

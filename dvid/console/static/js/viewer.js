@@ -8,6 +8,8 @@ import { h, mount } from "./ui.js";
 /** Zoom limits: below 1/2 a plane would read 4x the canvas's voxels (use a coarser scale instead). */
 export const MIN_ZOOM = 0.5;
 export const MAX_ZOOM = 32;
+/** Raw boxes kept (the current plane's and the next one's, for each of two layers). */
+const READ_AHEAD_BOXES = 6;
 
 export const AXES = {
   // screen x, screen y, plane: indices into [x, y, z]
@@ -104,6 +106,7 @@ export class SliceViewer {
   }
 
   movePlane(delta) {
+    this.direction = Math.sign(delta) || this.direction;
     const center = [...this.state.center];
     center[this.planeIndex] += delta * 2 ** this.state.scale;
     return this.setState({ center });
@@ -150,10 +153,16 @@ export class SliceViewer {
     // a layer without this scale (no pyramid level) is left out of the plane
     const has = (layer) => layer && scale <= layer.maxScale;
     const reads = [
-      has(gray) ? gray.read(reg.offset, reg.size, scale) : null,
-      has(labels) ? labels.read(reg.offset, reg.size, scale) : null,
+      has(gray) ? this._read(gray, reg, scale) : null,
+      has(labels) ? this._read(labels, reg, scale) : null,
       this.layers.annotation ? this._annotations(reg) : null,
     ];
+    // while the user steps through planes, the next one in the same direction is read meanwhile
+    if (this.direction) {
+      const next = { ...reg, offset: [...reg.offset] };
+      next.offset[AXES[this.state.axis][2]] += this.direction;
+      for (const layer of [gray, labels]) if (has(layer)) this._read(layer, next, scale).catch(() => {});
+    }
     let grayBytes, labelBytes, points;
     try {
       [grayBytes, labelBytes, points] = await Promise.all(reads);
@@ -173,6 +182,20 @@ export class SliceViewer {
     this.stats.draws.push({ plane, axis: this.state.axis, ms });
     this.canvas.dataset.plane = String(plane);
     this.canvas.dispatchEvent(new CustomEvent("dvid:drawn", { detail: { plane, ms } }));
+  }
+
+  /** A layer's raw box, from the few boxes read ahead (or being read) if it is one of them. */
+  _read(layer, reg, scale) {
+    const key = `${layer.name}|${scale}|${reg.offset.join("_")}|${reg.size.join("_")}`;
+    this.readAhead = this.readAhead || new Map();
+    let pending = this.readAhead.get(key);
+    if (!pending) {
+      pending = layer.read(reg.offset, reg.size, scale);
+      this.readAhead.set(key, pending);
+      pending.catch(() => this.readAhead.delete(key));
+      while (this.readAhead.size > READ_AHEAD_BOXES) this.readAhead.delete(this.readAhead.keys().next().value);
+    }
+    return pending;
   }
 
   _typed(source, bytes) {
