@@ -71,6 +71,14 @@ def populate(server: ServerThread) -> str:
     ]
     _post(server, f"{node}/{SYNAPSES}/elements", json=elements)
     _post(server, f"{node}/{COUNTS}/reload")
+    for body in (1, 7, 2**60 + 3):
+        annotation = {"bodyid": body, "status": "Traced", "class": f"c{body % 3}", "position": [1, 2, 3]}
+        _post(server, f"{node}/{NAMES['neuronjson']}/key/{body}?u=fuzz", json=annotation)
+    graph = {
+        "Vertices": [{"Id": 7, "Weight": 1}, {"Id": 9, "Weight": 2}],
+        "Edges": [{"Id1": 7, "Id2": 9, "Weight": 3}],
+    }
+    _post(server, f"{node}/{NAMES['labelgraph']}/subgraph", json=graph)
     return uuid
 
 
