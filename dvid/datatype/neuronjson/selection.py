@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dvid.datatype.neuronjson.values import Record
+from dvid.datatype.neuronjson.values import META_SUFFIXES, Record
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class Selection:
         if self.everything:
             return record
         if self.fields is None:
+            if not (self.users or self.times):  # the default: no metadata
+                return {f: v for f, v in record.items() if not f.endswith(META_SUFFIXES)}
             return {f: v for f, v in record.items() if self._allowed(f)}
         out: Record = {}
         if "bodyid" in record:

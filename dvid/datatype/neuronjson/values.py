@@ -35,13 +35,20 @@ def go_float(value: float) -> str:
 
 
 def has_float(value: Any) -> bool:
-    """Whether ``value`` holds a float anywhere."""
-    if isinstance(value, float):
+    """Whether ``value`` holds a float anywhere (JSON values: exact types, no subclasses)."""
+    kind = type(value)
+    if kind is float:
         return True
-    if isinstance(value, list):
-        return any(has_float(v) for v in value)
-    if isinstance(value, dict):
-        return any(has_float(v) for v in value.values())
+    if kind is dict:
+        items: Any = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return False
+    for item in items:
+        item_kind = type(item)
+        if item_kind is float or ((item_kind is dict or item_kind is list) and has_float(item)):
+            return True
     return False
 
 
@@ -76,7 +83,9 @@ def dumps(value: Any) -> bytes:
         parts: list[str] = []
         _encode_slow(value, parts)
         text = "".join(parts)
-    return text.translate(_GO_ESCAPES).encode()
+    if "<" in text or ">" in text or "&" in text or "\u2028" in text or "\u2029" in text:
+        text = text.translate(_GO_ESCAPES)
+    return text.encode()
 
 
 def loads_record(body: bytes | str, what: str = "neuronjson data") -> Record:
@@ -98,6 +107,9 @@ def same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+META_SUFFIXES = ("_user", "_time")
+
+
 def is_meta(field: str) -> bool:
     """``*_user`` and ``*_time`` fields: who set a field and when (hidden unless ``show`` asks)."""
-    return field.endswith("_user") or field.endswith("_time")
+    return field.endswith(META_SUFFIXES)
