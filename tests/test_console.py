@@ -110,6 +110,9 @@ def console_server(tmp_path_factory):
         ("keyvalue", "kv", {}),
         ("labelblk", "legacy", {}),
         ("labelvol", "bodies", {}),
+        ("neuronjson", "clio", {}),
+        ("tarsupervoxels", "meshes", {"Extension": "drc"}),
+        ("labelgraph", "graph", {}),
     ):
         server.new_instance(root, typename, name, **settings)
     ok("POST", api(f"node/{root}/syn/sync"), json={"sync": "seg"})
@@ -265,7 +268,18 @@ def test_version_page_lists_instances_and_links_to_neuroglancer(tab, console_ser
     _, data = console_server
     tab.goto(f"/node/{data['main']}", "#instances-table")
     names = tab.page.eval_on_selector_all(".instance-link", "els => els.map(e => e.textContent)")
-    assert sorted(names) == ["bodies", "cells", "grey", "kv", "legacy", "seg", "syn"]
+    assert sorted(names) == [
+        "bodies",
+        "cells",
+        "clio",
+        "graph",
+        "grey",
+        "kv",
+        "legacy",
+        "meshes",
+        "seg",
+        "syn",
+    ]
     link = tab.page.get_attribute("#neuroglancer-link", "href")
     state = json.loads(requests.utils.unquote(link.split("#!", 1)[1]))
     sources = {layer["name"]: (layer["type"], layer["source"]) for layer in state["layers"]}
@@ -464,6 +478,17 @@ def test_diff_page_lists_changes_and_outlines_blocks(tab, console_server):
     assert tab.page.inner_text("#diff-changed") == "1"
     assert "block 1, 1, 1" in tab.page.inner_text("#diff-table")
     tab.shot("diff")
+    tab.assert_clean()
+
+
+def test_every_instance_page_and_diff_page_loads_cleanly(tab, console_server):
+    server, data = console_server
+    main = data["main"]
+    names = sorted(requests.get(server.api(f"repo/{main}/info"), timeout=T).json()["DataInstances"])
+    for name in names:
+        tab.goto(f"/node/{main}/{name}?w=128&h=128", "details summary:has-text('Info')")
+        tab.page.wait_for_function("() => !window.dvidViewer || !window.dvidViewer.inFlight")
+        tab.goto(f"/diff/{main}/{name}?since={data['root']}", "#diff-summary p")
     tab.assert_clean()
 
 
