@@ -100,9 +100,12 @@ class LabelMap(LabelVolume, SparseVolumes):
     def scale(self, level: int) -> LabelMap:
         return self.view(scale=level)
 
+    def _extents_json(self) -> dict[str, Any] | None:
+        return self.info().get("Extents")  # labelmap has no GET extents: the instance's, all versions
+
     @property
     def extents(self) -> Box | None:
-        """The extents written at this version, at this view's scale."""
+        """The box written (at any version: labelmap keeps no per-version extents), at this scale."""
         box = super().extents
         if box is None or not self.level:
             return box

@@ -91,10 +91,13 @@ class Volume(Instance):
         x, y, z = self._extended["VoxelSize"]
         return float(z), float(y), float(x)
 
+    def _extents_json(self) -> dict[str, Any] | None:
+        return self.get_json("extents")
+
     @property
     def extents(self) -> Box | None:
         """The box written at this version (None before any write)."""
-        found = self.get_json("extents")
+        found = self._extents_json()
         if not found or found.get("MinPoint") is None or found.get("MaxPoint") is None:
             return None
         (x0, y0, z0), (x1, y1, z1) = found["MinPoint"], found["MaxPoint"]
