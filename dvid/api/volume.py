@@ -164,7 +164,7 @@ class Volume(Instance):
             "GET", self.version.uuid, self.name, "raw", "0_1_2", size, offset, params=self.params, stream=True
         )
         buffer = target if target.flags.c_contiguous else np.empty(target.shape, target.dtype)
-        view = memoryview(buffer.reshape(-1)).cast("B")
+        view = buffer.reshape(-1).view(np.uint8).data
         got = 0
         with response:
             for chunk in response.iter_content(_CHUNK):
@@ -211,7 +211,7 @@ class Volume(Instance):
         array = self._cast(array)
         if array.ndim != 3 + len(self.channels) or array.shape[3:] != self.channels:
             raise ValueError(f"expected a 3-D (z, y, x) array of voxels, got shape {array.shape}")
-        box = _box(start, tuple(s + n for s, n in zip(start, array.shape[:3], strict=True)))  # type: ignore[arg-type]
+        box = _box(start, tuple(s + n for s, n in zip(start, array.shape[:3], strict=True)))
         if box.empty:
             return
         pieces = aligned_pieces(box, self.block_shape, self._voxel_bytes, PIECE_BYTES)
