@@ -41,6 +41,10 @@ def test_elements_in_a_box_and_by_tag(ann):
     assert positions(ann.by_tag("b")) == [(100, 5, 70)]
     with pytest.raises(dvid.api.BadIndex, match="negative"):
         ann[-1:5, 0:5, 0:5]
+    with pytest.raises(dvid.api.BadIndex, match=r"or use all\(\)"):
+        ann[:, 0:5, 0:5]
+    with pytest.raises(dvid.api.BadIndex, match="every bound"):
+        ann[0:5]
 
 
 def test_delete_and_move(ann):

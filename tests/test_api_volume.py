@@ -185,3 +185,12 @@ def test_write_to_a_committed_version_is_a_conflict_and_changes_nothing(node, gr
         gray[0:8, 0:8, 0:8] = 2
     assert info.value.status == 409 and "locked" in info.value.message
     assert (gray[0:8, 0:8, 0:8] == 1).all()
+
+
+def test_an_error_in_a_parallel_piece_is_raised_typed(node, gray, monkeypatch):
+    monkeypatch.setattr(volume_module, "PIECE_BYTES", 32 << 10)
+    gray[0:64, 0:64, 0:64] = 3
+    node.commit("locked")
+    with pytest.raises(dvid.api.Conflict, match="locked node"):
+        gray[0:64, 0:64, 0:64] = np.ones((64, 64, 64), np.uint8)
+    assert (gray[0:64, 0:64, 0:64] == 3).all()

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from dvid.api.box import Box, parse_index
+from dvid.api.box import BadIndex, Box, has_open_bounds, parse_index
 from dvid.api.instance import Instance
 
 Element = dict[str, Any]
@@ -45,6 +45,10 @@ class Annotations(Instance):
     """Point annotations (synapses, bookmarks): read as lists of element dicts, or DataFrames."""
 
     def __getitem__(self, key: Any) -> list[Element]:
+        if has_open_bounds(key):
+            raise BadIndex(
+                "annotations have no extents: give every bound ([z0:z1, y0:y1, x0:x1]), or use all()"
+            )
         box, _ = parse_index(key, (0, 0, 0))
         if box.empty:
             return []

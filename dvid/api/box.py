@@ -64,6 +64,14 @@ def _bound(value: Any, axis: str, what: str) -> int:
     return v
 
 
+def has_open_bounds(key: Any) -> bool:
+    """Whether a ``[z, y, x]`` index leaves a bound open (``:``, ``5:``, ``...`` or fewer than 3 items)."""
+    items = key if isinstance(key, tuple) else (key,)
+    if len(items) < 3 or Ellipsis in items:
+        return True
+    return any(isinstance(i, slice) and (i.start is None or i.stop is None) for i in items)
+
+
 def parse_index(key: Any, shape: Point) -> tuple[Box, tuple[int, ...]]:
     """The box a ``[z, y, x]`` index selects, and the axes given as integers (dropped from the
     result, as numpy does). Open bounds go from 0 to ``shape``; steps, negative numbers (numpy's

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dvid.api.box import Box, Point, aligned_pieces, parse_index
+from dvid.api.box import Box, Point, aligned_pieces, has_open_bounds, parse_index
 from dvid.api.errors import DVIDClientError
 from dvid.api.instance import Instance
 from dvid.api.parallel import run_pieces
@@ -127,7 +127,7 @@ class Volume(Instance):
 
     # ---- reading -----------------------------------------------------------------------------
     def __getitem__(self, key: Any) -> np.ndarray:
-        box, dropped = parse_index(key, self.shape if _needs_shape(key) else (0, 0, 0))
+        box, dropped = parse_index(key, self.shape if has_open_bounds(key) else (0, 0, 0))
         out = self.read(box.start, box.stop)
         return out.squeeze(axis=dropped) if dropped else out
 
@@ -187,7 +187,7 @@ class Volume(Instance):
 
     # ---- writing -----------------------------------------------------------------------------
     def __setitem__(self, key: Any, value: Any) -> None:
-        box, _ = parse_index(key, self.shape if _needs_shape(key) else (0, 0, 0))
+        box, _ = parse_index(key, self.shape if has_open_bounds(key) else (0, 0, 0))
         array = self._cast(value)
         try:
             array = np.broadcast_to(array, box.shape + self.channels)
@@ -233,14 +233,6 @@ class Volume(Instance):
             total_bytes=array.nbytes,
             desc=f"write {self.name}",
         )
-
-
-def _needs_shape(key: Any) -> bool:
-    """Whether an index has an open bound (so the extents must be read)."""
-    items = key if isinstance(key, tuple) else (key,)
-    if len(items) < 3 or Ellipsis in items:
-        return True
-    return any(isinstance(i, slice) and (i.start is None or i.stop is None) for i in items)
 
 
 def _box(start: Any, stop: Any) -> Box:
