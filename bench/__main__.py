@@ -15,6 +15,7 @@ from typing import Any
 
 from bench import workloads
 from bench.annotations import annotation_workload
+from bench.client import client
 from bench.console import console
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
@@ -42,6 +43,7 @@ WORKLOADS["console"] = console
 WORKLOADS["labelgraph"] = labelgraph
 WORKLOADS["tarsupervoxels"] = tarsupervoxels
 WORKLOADS["neuronjson"] = neuronjson
+WORKLOADS["client"] = client
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

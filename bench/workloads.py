@@ -78,6 +78,9 @@ class Options:
     # console (bench/console.py)
     console_planes: int = 40  # plane changes timed in the browser
     console_scroll_seconds: float = 5.0  # seconds of wheel events for the scroll rate
+    # client (bench/client.py)
+    client_edge: int = 512  # edge of the uint8 box read and written through dvid.api
+    client_repeats: int = 7  # interleaved rounds of each client figure
 
     @classmethod
     def quick(cls) -> Options:
@@ -101,6 +104,8 @@ class Options:
             console_scroll_seconds=1.5,
             neuronjson_records=20_000,
             neuronjson_repeats=5,
+            client_edge=256,
+            client_repeats=3,
         )
 
     def with_overrides(self, **changes: Any) -> Options:
