@@ -16,6 +16,7 @@ from typing import Any
 from bench import workloads
 from bench.annotations import annotation_workload
 from bench.console import console
+from bench.cutout import cutout
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
 from bench.labelgraph import labelgraph
@@ -42,6 +43,7 @@ WORKLOADS["console"] = console
 WORKLOADS["labelgraph"] = labelgraph
 WORKLOADS["tarsupervoxels"] = tarsupervoxels
 WORKLOADS["neuronjson"] = neuronjson
+WORKLOADS["cutout"] = cutout
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -78,6 +78,9 @@ class Options:
     # console (bench/console.py)
     console_planes: int = 40  # plane changes timed in the browser
     console_scroll_seconds: float = 5.0  # seconds of wheel events for the scroll rate
+    # cutout (bench/cutout.py)
+    cutout_repeats: int = 7  # timed GETs of each answer (raw, npz, hdf5, tiff, blosc) per volume
+    cutout_gray_edge: int = 512  # edge of the uint8 box (the labelmap box is 256^3)
 
     @classmethod
     def quick(cls) -> Options:
@@ -99,6 +102,8 @@ class Options:
             labelmap_edits=3,
             console_planes=10,
             console_scroll_seconds=1.5,
+            cutout_repeats=2,
+            cutout_gray_edge=256,
             neuronjson_records=20_000,
             neuronjson_repeats=5,
         )
