@@ -196,7 +196,7 @@ class ImageBlk(ImageWrites):
             if fmt_text:
                 fmt = imageio.parse_image_format(fmt_text)
                 if fmt.kind != "jpeg" or inst.voxel_kind != "uint8":
-                    raise BadRequest("a volume is sent as raw bytes, as a file (?format=) or, for uint8, as /jpg")
+                    raise BadRequest("a volume is sent as raw bytes, as a file (?format=) or (uint8) as /jpg")
                 req.limits.check_in_memory(sub.box.voxels)
                 vol = await asyncio.to_thread(inst.blocks.read_box, ctx, sub.box)
                 body = await asyncio.to_thread(imageio.encode_volume_jpeg, vol, fmt.quality)
