@@ -17,6 +17,7 @@ from bench import workloads
 from bench.annotations import annotation_workload
 from bench.client import client
 from bench.console import console
+from bench.cutout import cutout
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
 from bench.labelgraph import labelgraph
@@ -44,6 +45,7 @@ WORKLOADS["labelgraph"] = labelgraph
 WORKLOADS["tarsupervoxels"] = tarsupervoxels
 WORKLOADS["neuronjson"] = neuronjson
 WORKLOADS["client"] = client
+WORKLOADS["cutout"] = cutout
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

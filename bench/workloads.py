@@ -81,6 +81,9 @@ class Options:
     # client (bench/client.py)
     client_edge: int = 512  # edge of the uint8 box read and written through dvid.api
     client_repeats: int = 7  # interleaved rounds of each client figure
+    # cutout (bench/cutout.py)
+    cutout_repeats: int = 7  # timed GETs of each answer (raw, npz, hdf5, tiff, blosc) per volume
+    cutout_gray_edge: int = 512  # edge of the uint8 box (the labelmap box is 256^3)
 
     @classmethod
     def quick(cls) -> Options:
@@ -102,6 +105,8 @@ class Options:
             labelmap_edits=3,
             console_planes=10,
             console_scroll_seconds=1.5,
+            cutout_repeats=2,
+            cutout_gray_edge=256,
             neuronjson_records=20_000,
             neuronjson_repeats=5,
             client_edge=256,

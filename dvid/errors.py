@@ -47,6 +47,12 @@ class MethodNotAllowed(DVIDError):
         self.allowed = allowed
 
 
+class NotAcceptable(DVIDError):
+    """No representation of the answer matches the request's Accept header (406)."""
+
+    status = 406
+
+
 class Conflict(DVIDError):
     """The request collides with existing state: committed node, taken name, versions in conflict (409)."""
 

@@ -164,9 +164,11 @@ def test_the_raw_get_of_uint8blk_is_described_parameter_by_parameter(doc):
     assert params["query", "throttle"]["schema"] == {"type": "boolean"}
     assert not params["query", "roi"]["required"]
     assert set(get["responses"]["200"]["content"]) == {
-        "application/octet-stream", "image/png", "image/jpeg", "image/tiff", "image/bmp"
+        "application/octet-stream", "image/png", "image/jpeg", "image/tiff", "image/bmp",
+        "application/x-npz", "application/x-hdf5", "application/x-blosc",
     }  # fmt: skip
-    assert set(get["responses"]) == {"200", "400", "404", "413", "503"}
+    assert params["query", "format"]["schema"] == {"type": "string", "enum": ["npz", "hdf5", "tiff", "blosc"]}
+    assert set(get["responses"]) == {"200", "400", "404", "406", "413", "503"}
     assert get["responses"]["400"] == {"$ref": "#/components/responses/400"}
     assert doc["components"]["responses"]["400"]["content"] == {"text/plain": {"schema": {"type": "string"}}}
     # the format is optional: the path without it is described too, and a write is 0_1_2 only

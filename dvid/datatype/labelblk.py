@@ -19,6 +19,7 @@ from aiohttp import web
 from dvid.datatype.base import Route
 from dvid.datatype.common import envelope, jsonio, sync
 from dvid.datatype.common.blockstore import frame_block
+from dvid.datatype.common.cutout import HELP as CUTOUT_HELP
 from dvid.datatype.common.geometry import parse_ints, parse_subvolume
 from dvid.datatype.common.request import InstanceRequest, json_bytes_response, json_response
 from dvid.datatype.common.route import (
@@ -40,7 +41,8 @@ from dvid.datatype.registry import register
 from dvid.errors import BadRequest
 from dvid.storage.versioned import DataContext
 
-HELP = """\
+HELP = (
+    """\
 labelblk: 64-bit label volumes (segmentation)
 =============================================
 
@@ -73,7 +75,8 @@ GET  raw/<dims>/<size>/<offset>[/<format>]
                               googlegzip (the same gzipped, sent with Content-Encoding: gzip, as
                               neuroglancer asks). scale=N reads pyramid level N (NAME_N).
                               throttle=true as for uint8blk. roi=<name> masks: blocks outside
-                              the ROI read as 0 (see the roi help).
+                              the ROI read as 0 (see the roi help). format=npz|hdf5|tiff|blosc
+                              (or Accept) answers a volume as a file (Cutout formats below).
 GET  isotropic/<dims>/<size>/<offset>[/<format>]
                               As raw; slices resampled by nearest neighbour to square pixels.
 GET  pseudocolor/<dims>/<size>/<offset>[/<format>]
@@ -99,10 +102,15 @@ POST pyramid?levels=N         Build levels 1..N (NAME_1 ...): each voxel of a le
                               frequent non-zero label of its 2x2x2 cube below (ties: the smaller
                               label; 0 only if all eight are 0). Later writes keep them current.
 
-Errors: 400 malformed geometry, bodies, points or options (google output needs sizes that are
-multiples of 8); 404 unknown pyramid level; 409 write to a committed version; 413 over the voxel
-limit (max_request_voxels) or, for responses built in memory, over max_body_bytes.
 """
+    + CUTOUT_HELP
+    + """
+Errors: 400 malformed geometry, bodies, points or options (google output needs sizes that are
+multiples of 8); 404 unknown pyramid level; 406 an Accept header a volume read cannot answer; 409
+write to a committed version; 413 over the voxel limit (max_request_voxels) or, for responses
+built in memory, over max_body_bytes.
+"""
+)
 
 
 LABEL_COMPRESSION = query(

@@ -56,6 +56,7 @@ ERRORS = {
     403: "The admin token is needed",
     404: "Unknown repo, version, instance, key, label or route",
     405: "The server is read-only",
+    406: "No answer of a media type the Accept header allows",
     409: "A write to a committed version, a name already taken, or an unresolved merge conflict",
     413: "Over the server's body, voxel or in-memory limit",
     415: "A Content-Encoding the server cannot decode",

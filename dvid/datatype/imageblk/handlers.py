@@ -15,7 +15,7 @@ import numpy as np
 from aiohttp import web
 
 from dvid.datatype.base import Route
-from dvid.datatype.common import jsonio
+from dvid.datatype.common import cutout, jsonio
 from dvid.datatype.common.blockstore import EXTENTS_TKEY, frame_block
 from dvid.datatype.common.buffers import VOLUME_BUFFERS
 from dvid.datatype.common.geometry import Box, Point, parse_block_list, parse_ints, parse_subvolume
@@ -60,12 +60,12 @@ class ImageBlk(ImageWrites):
               summary="The storage key of the block holding a voxel", query=RAWKEY_QUERY),
         Route("raw", ("GET", "HEAD"), "handle_get_raw", mutates=False, heavy=True,
               summary="A slice as an image, or a volume as raw voxels", args=VOXELS_ARGS,
-              query=READ_QUERY, produces=VOXEL_OUTPUT),
+              query=READ_QUERY, produces=VOXEL_OUTPUT, statuses=(406,)),
         Route("raw", ("POST",), "handle_post_raw", heavy=True, summary="Store a volume of voxels",
               args=(VOLUME_DIMS, SIZE3, OFFSET), query=WRITE_QUERY, consumes=(BINARY,), produces=()),
         Route("isotropic", ("GET", "HEAD"), "handle_get_isotropic", mutates=False, heavy=True,
               summary="As raw, slices resampled to square pixels", args=VOXELS_ARGS,
-              query=READ_QUERY, produces=VOXEL_OUTPUT),
+              query=READ_QUERY, produces=VOXEL_OUTPUT, statuses=(406,)),
         Route("blocks", ("GET",), "handle_get_blocks", mutates=False, heavy=True,
               summary="Whole blocks along x, uncompressed and concatenated", args=(BLOCK_COORD, SPAN),
               produces=(BINARY,)),
@@ -183,11 +183,20 @@ class ImageBlk(ImageWrites):
         inst, ctx = self._target(req)
         inst = self._masked(req, inst)
         req.limits.check_voxels(sub.box.voxels)
+        if "format" in req.query and (fmt_text or not sub.is_3d):
+            raise BadRequest(
+                "?format= chooses a volume's file format: not with a slice or an image path part"
+            )
         if sub.is_3d:
+            cutout_format = (
+                None if fmt_text else cutout.requested(req.query, req.request.headers.get("Accept"))
+            )
+            if cutout_format is not None:
+                return await self._cutout_response(req, inst, ctx, sub.box, cutout_format)
             if fmt_text:
                 fmt = imageio.parse_image_format(fmt_text)
                 if fmt.kind != "jpeg" or inst.voxel_kind != "uint8":
-                    raise BadRequest("a volume can be sent as raw bytes or, for uint8, as /jpg")
+                    raise BadRequest("a volume is sent as raw bytes, as a file (?format=) or (uint8) as /jpg")
                 req.limits.check_in_memory(sub.box.voxels)
                 vol = await asyncio.to_thread(inst.blocks.read_box, ctx, sub.box)
                 body = await asyncio.to_thread(imageio.encode_volume_jpeg, vol, fmt.quality)
@@ -202,6 +211,32 @@ class ImageBlk(ImageWrites):
         req.limits.check_in_memory(sub.box.voxels * inst.fmt.bytes_per_voxel)
         body = await asyncio.to_thread(inst.slice_image, ctx, sub, fmt, isotropic)
         return web.Response(body=body, content_type=fmt.content_type)
+
+    def cutout_metadata(self, req: InstanceRequest, inst: Any, box: Box) -> dict[str, Any]:
+        """What a cutout file says of its voxels besides the array (see ``common/cutout.py``)."""
+        settings = inst.settings
+        return {
+            "instance": inst.name,
+            "uuid": req.uuid,
+            "offset": list(box.offset),
+            "voxel_size": [float(v) for v in settings.VoxelSize],
+            "voxel_units": list(settings.VoxelUnits),
+        }
+
+    async def _cutout_response(
+        self, req: InstanceRequest, inst: Any, ctx: DataContext, box: Box, fmt: cutout.CutoutFormat
+    ) -> web.Response:
+        """A volume as a cutout file, read and encoded in a worker thread (the whole box in memory)."""
+        req.limits.check_in_memory(box.voxels * inst.fmt.bytes_per_voxel)
+        meta = self.cutout_metadata(req, inst, box)
+
+        def build() -> bytes | memoryview:
+            return cutout.encode(fmt, inst.blocks.read_box(ctx, box), meta)
+
+        body = await asyncio.to_thread(build)
+        name = cutout.filename(fmt, meta["instance"], box.size, box.offset)
+        headers = {"Content-Disposition": f'attachment; filename="{name}"', "Vary": "Accept"}
+        return web.Response(body=body, content_type=fmt.media_type, headers=headers)
 
     async def handle_post_raw(self, req: InstanceRequest) -> web.StreamResponse:
         if len(req.args) < 3:

@@ -46,7 +46,9 @@ GET  raw/<dims>/<size>/<offset>[/<format>]
                               Query: scale=N reads level N of the pyramid (instance NAME_N);
                               compression=lz4 (a bare LZ4 block) or gzip compresses a volume;
                               throttle=true (503 while the server runs its maximum of throttled
-                              requests); roi=<name>[&attenuation=n] masks (roi help).
+                              requests); roi=<name>[&attenuation=n] masks (roi help);
+                              format=npz|hdf5|tiff|blosc (or Accept) answers a volume as a file
+                              (Cutout formats below).
 GET  isotropic/<dims>/<size>/<offset>[/<format>]
                               As raw; a slice across axes of different voxel sizes is resampled so
                               its pixels are square.
@@ -73,7 +75,9 @@ POST pyramid?levels=N         Build levels 1..N (instances NAME_1 ... NAME_N, cr
                               writes to NAME update the affected blocks of every level. Returns
                               {{"levels": N}}.
 
-Errors: 400 malformed geometry, sizes, bodies or options; 404 unknown pyramid level; 409 write
-to a committed version; 413 a request over the server's voxel limit (setting max_request_voxels)
-or, for responses built in memory (images, block lists), over max_body_bytes.
+{cutout_help}
+Errors: 400 malformed geometry, sizes, bodies or options; 404 unknown pyramid level; 406 an Accept
+header a volume read cannot answer; 409 write to a committed version; 413 a request over the
+server's voxel limit (setting max_request_voxels) or, for responses built in memory (images, block
+lists, cutout files), over max_body_bytes.
 """

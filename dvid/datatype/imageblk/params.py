@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dvid.datatype.common.cutout import FORMATS as CUTOUT_FORMATS
+from dvid.datatype.common.cutout import MEDIA_TYPES as CUTOUT_MEDIA_TYPES
 from dvid.datatype.common.route import (
     BINARY,
     DIMS,
@@ -22,13 +24,18 @@ VOLUME_DIMS = Param(
     pattern="0[_,]1[_,]2|[xX][yY][zZ]|[vV][oO][lL]", example="0_1_2",
 )  # fmt: skip
 VOXELS_ARGS = (DIMS, SIZE, OFFSET, IMAGE_FORMAT)
-#: A volume as raw voxels (or compressed, or a JPEG stack), a slice as an image.
-VOXEL_OUTPUT = (BINARY, *IMAGES)
+#: A volume as raw voxels (or compressed, a JPEG stack or a cutout file), a slice as an image.
+VOXEL_OUTPUT = tuple(dict.fromkeys((BINARY, *IMAGES, *CUTOUT_MEDIA_TYPES)))
+CUTOUT_FORMAT = query(
+    "format", description="A volume as a file: npz, hdf5, tiff or blosc (see the help text)",
+    enum=tuple(CUTOUT_FORMATS),
+)  # fmt: skip
 SCALE = query("scale", "integer", "Read level N of the pyramid (instance NAME_N)", minimum=0)
 ROI_QUERY = query("roi", description="Name of a roi instance of the repo whose blocks mask the voxels")
 READ_QUERY = (
     SCALE,
     query("compression", description="A volume's wire compression", enum=("lz4", "gzip")),
+    CUTOUT_FORMAT,
     ROI_QUERY,
     query("attenuation", "integer", "With roi (uint8 only): shift voxels outside right by n bits",
           minimum=1, maximum=7),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dvid.datatype.common.cutout import HELP as CUTOUT_HELP
 from dvid.datatype.common.voxels import VOXEL_FORMATS
 from dvid.datatype.imageblk.handlers import ImageBlk
 from dvid.datatype.imageblk.help import HELP_TEMPLATE
@@ -25,6 +26,7 @@ def _make(type_name: str, kind: str, url_file: str, version: str, note: str = ""
                 underline="=" * (len(type_name) + len(kind) + len(note) + 12),
                 bpv=bpv,
                 jpeg_setting=", jpeg (lossy)" if kind == "uint8" else "",
+                cutout_help=CUTOUT_HELP,
             ),
         },
     )

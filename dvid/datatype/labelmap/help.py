@@ -1,6 +1,9 @@
 """labelmap's help text: its API reference (served at /api/help/labelmap, rendered into docs/api)."""
 
-HELP = """\
+from dvid.datatype.common.cutout import HELP as CUTOUT_HELP
+
+HELP = (
+    """\
 labelmap: supervoxel label volumes with a body mapping, label indexes and proofreading edits
 ==============================================================================================
 
@@ -33,14 +36,16 @@ POST info                     {"MaxDownresLevel": N} (a number or a string, key 
                               change the pyramid depth; new levels fill as voxels are written.
                               Other keys answer 400.
 POST extents, resolution      As for uint8blk.
-GET  raw/<dims>/<size>/<offset>[/<format>][?scale&supervoxels&compression&roi]
+GET  raw/<dims>/<size>/<offset>[/<format>][?scale&supervoxels&compression&format&roi]
                               Bodies (or supervoxels) of a box at any alignment: a 2-D slice as an
                               image, or a volume as raw uint64 (compression: "" raw, lz4 bare block,
                               gzip, google / googlegzip: neuroglancer compressed_segmentation, the
                               latter with Content-Encoding: gzip). Missing blocks read as 0. A
                               google read of exactly one stored block (neuroglancer's chunk when it
                               is the block size) is transcoded from the stored Block, with a lookup
-                              table per 8x8x8 sub-block.
+                              table per 8x8x8 sub-block. format=npz|hdf5|tiff|blosc (or Accept)
+                              answers a volume as a file (Cutout formats below; metadata adds
+                              scale, supervoxels, and voxel_size of the scale read).
 GET  isotropic/..., pseudocolor/...   As for labelblk, through the mapping.
 GET  label/<x_y_z>[?scale&supervoxels]   {"Label": N}.
 GET  labels[?scale&supervoxels&hash]     Body [[x,y,z], ...] -> [N, ...].
@@ -207,7 +212,12 @@ GET  lastmod/<label>          {"mutation id": m, "last mod user": "u", "last mod
 GET  supervoxel-splits        ["uuid", [[mutid, old, remain, split], ...], ...] for this version and
                               its ancestors, nearest first.
 
-Errors: 400 malformed geometry, labels, JSON or protobuf bodies, unaligned block boxes, bad Blocks,
-index-based endpoints on an instance with IndexedLabels false; 404 bodies without voxels; 409 writes
-to a committed version; 413 requests over the voxel or body limits.
 """
+    + CUTOUT_HELP
+    + """
+Errors: 400 malformed geometry, labels, JSON or protobuf bodies, unaligned block boxes, bad Blocks,
+index-based endpoints on an instance with IndexedLabels false; 404 bodies without voxels; 406 an
+Accept header a volume read cannot answer; 409 writes to a committed version; 413 requests over the
+voxel or body limits.
+"""
+)

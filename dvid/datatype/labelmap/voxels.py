@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from dvid.datatype.common.blockstore import frame_block
-from dvid.datatype.common.geometry import Point, parse_block_list, parse_subvolume
+from dvid.datatype.common.geometry import Box, Point, parse_block_list, parse_subvolume
 from dvid.datatype.common.labels import GOOGLEGZIP_LEVEL
 from dvid.datatype.common.request import InstanceRequest
 from dvid.datatype.common.streaming import stream_pieces
@@ -54,6 +54,14 @@ class LabelMapVoxels(LabelMapCore):
         masked.blocks = roi.masked_store(inst.blocks)
         return masked
 
+    def cutout_metadata(self, req: InstanceRequest, inst: Any, box: Box) -> dict[str, Any]:
+        """As the image types', with the scale read (its voxel size) and bodies or supervoxels."""
+        meta = super().cutout_metadata(req, inst, box)
+        meta["voxel_size"] = [v * 2**inst.scale for v in meta["voxel_size"]]
+        meta["scale"] = inst.scale
+        meta["supervoxels"] = bool(inst.supervoxels)
+        return meta
+
     # ---- raw GET: neuroglancer's chunk of one block, transcoded -----------------------------------
     async def handle_get_raw(self, req: InstanceRequest) -> web.StreamResponse:
         """As the image types' raw GET, except that a google/googlegzip read of exactly one stored
@@ -73,7 +81,8 @@ class LabelMapVoxels(LabelMapCore):
         """(view, context, block, wire) when ``req`` reads one whole block as google or googlegzip
         without an roi; None otherwise (the general path then answers, errors included)."""
         wire = req.query.get("compression", "")
-        if wire not in ("google", "googlegzip") or len(req.args) != 3 or "roi" in req.query:
+        plain = "roi" not in req.query and "format" not in req.query
+        if wire not in ("google", "googlegzip") or len(req.args) != 3 or not plain:
             return None
         try:
             sub = parse_subvolume(req.args[0], req.args[1], req.args[2])
