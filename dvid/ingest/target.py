@@ -105,8 +105,16 @@ def conversion(source_dtype: np.dtype, source_shape: tuple[int, ...], target: Ta
 
 
 def extents(client: DVIDClient, target: Target) -> tuple[tuple[int, int, int], tuple[int, int, int]] | None:
-    """The inclusive (min, max) voxel coordinates (x, y, z) written at the target's version, or None."""
-    answer: Any = client.instance_request("GET", target.uuid, target.name, "extents").json()
+    """The inclusive (min, max) voxel coordinates (x, y, z) written, or None if nothing is: at the
+    target's version (``GET extents``), or over all versions where the type has no such endpoint
+    (labelmap: the extents in its info)."""
+    try:
+        answer: Any = client.instance_request("GET", target.uuid, target.name, "extents").json()
+    except DVIDClientError as exc:
+        if exc.status != 405:
+            raise
+        info = client.instance_info(target.uuid, target.name)
+        answer = info.get("Extents") or info.get("Extended") or {}
     if not answer or answer.get("MinPoint") is None:
         return None
     lo, hi = answer["MinPoint"], answer["MaxPoint"]

@@ -36,7 +36,7 @@ R = TypeVar("R")
 
 def digest(data: np.ndarray | bytes) -> str:
     """The blake2b-128 digest (hex) of an array's bytes as sent (C order, little-endian)."""
-    view = memoryview(data).cast("B") if isinstance(data, np.ndarray) else data
+    view = data.data.cast("B") if isinstance(data, np.ndarray) else data
     return hashlib.blake2b(view, digest_size=16).hexdigest()
 
 
@@ -139,7 +139,7 @@ def write_slabs(
         if cast is not None:
             arr = arr.astype(cast)
         size, where = raw_geometry(slab, offset)
-        body = memoryview(arr).cast("B")
+        body = arr.data.cast("B")
         try:
             clients.get().instance_request(
                 "POST", target.uuid, target.name, "raw", "0_1_2", size, where, data=body, timeout=None
