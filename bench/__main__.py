@@ -18,6 +18,7 @@ from bench.annotations import annotation_workload
 from bench.console import console
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
+from bench.ingest import ingest
 from bench.labelgraph import labelgraph
 from bench.labelmap import labelmap
 from bench.labelmap_codec import labelmap_codec
@@ -42,6 +43,7 @@ WORKLOADS["console"] = console
 WORKLOADS["labelgraph"] = labelgraph
 WORKLOADS["tarsupervoxels"] = tarsupervoxels
 WORKLOADS["neuronjson"] = neuronjson
+WORKLOADS["ingest"] = ingest
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -78,6 +78,11 @@ class Options:
     # console (bench/console.py)
     console_planes: int = 40  # plane changes timed in the browser
     console_scroll_seconds: float = 5.0  # seconds of wheel events for the scroll rate
+    # ingest (bench/ingest.py): an ingest_edge^2 x ingest_depth uint8 volume; raw 256^3 POSTs for the limit
+    ingest_edge: int = 1024
+    ingest_depth: int = 512
+    ingest_workers: int = 4
+    ingest_raw_repeats: int = 8
 
     @classmethod
     def quick(cls) -> Options:
@@ -101,6 +106,9 @@ class Options:
             console_scroll_seconds=1.5,
             neuronjson_records=20_000,
             neuronjson_repeats=5,
+            ingest_edge=512,
+            ingest_depth=128,
+            ingest_raw_repeats=4,
         )
 
     def with_overrides(self, **changes: Any) -> Options:

@@ -117,7 +117,7 @@ def ingest_command(
     t = result.target
     click.echo(
         f"ingested {result.written} of {result.slabs} slabs ({result.skipped} done before),"
-        f" {result.bytes_written / (1 << 20):.1f} MiB in {result.seconds:.1f} s ({result.mb_per_s:.1f} MB/s)"
+        f" {result.bytes_written / (1 << 20):.1f} MiB in {result.seconds:.2f} s ({result.mb_per_s:.1f} MB/s)"
         f" into {t.typename} {t.name!r} at {uuid}"
     )
     if result.pyramid:
@@ -227,7 +227,7 @@ def export_command(
     dims = "x".join(str(v) for v in the_box.size)
     click.echo(
         f"exported {dims} {result.dtype.name} voxels of {instance!r} at {uuid} ({the_box}) to {out} [{fmt}],"
-        f" {result.nbytes / (1 << 20):.1f} MiB in {result.seconds:.1f} s ({result.mb_per_s:.1f} MB/s)"
+        f" {result.nbytes / (1 << 20):.1f} MiB in {result.seconds:.2f} s ({result.mb_per_s:.1f} MB/s)"
     )
 
 
