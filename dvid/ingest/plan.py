@@ -135,7 +135,7 @@ class Checkpoint:
         for line in lines:
             record = _parse(line)
             if record is not None and "slab" in record:
-                self.done[int(record["slab"])] = str(record["blake2b"])
+                self.done[int(record["slab"])] = str(record["sha256"])
         return self.done
 
     def restart(self) -> None:
@@ -155,7 +155,7 @@ class Checkpoint:
     def record(self, index: int, digest: str) -> None:
         """Mark slab ``index`` done (flushed and synced before returning)."""
         self.done[index] = digest
-        self._write({"slab": index, "blake2b": digest})
+        self._write({"slab": index, "sha256": digest})
 
     def _write(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record, sort_keys=True) + "\n")

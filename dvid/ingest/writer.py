@@ -35,9 +35,9 @@ R = TypeVar("R")
 
 
 def digest(data: np.ndarray | bytes) -> str:
-    """The blake2b-128 digest (hex) of an array's bytes as sent (C order, little-endian)."""
+    """The SHA-256 digest (hex) of an array's bytes as sent (C order, little-endian)."""
     view = data.data.cast("B") if isinstance(data, np.ndarray) else data
-    return hashlib.blake2b(view, digest_size=16).hexdigest()
+    return hashlib.sha256(view).hexdigest()
 
 
 def raw_geometry(slab: Slab, offset: tuple[int, int, int]) -> tuple[str, str]:
