@@ -20,6 +20,7 @@ from bench.console import console
 from bench.cutout import cutout
 from bench.harness import BenchError, loop_name, sigterm_as_sigint
 from bench.images import image
+from bench.ingest import ingest
 from bench.labelgraph import labelgraph
 from bench.labelmap import labelmap
 from bench.labelmap_codec import labelmap_codec
@@ -46,6 +47,7 @@ WORKLOADS["tarsupervoxels"] = tarsupervoxels
 WORKLOADS["neuronjson"] = neuronjson
 WORKLOADS["client"] = client
 WORKLOADS["cutout"] = cutout
+WORKLOADS["ingest"] = ingest
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

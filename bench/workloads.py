@@ -84,6 +84,11 @@ class Options:
     # cutout (bench/cutout.py)
     cutout_repeats: int = 7  # timed GETs of each answer (raw, npz, hdf5, tiff, blosc) per volume
     cutout_gray_edge: int = 512  # edge of the uint8 box (the labelmap box is 256^3)
+    # ingest (bench/ingest.py): an ingest_edge^2 x ingest_depth uint8 volume; raw 256^3 POSTs for the limit
+    ingest_edge: int = 1024
+    ingest_depth: int = 512
+    ingest_workers: int = 4
+    ingest_raw_repeats: int = 8
 
     @classmethod
     def quick(cls) -> Options:
@@ -111,6 +116,9 @@ class Options:
             neuronjson_repeats=5,
             client_edge=256,
             client_repeats=3,
+            ingest_edge=512,
+            ingest_depth=128,
+            ingest_raw_repeats=4,
         )
 
     def with_overrides(self, **changes: Any) -> Options:

@@ -20,6 +20,7 @@ from dvid import DVID_API_VERSION, __version__
 from dvid.cli_format import format_repo_info, short, table
 from dvid.client import DEFAULT_SERVER, SERVER_ENV, DVIDClient, DVIDClientError
 from dvid.config import ADMIN_TOKEN_ENV
+from dvid.ingest.cli import export_command, ingest_command
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: click >= 8.2 raises this for a group called without arguments; older click prints help itself.
@@ -756,6 +757,10 @@ def labelmap_from_labelblk(
         f"labelmap {labelmap_name} built from labelblk {labelblk} at {uuid}: {done['source_blocks']} blocks,"
         f" {done['max_downres']} pyramid scale(s)"
     )
+
+
+cli.add_command(ingest_command)
+cli.add_command(export_command)
 
 
 def main(argv: list[str] | None = None) -> None:
