@@ -68,7 +68,12 @@ class ServerThread:
             return
         self._started.set()
         self._loop.run_forever()
-        self._loop.run_until_complete(self._runner.cleanup())
+        # stop() may stop the loop again while it cleans up (when the loop stopped on its own
+        # first, as the fuzz self-test's dying server does): run the cleanup to its end anyway
+        cleanup = self._loop.create_task(self._runner.cleanup())
+        while not cleanup.done():
+            with contextlib.suppress(RuntimeError):
+                self._loop.run_until_complete(cleanup)
         self._loop.close()
 
     def start(self) -> ServerThread:
