@@ -60,6 +60,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.browser import CHROMIUM_ARGS
+
 # ---------------------------------------------------------------------------------------------
 # The test volume
 # ---------------------------------------------------------------------------------------------
@@ -355,14 +357,7 @@ class ViewerPageServer:
 
 CHROMIUM_FLAGS = (
     "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
+    *CHROMIUM_ARGS,  # the closed network's flags, as the console's tests use them
     "--enable-unsafe-swiftshader",  # WebGL through SwiftShader, without the deprecation fallback
     "--window-size=1024,768",
 )

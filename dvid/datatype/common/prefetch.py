@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 from collections.abc import Iterator
 
 from aiohttp import web
 
 from dvid.datatype.common.request import InstanceRequest
-from dvid.datatype.common.streaming import STREAM_CHUNK, BodyStream
-from dvid.errors import DVIDError
-
-log = logging.getLogger("dvid.stream")
+from dvid.datatype.common.streaming import STREAM_CHUNK, BodyStream, cut_short
 
 #: Chunks produced ahead of the one being sent.
 DEPTH = 4
@@ -128,18 +124,7 @@ async def stream_prefetched(
         except ConnectionResetError:  # the client went away
             raise
         except Exception as exc:
-            log.warning(
-                "%s %s failed after the response began: %s",
-                req.method,
-                req.request.path,
-                exc,
-                exc_info=not isinstance(exc, DVIDError),
-            )
-            resp.force_close()
-            transport = req.request.transport
-            if transport is not None:
-                transport.close()
-            return resp
+            return cut_short(req, resp, exc)
         await resp.write_eof()
         return resp
     finally:

@@ -95,21 +95,26 @@ async def stream_pieces(
         except ConnectionResetError:  # the client went away
             raise
         except Exception as exc:
-            # Headers are gone: no error status is possible any more. Close the connection before
-            # the final chunk so the client cannot mistake the partial body for a whole answer.
-            log.warning(
-                "%s %s failed after the response began: %s",
-                req.method,
-                req.request.path,
-                exc,
-                exc_info=not isinstance(exc, DVIDError),
-            )
-            resp.force_close()
-            transport = req.request.transport
-            if transport is not None:
-                transport.close()
-            return resp
+            return cut_short(req, resp, exc)
         await resp.write_eof()
         return resp
     finally:
         _close_quietly(pieces)
+
+
+def cut_short(req: InstanceRequest, resp: web.StreamResponse, exc: Exception) -> web.StreamResponse:
+    """End a streamed response that failed after it began. Its headers are gone, so no error
+    status is possible any more: log, and close the connection before the final chunk so the
+    client cannot mistake the partial body for a whole answer."""
+    log.warning(
+        "%s %s failed after the response began: %s",
+        req.method,
+        req.request.path,
+        exc,
+        exc_info=not isinstance(exc, DVIDError),
+    )
+    resp.force_close()
+    transport = req.request.transport
+    if transport is not None:
+        transport.close()
+    return resp
