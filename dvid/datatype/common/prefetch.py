@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from aiohttp import web
 
 from dvid.datatype.common.request import InstanceRequest
-from dvid.datatype.common.streaming import STREAM_CHUNK, BodyStream, cut_short
+from dvid.datatype.common.streaming import STREAM_CHUNK, BodyStream, cut_short, take_pieces
 
 #: Chunks produced ahead of the one being sent.
 DEPTH = 4
@@ -25,19 +25,6 @@ _POLL_S = 0.5
 
 # (chunk, last, error): the error of the producer ends the stream
 _Item = tuple[bytes, bool, BaseException | None]
-
-
-def _gather(pieces: Iterator[bytes], limit: int) -> tuple[bytes, bool]:
-    """At least ``limit`` bytes of pieces joined (fewer at the end); ``(chunk, exhausted)``."""
-    out: list[bytes] = []
-    size = 0
-    for piece in pieces:
-        if piece:
-            out.append(piece)
-            size += len(piece)
-            if size >= limit:
-                return b"".join(out), False
-    return b"".join(out), True
 
 
 class _Producer(threading.Thread):
@@ -65,7 +52,8 @@ class _Producer(threading.Thread):
         try:
             done = False
             while not done and not self.abandoned.is_set():
-                chunk, done = _gather(self.pieces, self.chunk)
+                parts, done = take_pieces(self.pieces, self.chunk)
+                chunk = b"".join(parts)
                 if not self._put((chunk, done, None)):
                     return
         except Exception as exc:

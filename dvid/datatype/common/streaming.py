@@ -40,7 +40,7 @@ class BodyStream(web.StreamResponse):
             await super().write(data)
 
 
-def _take(pieces: Iterator[bytes], limit: int) -> tuple[list[bytes], bool]:
+def take_pieces(pieces: Iterator[bytes], limit: int) -> tuple[list[bytes], bool]:
     """Pull pieces until at least ``limit`` bytes; ``(pieces, exhausted)``."""
     out: list[bytes] = []
     size = 0
@@ -76,7 +76,7 @@ async def stream_pieces(
     added to the response (e.g. ``Content-Encoding`` of pieces already compressed).
     """
     try:
-        parts, done = await asyncio.to_thread(_take, pieces, chunk)
+        parts, done = await asyncio.to_thread(take_pieces, pieces, chunk)
         if done:
             return web.Response(body=b"".join(parts), content_type=content_type, headers=headers)
         resp = BodyStream(headers=headers)
@@ -91,7 +91,7 @@ async def stream_pieces(
                     await resp.write(part)
                 if done:
                     break
-                parts, done = await asyncio.to_thread(_take, pieces, chunk)
+                parts, done = await asyncio.to_thread(take_pieces, pieces, chunk)
         except ConnectionResetError:  # the client went away
             raise
         except Exception as exc:

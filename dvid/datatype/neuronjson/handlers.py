@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from aiohttp import web
 from google.protobuf.message import DecodeError
 
-from dvid.datatype.base import Datatype, InstanceMeta, RepoAccess
+from dvid.datatype.base import Datatype, InstanceMeta
 from dvid.datatype.common import kvproto
 from dvid.datatype.common.request import InstanceRequest, json_response
 from dvid.datatype.common.route import BINARY, JSON, TAR, Param, Route, flag, query
@@ -26,7 +27,6 @@ from dvid.datatype.neuronjson.settings import NeuronJSONSettings
 from dvid.datatype.neuronjson.values import Record, dumps
 from dvid.datatype.registry import register
 from dvid.errors import BadRequest, NotFound
-from dvid.storage.versioned import VersionedStore
 
 BODY_KEY = Param("key", description='A body id (decimal u64), or "schema" / "schema_batch"', example="1000")
 FIRST = Param("first", description="The first body id of the range (inclusive)", example="0")
@@ -108,20 +108,10 @@ class NeuronJSON(Datatype):
         *(route for name in DOCUMENTS for route in _document_routes(name)),
     )  # fmt: skip
 
-    def __init__(
-        self,
-        meta: InstanceMeta,
-        store: VersionedStore,
-        *,
-        save: Callable[[], None],
-        instance_names: Callable[[list[str]], list[str]],
-        repo_access: RepoAccess | None = None,
-    ) -> None:
-        super().__init__(meta, store, save=save, instance_names=instance_names, repo_access=repo_access)
-        if repo_access is not None:
-            self.annotations = Annotations(version_uuid=repo_access.version_uuid)
-        else:
-            self.annotations = Annotations()
+    def __init__(self, meta: InstanceMeta, *args: Any, **kwargs: Any) -> None:
+        super().__init__(meta, *args, **kwargs)
+        access = self.repo_access
+        self.annotations = Annotations(version_uuid=access.version_uuid) if access else Annotations()
 
     # ---- helpers ------------------------------------------------------------------------------
     @staticmethod
