@@ -11,6 +11,7 @@ import pytest
 from bench import browser
 
 
+@pytest.mark.timeout(900)  # may install Debian's chromium first
 def test_the_system_chromium_is_found_and_runs():
     path = browser.chromium_path()
     out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)

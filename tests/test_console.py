@@ -20,7 +20,8 @@ T = 30
 GREY_SHAPE = (64, 256, 256)  # z, y, x
 LABEL_SHAPE = (64, 128, 128)
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# the first test may install Debian's chromium (bench/browser.py): allow for apt-get's download
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
