@@ -236,3 +236,55 @@ def test_slabs_cover_the_volume_once_on_the_block_grid(shape, offset, block, dep
 
 def test_voxel_type_names_agree():
     assert tuple(VOXEL_TYPES) == ingest_pkg.VOXEL_TYPE_NAMES
+
+
+@pytest.mark.parametrize(
+    ("kind", "depth"),
+    [
+        ("hdf5", 16),
+        ("zarr2", 32),
+        ("zarr3", 32),
+        ("n5", 32),
+        ("precomputed", 32),
+        ("npy", 1),
+        ("tiff-stack", 1),
+    ],
+)
+def test_sources_report_their_chunk_depth(tmp_path, kind, depth):
+    from dvid.ingest.sources import open_source
+    from tests.ingest_files import grey_volume, write_source
+
+    spec, options = write_source(kind, grey_volume(), tmp_path / kind)
+    source = open_source(spec, options[1] if options else None)
+    try:
+        assert source.chunk_depth == depth
+    finally:
+        source.close()
+
+
+def test_slabs_thinner_than_a_chunk_decode_it_once(tmp_path):
+    """Two 16-plane slabs of a zarr array chunked 32 deep: the chunk is read from the store once,
+    and both slabs hold the right voxels, from any number of threads."""
+    import threading
+
+    from dvid.ingest.sources import open_source
+    from tests.ingest_files import grey_volume, write_source
+
+    vol = grey_volume()
+    spec, options = write_source("zarr3", vol, tmp_path / "z")
+    source = open_source(spec, options[1])
+    reads = []
+    inner = source._read
+    source._read = lambda *box: reads.append(box) or inner(*box)  # count what reaches zarr
+    out = {}
+    threads = [
+        threading.Thread(target=lambda z=z: out.__setitem__(z, source.read(z, z + 16))) for z in (0, 16)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert np.array_equal(out[0], vol[0:16]) and np.array_equal(out[16], vol[16:32])
+    assert reads == [(0, 32, 0, 130, 0, 100)]
+    assert source.read(64, 70).shape == (6, 130, 100) and reads[-1][:2] == (64, 70)  # the short last chunk
+    assert not source._units  # consumed units are let go

@@ -48,12 +48,30 @@ def _natural_key(path: Path) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
+#: A slab thinner than a chunk shares the chunk's box only if that is at most this many chunks deep.
+MAX_UNIT_CHUNKS = 4
+
+
+class _Unit:
+    """A chunk-deep box being read (or read) for the slabs that share it."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.array: np.ndarray | None = None
+        self.error: BaseException | None = None
+        self.taken = 0  # planes handed out
+
+
 class VolumeSource(ABC):
     """A volume to read slab by slab (thread-safe: the writer reads slabs from several threads)."""
 
     kind: str = ""
     shape: tuple[int, ...] = ()
     dtype: np.dtype = np.dtype("u1")
+
+    def __init__(self) -> None:
+        self._units: dict[tuple[int, ...], _Unit] = {}
+        self._units_lock = threading.Lock()
 
     @property
     def zyx(self) -> tuple[int, int, int]:
@@ -75,17 +93,58 @@ class VolumeSource(ABC):
     def read(
         self, z0: int, z1: int, y0: int = 0, y1: int | None = None, x0: int = 0, x1: int | None = None
     ) -> np.ndarray:
-        """Voxels ``[z0:z1, y0:y1, x0:x1]`` (y and x default to the whole plane), C-ordered."""
+        """Voxels ``[z0:z1, y0:y1, x0:x1]`` (y and x default to the whole plane), C-ordered.
+
+        A box thinner than the source's chunks is cut from the chunk-deep box around it, read once
+        for all the slabs that share it (by whichever thread asks first) and let go when they have
+        all taken their planes: a chunk is decoded once, however the slabs cut it."""
         nz, ny, nx = self.zyx
         y1 = ny if y1 is None else y1
         x1 = nx if x1 is None else x1
         if not (0 <= z0 < z1 <= nz and 0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx):
             raise IngestError(f"box z {z0}:{z1} y {y0}:{y1} x {x0}:{x1} is outside the source {self.shape}")
+        depth = self.chunk_depth
+        u0, u1 = z0 // depth * depth, min(nz, -(-z1 // depth) * depth)
+        if depth > 1 and (u0, u1) != (z0, z1) and u1 - u0 <= MAX_UNIT_CHUNKS * depth:
+            return np.ascontiguousarray(self._shared_unit((u0, u1, y0, y1, x0, x1), z0, z1))
+        return self._box(z0, z1, y0, y1, x0, x1)
+
+    def _box(self, z0: int, z1: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         arr = np.asarray(self._read(z0, z1, y0, y1, x0, x1))
         want = (z1 - z0, y1 - y0, x1 - x0, *self.shape[3:])
         if arr.shape != want:
             arr = arr.reshape(want)
         return np.ascontiguousarray(arr)
+
+    def _shared_unit(self, key: tuple[int, ...], z0: int, z1: int) -> np.ndarray:
+        """Planes ``z0:z1`` of the chunk-aligned box ``key``, read once by the first thread asking."""
+        with self._units_lock:
+            unit = self._units.get(key)
+            owner = unit is None
+            if owner:
+                unit = self._units[key] = _Unit()
+        assert unit is not None
+        if owner:
+            try:
+                unit.array = self._box(*key)
+            except BaseException as exc:
+                unit.error = exc
+            unit.ready.set()
+        unit.ready.wait()
+        with self._units_lock:
+            unit.taken += z1 - z0
+            if unit.error is not None or unit.taken >= key[1] - key[0]:
+                self._units.pop(key, None)
+        if unit.error is not None:
+            raise unit.error
+        assert unit.array is not None
+        return unit.array[z0 - key[0] : z1 - key[0]]
+
+    @property
+    def chunk_depth(self) -> int:
+        """Planes per chunk of a chunked source (zarr, N5, precomputed, chunked HDF5): slabs that
+        start and end on chunk boundaries decode each chunk once. 1 for the others."""
+        return 1
 
     def describe(self) -> str:
         dims = "x".join(str(v) for v in reversed(self.zyx))
@@ -111,6 +170,7 @@ class ImageStack(VolumeSource):
     """A stack of 2-D images, one per z plane, in natural file-name order (``img2`` before ``img10``)."""
 
     def __init__(self, files: list[Path], kind: str) -> None:
+        super().__init__()
         if not files:
             raise IngestError("the image stack has no files")
         self.files = files
@@ -156,6 +216,7 @@ class MultiPageTiff(VolumeSource):
     kind = "tiff"
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         tifffile = need_module("tifffile", "TIFF files")
         self.path = path
         self._lock = threading.Lock()
@@ -194,6 +255,7 @@ class ArraySource(VolumeSource):
     def __init__(
         self, kind: str, array: Any, files: list[Path], dataset: str = "", closer: Any = None
     ) -> None:
+        super().__init__()
         self.kind = kind
         self.array = array
         self.files = files
@@ -205,6 +267,11 @@ class ArraySource(VolumeSource):
 
     def identity(self) -> list[Any]:
         return [self.kind, self.dataset, *(_stat(f) for f in self.files if f.exists())]
+
+    @property
+    def chunk_depth(self) -> int:
+        chunks = getattr(self.array, "chunks", None)  # zarr and chunked h5py datasets; None otherwise
+        return int(chunks[0]) if chunks and not self._flat else 1
 
     def _read(self, z0: int, z1: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         if self._flat:
@@ -275,6 +342,7 @@ class TensorStoreSource(VolumeSource):
     """An N5 dataset or a neuroglancer precomputed volume (scale 0), both stored x, y, z."""
 
     def __init__(self, kind: str, path: Path, dataset: str | None) -> None:
+        super().__init__()
         ts = need_module("tensorstore", "N5 and neuroglancer precomputed volumes")
         self.kind = kind
         self.path = path
@@ -301,6 +369,13 @@ class TensorStoreSource(VolumeSource):
 
     def identity(self) -> list[Any]:
         return [self.kind, self.dataset, _stat(self.meta)]
+
+    @property
+    def chunk_depth(self) -> int:
+        try:
+            return int(self.store.chunk_layout.read_chunk.shape[2])  # x, y, z
+        except (AttributeError, TypeError, IndexError):
+            return 1
 
     def _read(self, z0: int, z1: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         box = self.store[x0:x1, y0:y1, z0:z1]
