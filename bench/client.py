@@ -16,6 +16,7 @@ this process together (the machine's cores are shared, so a rate alone hides wha
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ import requests
 
 import dvid.api
 from bench.harness import BenchError, ServerProcess
-from bench.images import Series
+from bench.images import Series, settle
 from bench.report import Ratio, WorkloadReport
 from bench.workloads import Env, _div, _profile_notes
 from dvid.api.volume import PIECE_BYTES
@@ -88,16 +89,18 @@ class ClientRun:
         ]
         series = {name: Series(f"{name} {n}^3 uint8", self.nbytes, self.dvid) for name, _ in steps}
         cpu = dict.fromkeys(series, 0.0)
-        # reads first, then writes, each pair interleaved with its order alternating: a read timed
-        # right after 128 MiB of writes would pay for the store's compaction of them
+        # reads first, then writes, each pair interleaved with its order alternating
         reads, writes = steps[:2], steps[2:]
         rounds = [
             pair if round_ % 2 == 0 else pair[::-1]
             for pair in (reads, writes)
             for round_ in range(self.repeats)
         ]
+        waited = 0.0
         for order in rounds:
             for name, step in order:
+                # untimed: the store's flushes and compactions of earlier writes finish first
+                waited += asyncio.run(settle(self.dvid, max_s=20.0))
                 s0, c0, t0 = self.dvid.cpu_seconds() or 0.0, time.process_time(), time.perf_counter()
                 step()
                 elapsed = time.perf_counter() - t0
@@ -106,6 +109,7 @@ class ClientRun:
                 series[name].cpu_s = (series[name].cpu_s or 0.0) + server_cpu
                 cpu[name] += server_cpu + time.process_time() - c0
         self.report.timed += [s.figure() for s in series.values()]
+        self.report.notes.append(f"waited {waited:.1f} s in all (untimed) for idle CPU before the steps")
         names = [name for name, _ in steps]
         read_ratio = _div(series[names[0]].p50, series[names[1]].p50)
         write_ratio = _div(series[names[2]].p50, series[names[3]].p50)
