@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import tarfile
 
 import numpy as np
 import pytest
@@ -118,6 +119,11 @@ def console_server(tmp_path_factory):
         server.new_instance(root, typename, name, **settings)
     ok("POST", api(f"node/{root}/syn/sync"), json={"sync": "seg"})
     ok("POST", api(f"node/{root}/bodies/sync"), json={"sync": "legacy"})
+    ok("POST", api(f"node/{root}/meshes/sync"), json={"sync": "seg"})
+    ok("POST", api(f"node/{root}/meshes/supervoxel/100"), data=b"mesh of 100")
+    for body, status in ((100, "Traced"), (300, "Traced"), (2**60 + 7, "Orphan")):
+        record = {"bodyid": body, "status": status, "type": f"T{body % 7}", "position": [1, 2, 3]}
+        ok("POST", api(f"node/{root}/clio/key/{body}?u=tester"), json=record)
     rng = np.random.default_rng(11)
     grey = rng.integers(0, 256, GREY_SHAPE, dtype=np.uint8)
     ok("POST", api(f"node/{root}/grey/raw/0_1_2/256_256_64/0_0_0"), data=grey.tobytes())
@@ -490,6 +496,49 @@ def test_every_instance_page_and_diff_page_loads_cleanly(tab, console_server):
         tab.goto(f"/node/{main}/{name}?w=128&h=128", "details summary:has-text('Info')")
         tab.page.wait_for_function("() => !window.dvidViewer || !window.dvidViewer.inFlight")
         tab.goto(f"/diff/{main}/{name}?since={data['root']}", "#diff-summary p")
+    tab.assert_clean()
+
+
+def test_neuronjson_fields_query_and_one_body(tab, console_server):
+    _, data = console_server
+    tab.goto(f"/node/{data['main']}/clio", "#nj-fields .chip")
+    assert "status 3" in tab.page.inner_text("#nj-fields")
+    tab.page.fill("#nj-query", '{"status": "Orphan"}')
+    tab.page.click("#nj-query-form button")
+    tab.page.wait_for_selector("#nj-results")
+    assert tab.page.inner_text("#nj-results tbody td") == str(2**60 + 7)  # a 64-bit id, exact
+    tab.page.fill("#nj-query", '{"status": "Traced"}')
+    tab.page.click("#nj-query-form button")
+    tab.page.wait_for_selector("#nj-count:has-text('2 matches')")
+    ids = tab.page.eval_on_selector_all(
+        "#nj-results tbody tr td:first-child", "els => els.map(e => e.textContent)"
+    )
+    assert ids == ["100", "300"]
+    tab.page.fill("#nj-body", str(2**60 + 7))
+    tab.page.click("#nj-body-form button")
+    record = json.loads(tab.page.inner_text("#nj-record pre"))
+    assert record["bodyid"] == str(2**60 + 7) and record["status_user"] == "tester"  # exact beyond 2^53
+    tab.shot("neuronjson")
+    tab.assert_clean()
+    tab.expected_failures.add(400)
+    tab.page.fill("#nj-query", "[]")
+    tab.page.click("#nj-query-form button")
+    assert "no query provided" in tab.page.wait_for_selector("#nj-out pre.error").inner_text()
+
+
+def test_tarsupervoxels_files_of_a_body(tab, console_server):
+    _, data = console_server
+    tab.goto(f"/node/{data['main']}/meshes", "#ts-form")
+    tab.page.fill("#ts-body", "100")
+    tab.page.click("#ts-form button")
+    tab.page.wait_for_selector("#ts-table")
+    assert tab.page.inner_text("#ts-summary").startswith("2 supervoxels, 1 with a .drc file, 1 missing")
+    rows = tab.page.eval_on_selector_all("#ts-table tbody tr", "els => els.map(e => e.innerText)")
+    assert rows == ["100\t100.drc", "300\tmissing"]
+    archive = requests.get(tab.page.get_attribute("#ts-download", "href"), timeout=T)
+    with tarfile.open(fileobj=io.BytesIO(archive.content)) as tar:
+        assert tar.getnames() == ["100.drc", "300.missing"]
+    tab.shot("tarsupervoxels")
     tab.assert_clean()
 
 

@@ -73,3 +73,28 @@ export function table(columns, rows, attrs = {}) {
 export function jsonBlock(value) {
   return h("pre", { class: "json" }, JSON.stringify(value, null, 2));
 }
+
+/** JSON.parse, but integers beyond 2^53 (64-bit body ids) come back as exact decimal strings. */
+export function parseJSONExact(text) {
+  let out = "";
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === '"') {  // copy a string as it is
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if ((c >= "0" && c <= "9") || c === "-") {
+      let j = i + 1;
+      while (j < text.length && /[0-9.eE+-]/.test(text[j])) j++;
+      const token = text.slice(i, j);
+      out += /^-?\d+$/.test(token) && !Number.isSafeInteger(Number(token)) ? `"${token}"` : token;
+      i = j;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return JSON.parse(out);
+}

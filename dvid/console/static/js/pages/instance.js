@@ -2,6 +2,7 @@
 // annotations over it), annotation lists, roi extents, body lookups, and its info.
 import { config, getJSON, repoOf } from "../api.js";
 import { currentRoute, replaceQuery } from "../app.js";
+import { neuronjsonPanel, tarsupervoxelsPanel } from "../companions.js";
 import { keyvalueBrowser } from "../kv.js";
 import { bodyLookup } from "../labels.js";
 import { neuroglancerLink } from "../neuroglancer.js";
@@ -139,6 +140,10 @@ export async function render(main, [uuid, name], query) {
   let leave = null;
   if (type === "keyvalue") {
     parts.push(keyvalueBrowser(node.UUID, name, query, (q) => replaceQuery(q)));
+  } else if (type === "neuronjson") {
+    parts.push(neuronjsonPanel(node.UUID, name));
+  } else if (type === "tarsupervoxels") {
+    parts.push(tarsupervoxelsPanel(node.UUID, name, info));
   } else if (IMAGE_TYPES.has(type) || LABEL_TYPES.has(type) || type === "roi" || type === "annotation" || type === "labelvol") {
     const side = [];
     if (type === "roi") side.push(await roiPanel(node.UUID, name));
