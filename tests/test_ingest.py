@@ -288,3 +288,16 @@ def test_slabs_thinner_than_a_chunk_decode_it_once(tmp_path):
     assert reads == [(0, 32, 0, 130, 0, 100)]
     assert source.read(64, 70).shape == (6, 130, 100) and reads[-1][:2] == (64, 70)  # the short last chunk
     assert not source._units  # consumed units are let go
+
+
+@pytest.mark.parametrize("kind", ["zarr2", "zarr3"])
+def test_zarr_arrays_are_read_through_tensorstore(tmp_path, kind):
+    """zarr-python finds the array (groups, --dataset); TensorStore's codecs read it."""
+    from dvid.ingest.sources import _TensorStoreArray, open_source
+    from tests.ingest_files import grey_volume, write_source
+
+    vol = grey_volume()
+    spec, options = write_source(kind, vol, tmp_path / kind)
+    source = open_source(spec, options[1])
+    assert isinstance(source.array, _TensorStoreArray)
+    assert np.array_equal(source.read(3, 40, 5, 100, 7, 90), vol[3:40, 5:100, 7:90])

@@ -326,7 +326,40 @@ def _zarr(path: Path, dataset: str | None) -> ArraySource:
     meta = [path / n for n in ("zarr.json", ".zarray", ".zgroup")]
     if dataset:
         meta += [path / dataset / n for n in ("zarr.json", ".zarray")]
-    return ArraySource("zarr", node, [path, *meta], dataset or "")
+    array = _tensorstore_zarr(path / dataset if dataset else path, node) or node
+    return ArraySource("zarr", array, [path, *meta], dataset or "")
+
+
+class _TensorStoreArray:
+    """A zarr array read through TensorStore (C++ codecs: ~4x less CPU than zarr-python's for
+    zstd chunks), indexable as ``array[z0:z1, y0:y1, x0:x1]`` like the array it stands for."""
+
+    def __init__(self, store: Any, chunks: tuple[int, ...]) -> None:
+        self.store = store
+        self.shape = tuple(int(n) for n in store.shape)
+        self.dtype = np.dtype(store.dtype.numpy_dtype)
+        self.chunks = chunks
+
+    def __getitem__(self, box: Any) -> np.ndarray:
+        return np.asarray(self.store[box].read().result())
+
+
+def _tensorstore_zarr(path: Path, node: Any) -> _TensorStoreArray | None:
+    """The zarr array at ``path`` opened with TensorStore, or None (then zarr-python reads it)."""
+    try:
+        import tensorstore as ts
+    except ImportError:
+        return None
+    driver = "zarr3" if getattr(node.metadata, "zarr_format", 3) == 3 else "zarr"
+    try:
+        store = ts.open(
+            {"driver": driver, "kvstore": {"driver": "file", "path": str(path)}}, read=True
+        ).result()
+    except Exception:  # a codec or layout TensorStore does not read: zarr-python does
+        return None
+    if tuple(store.shape) != tuple(node.shape):
+        return None
+    return _TensorStoreArray(store, tuple(int(c) for c in node.chunks))
 
 
 def _npy(path: Path) -> ArraySource:
